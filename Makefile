@@ -1,0 +1,109 @@
+# Makefile for pam_unshare.
+#
+# Targets:
+#   make / make build   build everything into $(BUILD)/
+#   make install        install the module, helper, command and man pages
+#   make uninstall      remove what install put in place
+#   make test           unit tests and real-client tests (root; see README)
+#   make vm-test        su, sudo and sshd in a Debian 12 guest (qemu)
+#   make bench          benchmark table (root)
+#   make lint           gofmt, go vet, staticcheck, shellcheck, C warnings
+#   make deb / rpm      packages (see packaging/)
+#
+# Variables (override on the command line, e.g. make install DESTDIR=/tmp/x):
+#   DESTDIR     staging root prepended to every install path (empty)
+#   PREFIX      installation prefix (/usr)
+#   PAMDIR      PAM module directory; by default libpam's own libdir plus
+#               /security as pkg-config reports it, e.g.
+#               /usr/lib/x86_64-linux-gnu/security on Debian
+#   LIBEXECDIR  helper programs ($(PREFIX)/libexec); the PID-1 helper goes
+#               to $(LIBEXECDIR)/pam_unshare/pam_unshare-init
+#   SBINDIR     admin commands ($(PREFIX)/sbin)
+#   MANDIR      man pages ($(PREFIX)/share/man)
+#   BUILD       build output directory (build)
+#   GO          Go toolchain (go)
+#   CC          C compiler (cc)
+#   CFLAGS      flags for the C programs (-O2 -g plus warnings as errors)
+#   GOFLAGS     extra flags for go build (-trimpath)
+
+DESTDIR    ?=
+PREFIX     ?= /usr
+PAMDIR     ?= $(shell pkg-config --variable=libdir pam 2>/dev/null || echo $(PREFIX)/lib/$$($(CC) -print-multiarch))/security
+LIBEXECDIR ?= $(PREFIX)/libexec
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+BUILD      ?= build
+GO         ?= go
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+GOFLAGS    ?= -trimpath
+
+WARN       := -Wall -Wextra -Werror
+HELPER_DIR := $(LIBEXECDIR)/pam_unshare
+HELPER     := $(HELPER_DIR)/pam_unshare-init
+MODULE_PKG := github.com/pam-unshare/pam-unshare
+LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER)
+
+GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.map')
+
+.PHONY: all build install uninstall test lint clean
+all: build
+
+build: $(BUILD)/pam_unshare.so $(BUILD)/pam_unshare-init $(BUILD)/pam-unshare $(BUILD)/pamhost
+
+# The module: a c-shared Go library. The version script keeps everything
+# but the two PAM entry points out of the dynamic symbol table.
+$(BUILD)/pam_unshare.so: $(GO_SOURCES)
+	@mkdir -p $(BUILD)
+	$(GO) build $(GOFLAGS) -buildmode=c-shared \
+		-ldflags '$(LDFLAGS_GO) -extldflags -Wl,--version-script=$(CURDIR)/pam_unshare/exports.map' \
+		-o $@ ./pam_unshare
+	@rm -f $(BUILD)/pam_unshare.h
+
+# The PID-1 helper: static, so it maps as little memory as possible and
+# does not depend on the host's libraries at the moment it becomes PID 1.
+$(BUILD)/pam_unshare-init: nsinit/init/init.c nsinit/handshake.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -static -o $@ nsinit/init/init.c
+
+$(BUILD)/pam-unshare: $(GO_SOURCES)
+	@mkdir -p $(BUILD)
+	$(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS_GO)' -o $@ ./cmd/pam-unshare
+
+# The C PAM host that tests and benchmarks load the module into.
+$(BUILD)/pamhost: test/pamhost.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -o $@ test/pamhost.c -lpam
+
+install: build
+	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(HELPER_DIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(BUILD)/pam_unshare.so $(DESTDIR)$(PAMDIR)/pam_unshare.so
+	install -m 0755 $(BUILD)/pam_unshare-init $(DESTDIR)$(HELPER)
+	install -m 0755 $(BUILD)/pam-unshare $(DESTDIR)$(SBINDIR)/pam-unshare
+	install -m 0644 doc/pam_unshare.8 doc/pam-unshare.8 $(DESTDIR)$(MANDIR)/man8/
+
+uninstall:
+	rm -f $(DESTDIR)$(PAMDIR)/pam_unshare.so $(DESTDIR)$(HELPER) \
+		$(DESTDIR)$(SBINDIR)/pam-unshare \
+		$(DESTDIR)$(MANDIR)/man8/pam_unshare.8 $(DESTDIR)$(MANDIR)/man8/pam-unshare.8
+	-rmdir $(DESTDIR)$(HELPER_DIR)
+
+# Unit tests, then the real-client tests (root only; they skip otherwise).
+test: build
+	$(GO) test ./...
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 10s ./pam_unshare/options
+	test/run-tests.sh $(BUILD)
+
+lint:
+	@test -z "$$(gofmt -l nsinit pam_unshare cmd test)" || { gofmt -l nsinit pam_unshare cmd test; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	shellcheck test/*.sh test/*/*.sh .ci/run
+	$(CC) $(CFLAGS) $(WARN) -fsyntax-only nsinit/init/init.c test/pamhost.c
+
+clean:
+	rm -rf $(BUILD)
+
+-include test/vm/vm.mk
+-include test/bench/bench.mk
+-include packaging/packaging.mk

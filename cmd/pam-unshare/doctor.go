@@ -1,0 +1,505 @@
+package main
+
+// doctor: checks that this system can isolate sessions and that the pam.d
+// files that use the module use it correctly.
+
+import (
+	"bufio"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pam-unshare/pam-unshare/nsinit"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+)
+
+// Check results.
+const (
+	statusOK   = "ok"
+	statusWarn = "warn" // works, with a caveat
+	statusFail = "fail" // sessions will not be isolated, or will break
+	statusSkip = "skip" // could not check (usually: not root)
+)
+
+// check is one line of doctor's report.
+type check struct {
+	Name    string   `json:"name"`
+	Status  string   `json:"status"`
+	Message string   `json:"message"`
+	Details []string `json:"details,omitempty"`
+}
+
+// doctorReport is doctor's --json output.
+type doctorReport struct {
+	OK     bool    `json:"ok"`
+	Checks []check `json:"checks"`
+}
+
+// pamDirs are searched for the module when --module is not given, most
+// specific first.
+func pamDirs() []string {
+	dirs := []string{}
+	if t := multiarchTriplet(); t != "" {
+		dirs = append(dirs, "/usr/lib/"+t+"/security", "/lib/"+t+"/security")
+	}
+	return append(dirs, "/usr/lib64/security", "/lib64/security", "/usr/lib/security", "/lib/security")
+}
+
+// multiarchTriplet is Debian's multiarch directory name for this build.
+func multiarchTriplet() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64-linux-gnu"
+	case "arm64":
+		return "aarch64-linux-gnu"
+	case "386":
+		return "i386-linux-gnu"
+	case "arm":
+		return "arm-linux-gnueabihf"
+	case "ppc64le":
+		return "powerpc64le-linux-gnu"
+	case "s390x":
+		return "s390x-linux-gnu"
+	case "riscv64":
+		return "riscv64-linux-gnu"
+	}
+	return ""
+}
+
+func findModule() string {
+	for _, d := range pamDirs() {
+		p := filepath.Join(d, moduleName)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return filepath.Join(pamDirs()[0], moduleName)
+}
+
+func cmdDoctor(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("doctor", stderr)
+	pamd := fs.String("pamd", defaultPamd, "directory of PAM service files")
+	module := fs.String("module", "", "the module to check (default: pam_unshare.so in the system's PAM module directory)")
+	helper := fs.String("helper", nsinit.DefaultHelperPath, "the PID-1 helper to check")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	pos, err := parseInterspersed(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "%s doctor: unexpected argument %q\n", progName, pos[0])
+		return errUsage
+	}
+	if *module == "" {
+		*module = findModule()
+	}
+
+	var checks []check
+	root := os.Geteuid() == 0
+	checks = append(checks, checkUnshare(root))
+	checks = append(checks, checkPidfd())
+	checks = append(checks, checkPropagation(readFileOr("/proc/self/mountinfo")))
+	checks = append(checks, checkModule(*module))
+	helpers := []string{*helper}
+	pamChecks, extra := checkPamd(dirResolver(*pamd), *pamd)
+	for _, h := range extra {
+		if h != *helper {
+			helpers = append(helpers, h)
+		}
+	}
+	for _, h := range helpers {
+		checks = append(checks, checkHelper(h))
+	}
+	checks = append(checks, pamChecks...)
+	checks = append(checks, checkEndToEnd(root, *helper))
+
+	rep := doctorReport{OK: true, Checks: checks}
+	for _, c := range checks {
+		if c.Status == statusFail {
+			rep.OK = false
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printChecks(stdout, checks)
+	}
+	if !rep.OK {
+		return exitError(1)
+	}
+	return nil
+}
+
+// printChecks writes the human-readable report.
+func printChecks(w io.Writer, checks []check) {
+	marks := map[string]string{statusOK: "✓", statusWarn: "!", statusFail: "✗", statusSkip: "-"}
+	fails := 0
+	for _, c := range checks {
+		fmt.Fprintf(w, "%s %s: %s\n", marks[c.Status], c.Name, c.Message)
+		for _, d := range c.Details {
+			fmt.Fprintf(w, "    %s\n", d)
+		}
+		if c.Status == statusFail {
+			fails++
+		}
+	}
+	if fails > 0 {
+		fmt.Fprintf(w, "%d problem(s) found\n", fails)
+	} else {
+		fmt.Fprintln(w, "no problems found")
+	}
+}
+
+func readFileOr(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// selfExe is this program's path, for the probes doctor runs in children.
+func selfExe() (string, error) {
+	p, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(p)
+}
+
+// checkUnshare asks a child process to unshare PID and mount namespaces.
+func checkUnshare(root bool) check {
+	c := check{Name: "kernel namespaces"}
+	if !root {
+		c.Status, c.Message = statusSkip, "not checked: needs root (unshare of PID and mount namespaces needs CAP_SYS_ADMIN)"
+		return c
+	}
+	exe, err := selfExe()
+	if err != nil {
+		c.Status, c.Message = statusFail, "cannot find this program to run the probe: "+err.Error()
+		return c
+	}
+	out, err := exec.Command(exe, probeUnshareCmd).CombinedOutput()
+	if err != nil {
+		c.Status = statusFail
+		c.Message = "unshare(CLONE_NEWPID|CLONE_NEWNS) failed: " + strings.TrimSpace(string(out))
+		if len(out) == 0 {
+			c.Message += err.Error()
+		}
+		return c
+	}
+	c.Status, c.Message = statusOK, "unshare of PID and mount namespaces works"
+	return c
+}
+
+// probeUnshareCmd is the hidden command checkUnshare runs.
+const probeUnshareCmd = "__probe-unshare"
+
+func cmdProbeUnshare(_ []string, stdout, _ io.Writer) error {
+	runtime.LockOSThread() // never unlocked: the thread dies with the process
+	if err := unix.Unshare(unix.CLONE_NEWPID | unix.CLONE_NEWNS); err != nil {
+		fmt.Fprintln(stdout, err)
+		return exitError(1)
+	}
+	return nil
+}
+
+// checkPidfd tries pidfd_open on this process.
+func checkPidfd() check {
+	c := check{Name: "pidfd_open"}
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		c.Status = statusWarn
+		c.Message = fmt.Sprintf("pidfd_open failed (%v; needs Linux 5.3 or later): "+
+			"the helper polls for the session leader and the host instead of waiting on pidfds", err)
+		return c
+	}
+	unix.Close(fd)
+	c.Status, c.Message = statusOK, "pidfd_open works"
+	return c
+}
+
+// rootPropagation returns the propagation type of "/" in a mountinfo file:
+// "shared", "slave", "shared and slave", "unbindable" or "private". An
+// empty string means "/" was not found.
+func rootPropagation(mountinfo string) string {
+	prop := ""
+	sc := bufio.NewScanner(strings.NewReader(mountinfo))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SRC SUPEROPTS
+		f := strings.Fields(sc.Text())
+		if len(f) < 7 || f[4] != "/" {
+			continue
+		}
+		var shared, slave, unbindable bool
+		for _, o := range f[6:] {
+			if o == "-" {
+				break
+			}
+			switch {
+			case strings.HasPrefix(o, "shared:"):
+				shared = true
+			case strings.HasPrefix(o, "master:"):
+				slave = true
+			case o == "unbindable":
+				unbindable = true
+			}
+		}
+		// A later line for "/" is mounted on top of the earlier ones.
+		switch {
+		case shared && slave:
+			prop = "shared and slave"
+		case shared:
+			prop = "shared"
+		case slave:
+			prop = "slave"
+		case unbindable:
+			prop = "unbindable"
+		default:
+			prop = "private"
+		}
+	}
+	return prop
+}
+
+// checkPropagation reports how / propagates; the module copes with each.
+func checkPropagation(mountinfo string) check {
+	c := check{Name: "propagation of /"}
+	p := rootPropagation(mountinfo)
+	switch p {
+	case "":
+		c.Status, c.Message = statusWarn, "cannot read / from /proc/self/mountinfo"
+	case "shared", "shared and slave":
+		c.Status = statusOK
+		c.Message = p + " (as on systemd hosts): the module makes / a slave (propagation=slave, the default) " +
+			"or private mount in the session before it replaces /proc, so the host's /proc is never touched"
+	default:
+		c.Status, c.Message = statusOK, p
+	}
+	return c
+}
+
+// checkModule checks the module file: owner, mode, and that it is a shared
+// object for this machine exporting the PAM session entry points. It is not
+// loaded: it contains a Go runtime, and this program has its own.
+func checkModule(path string) check {
+	c := check{Name: "module " + path}
+	if msg := checkOwnership(path, false); msg != "" {
+		c.Status, c.Message = statusFail, msg
+		return c
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		c.Status, c.Message = statusFail, "not a readable ELF file: "+err.Error()
+		return c
+	}
+	defer f.Close()
+	if msg := checkELF(f); msg != "" {
+		c.Status, c.Message = statusFail, msg
+		return c
+	}
+	c.Status, c.Message = statusOK, "exports pam_sm_open_session and pam_sm_close_session"
+	if libs, err := f.ImportedLibraries(); err == nil {
+		c.Details = append(c.Details, "needs "+strings.Join(libs, ", "))
+	}
+	return c
+}
+
+// elfMachine is the ELF machine of this build, to spot a module built for
+// another architecture.
+func elfMachine() elf.Machine {
+	switch runtime.GOARCH {
+	case "amd64":
+		return elf.EM_X86_64
+	case "arm64":
+		return elf.EM_AARCH64
+	case "386":
+		return elf.EM_386
+	case "arm":
+		return elf.EM_ARM
+	case "ppc64le":
+		return elf.EM_PPC64
+	case "s390x":
+		return elf.EM_S390
+	case "riscv64":
+		return elf.EM_RISCV
+	}
+	return elf.EM_NONE
+}
+
+// checkELF returns "" when f is a shared object for this machine that
+// defines both PAM session entry points, or what is wrong.
+func checkELF(f *elf.File) string {
+	if f.Type != elf.ET_DYN {
+		return fmt.Sprintf("ELF type %v, want a shared object (ET_DYN)", f.Type)
+	}
+	if m := elfMachine(); m != elf.EM_NONE && f.Machine != m {
+		return fmt.Sprintf("built for %v, this machine is %v", f.Machine, m)
+	}
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		return "no dynamic symbol table: " + err.Error()
+	}
+	want := map[string]bool{"pam_sm_open_session": false, "pam_sm_close_session": false}
+	for _, s := range syms {
+		if _, ok := want[s.Name]; ok && s.Section != elf.SHN_UNDEF && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
+			want[s.Name] = true
+		}
+	}
+	var missing []string
+	for n, ok := range want {
+		if !ok {
+			missing = append(missing, n)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		return "does not export " + strings.Join(missing, " and ")
+	}
+	return ""
+}
+
+// checkOwnership returns "" when path is a regular file owned by root and
+// not writable by group or others (and executable, if exe), or what is wrong.
+func checkOwnership(path string, exe bool) string {
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "missing"
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ownershipProblem(st, exe)
+}
+
+func ownershipProblem(st os.FileInfo, exe bool) string {
+	if !st.Mode().IsRegular() {
+		return "not a regular file"
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 {
+		return fmt.Sprintf("owned by uid %d, must be owned by root", sys.Uid)
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		return fmt.Sprintf("mode %04o: must not be writable by group or others", st.Mode().Perm())
+	}
+	if exe && st.Mode().Perm()&0o100 == 0 {
+		return fmt.Sprintf("mode %04o: not executable", st.Mode().Perm())
+	}
+	return ""
+}
+
+// checkHelper checks the helper binary the way the module does before it
+// runs it.
+func checkHelper(path string) check {
+	c := check{Name: "helper " + path}
+	if msg := checkOwnership(path, true); msg != "" {
+		c.Status, c.Message = statusFail, msg+" (the module refuses sessions with PAM_SYSTEM_ERR)"
+		return c
+	}
+	c.Status, c.Message = statusOK, "root-owned, not writable by group or others"
+	for d := filepath.Dir(path); d != "/" && d != "."; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			continue
+		}
+		sys, ok := st.Sys().(*syscall.Stat_t)
+		if (ok && sys.Uid != 0) || st.Mode().Perm()&0o022 != 0 && st.Mode()&fs.ModeSticky == 0 {
+			c.Status = statusWarn
+			c.Details = append(c.Details, fmt.Sprintf("directory %s is not root-owned or is writable by others: "+
+				"the helper could be replaced", d))
+		}
+	}
+	return c
+}
+
+// checkPamd checks every service whose session stack runs the module. It
+// also returns the helper= paths the services name.
+func checkPamd(r Resolver, pamd string) ([]check, []string) {
+	names, err := r.List()
+	if err != nil {
+		return []check{{Name: "pam.d", Status: statusFail, Message: err.Error()}}, nil
+	}
+	var checks []check
+	var helpers []string
+	for _, n := range names {
+		found, p, err := checkStack(r, n)
+		if err != nil {
+			// A file that is not a readable service is not ours to judge,
+			// unless it mentions the module.
+			if data, rerr := r.Read(n); rerr == nil && strings.Contains(string(data), moduleName) {
+				checks = append(checks, check{Name: "service " + n, Status: statusFail, Message: err.Error()})
+			}
+			continue
+		}
+		if !found {
+			continue
+		}
+		c := stackCheck(p)
+		args := moduleArgs(r, n, p.entry)
+		if o, err := options.Parse(args); err != nil {
+			c.Status = statusFail
+			c.Details = append(c.Details, fmt.Sprintf("%s line %d: %v: every session of this service is refused",
+				p.entry.file, p.entry.line, err))
+		} else if o.Helper != "" {
+			helpers = append(helpers, o.Helper)
+		}
+		checks = append(checks, c)
+	}
+	if len(checks) == 0 {
+		checks = append(checks, check{Name: "pam.d", Status: statusOK,
+			Message: fmt.Sprintf("no service in %s uses %s yet (see \"%s enable\")", pamd, moduleName, progName)})
+	}
+	return checks, helpers
+}
+
+// stackCheck turns a service's stack analysis into a report line.
+func stackCheck(p stackProblem) check {
+	c := check{Name: "service " + p.service}
+	where := fmt.Sprintf("%s line %d", p.entry.file, p.entry.line)
+	if len(p.after) == 0 && len(p.dups) == 0 {
+		c.Status, c.Message = statusOK, fmt.Sprintf("%s is the last session module (%s)", moduleName, where)
+		if p.service == "systemd-user" || p.service == "systemd-run0" {
+			c.Status = statusWarn
+			c.Message += "; systemd PAMName= services are not isolated (the module returns PAM_IGNORE)"
+		}
+		return c
+	}
+	c.Status = statusFail
+	if len(p.after) > 0 {
+		var mods []string
+		for _, e := range p.after {
+			mods = append(mods, e.String())
+		}
+		c.Message = fmt.Sprintf("%s (%s) is not the last session module", moduleName, where)
+		c.Details = append(c.Details,
+			"these run after it, in a process where /proc/self does not resolve, and break: "+strings.Join(mods, ", "),
+			fmt.Sprintf("fix: %s enable %s (moves the line to the end)", progName, p.entry.file))
+	}
+	if len(p.dups) > 0 {
+		if c.Message == "" {
+			c.Message = fmt.Sprintf("%s (%s) runs more than once per session", moduleName, where)
+		}
+		for _, e := range p.dups {
+			c.Details = append(c.Details, "also at "+fmt.Sprintf("%s line %d", e.file, e.line)+
+				": the second one fails and the session is refused")
+		}
+	}
+	return c
+}

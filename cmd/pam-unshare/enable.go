@@ -1,0 +1,210 @@
+package main
+
+// enable and disable: the file-system side of pamd.go.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+)
+
+// defaultPamd is where PAM reads service files.
+const defaultPamd = "/etc/pam.d"
+
+// backupSuffix names the copy of a service file made before each change.
+const backupSuffix = ".pam-unshare.bak"
+
+// edit is a planned change to one service file.
+type edit struct {
+	path   string // the file to write (symlinks resolved)
+	shown  string // the path as the user named it
+	before []byte
+	res    enableResult
+}
+
+func cmdEnable(args []string, stdout, stderr io.Writer) error {
+	return enableDisable("enable", args, stdout, stderr)
+}
+
+func cmdDisable(args []string, stdout, stderr io.Writer) error {
+	return enableDisable("disable", args, stdout, stderr)
+}
+
+func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags(name, stderr)
+	pamd := fs.String("pamd", defaultPamd, "directory of PAM service files")
+	dryRun := fs.Bool("dry-run", false, "print the changes as a unified diff and change nothing")
+	var opts *string
+	if name == "enable" {
+		opts = fs.String("options", "", "module arguments, as one string (for example \"exempt_groups=wheel debug\")")
+	}
+	services, err := parseInterspersed(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(services) == 0 {
+		fmt.Fprintf(stderr, "%s %s: no SERVICE given\n", progName, name)
+		fs.Usage()
+		return errUsage
+	}
+	var modArgs []string
+	if opts != nil {
+		if modArgs, err = moduleOptions(*opts); err != nil {
+			return err
+		}
+	}
+
+	// Plan every change first, so that one bad service changes nothing.
+	r := dirResolver(*pamd)
+	var edits []edit
+	var errs []error
+	for _, svc := range services {
+		e, err := planEdit(r, *pamd, svc, name, modArgs)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		edits = append(edits, e)
+	}
+	if len(errs) > 0 {
+		for _, err := range errs[:len(errs)-1] {
+			fmt.Fprintf(stderr, "%s: %v\n", progName, err)
+		}
+		if len(edits) > 0 {
+			fmt.Fprintf(stderr, "%s: nothing changed\n", progName)
+		}
+		return errs[len(errs)-1]
+	}
+
+	for _, e := range edits {
+		for _, n := range e.res.notes {
+			fmt.Fprintln(stderr, n)
+		}
+		if !e.res.changed {
+			continue
+		}
+		if *dryRun {
+			fmt.Fprint(stdout, unifiedDiff(e.shown, e.shown, e.before, e.res.out))
+			continue
+		}
+		if err := writeService(e.path, e.res.out); err != nil {
+			return err
+		}
+		verb := "enabled in"
+		if name == "disable" {
+			verb = "disabled in"
+		}
+		fmt.Fprintf(stdout, "%s %s %s (previous version: %s)\n", moduleName, verb, e.shown, e.path+backupSuffix)
+	}
+	return nil
+}
+
+// moduleOptions splits and checks --options the way the module will parse
+// them, so a typo is caught now and not at the next login.
+func moduleOptions(s string) ([]string, error) {
+	if strings.ContainsAny(s, "#\n\\[]") {
+		return nil, fmt.Errorf("--options %q: '#', '\\', brackets and newlines cannot be used in module arguments here", s)
+	}
+	args := strings.Fields(s)
+	if _, err := options.Parse(args); err != nil {
+		return nil, fmt.Errorf("--options: %v", err)
+	}
+	return args, nil
+}
+
+// planEdit reads one service file and computes its new contents.
+func planEdit(r Resolver, pamd, svc, op string, modArgs []string) (edit, error) {
+	if svc == "" || strings.ContainsRune(svc, '/') || svc == "." || svc == ".." {
+		return edit{}, fmt.Errorf("%q is not a service name (a file name in %s)", svc, pamd)
+	}
+	shown := filepath.Join(pamd, svc)
+	path, err := filepath.EvalSymlinks(shown)
+	if errors.Is(err, fs.ErrNotExist) {
+		return edit{}, fmt.Errorf("unknown service %q: %s does not exist", svc, shown)
+	}
+	if err != nil {
+		return edit{}, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return edit{}, err
+	}
+	var res enableResult
+	if op == "enable" {
+		res, err = enablePAM(r, svc, data, modArgs)
+	} else {
+		res, err = disablePAM(r, svc, data)
+	}
+	if err != nil {
+		return edit{}, err
+	}
+	return edit{path: path, shown: shown, before: data, res: res}, nil
+}
+
+// writeService replaces path with data atomically: a temporary file in the
+// same directory with the old file's mode and owner, renamed over it. The old
+// contents are kept in path+backupSuffix.
+func writeService(path string, data []byte) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(path+backupSuffix, old, st); err != nil {
+		return fmt.Errorf("keeping a backup: %w", err)
+	}
+	return writeAtomic(path, data, st)
+}
+
+// writeAtomic writes data to path through a temporary file, with the mode
+// and owner of like.
+func writeAtomic(path string, data []byte, like os.FileInfo) (err error) {
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	f, err := os.CreateTemp(dir, "."+base+".tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Chmod(like.Mode().Perm()); err != nil {
+		return err
+	}
+	if sys, ok := like.Sys().(*syscall.Stat_t); ok {
+		if err = f.Chown(int(sys.Uid), int(sys.Gid)); err != nil && os.Geteuid() == 0 {
+			return err
+		}
+		err = nil // not root: the file keeps our own ids, which is all we can do
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+// Command pam-unshare administers the pam_unshare PAM module: it adds the
+// module to pam.d service files and removes it (enable, disable), checks
+// that the system can run it (doctor), lists live isolated sessions
+// (status) and runs a command in a namespace exactly as a session gets one
+// (run). See pam-unshare(8).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// progName prefixes every error message.
+const progName = "pam-unshare"
+
+// command is one subcommand.
+type command struct {
+	name    string
+	args    string // synopsis after the name
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+	hidden  bool // internal: not listed in usage
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"enable", "[--pamd DIR] [--options ARGS] [--dry-run] SERVICE...", "add pam_unshare.so as the last session line of services", cmdEnable, false},
+		{"disable", "[--pamd DIR] [--dry-run] SERVICE...", "remove pam_unshare.so from services", cmdDisable, false},
+		{"doctor", "[--pamd DIR] [--module PATH] [--helper PATH] [--json]", "check that this system can isolate sessions", cmdDoctor, false},
+		{"status", "[--json]", "list live isolated sessions", cmdStatus, false},
+		{"run", "[--user USER] [--options ARGS] -- COMMAND [ARG...]", "run a command in a new namespace, as a session would", cmdRun, false},
+		{probeUnshareCmd, "", "", cmdProbeUnshare, true},
+		{probeInsideCmd, "", "", cmdProbeInside, true},
+	}
+}
+
+// errUsage is returned after the usage text has been printed; main exits 2.
+var errUsage = errors.New("usage")
+
+// exitError carries an exit status without a message (doctor, run).
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s COMMAND [OPTIONS] [ARGS]\n\nCommands:\n", progName)
+	for _, c := range commands {
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprintf(w, "\nRun \"%s COMMAND --help\" for a command's options. See pam-unshare(8).\n", progName)
+}
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// realMain runs one command and returns the exit status.
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(args[1:], stdout, stderr)
+		var code exitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			return 2
+		case errors.As(err, &code):
+			return int(code)
+		}
+		fmt.Fprintf(stderr, "%s: %v\n", progName, err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "%s: unknown command %q\n\n", progName, args[0])
+	usage(stderr)
+	return 2
+}
+
+// newFlags returns a FlagSet for command name whose -h output shows the
+// synopsis and the flags.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var synopsis, summary string
+	for _, c := range commands {
+		if c.name == name {
+			synopsis, summary = c.args, c.summary
+		}
+	}
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s %s %s\n\n%s.\n", progName, name, synopsis, capitalize(summary))
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintf(fs.Output(), "\nOptions:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments ("enable su --dry-run"); "--" ends the flags.
+// --help prints the usage on stdout and returns flag.ErrHelp.
+func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, flag.ErrHelp
+		}
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// fs.Parse stops after "--" (everything left is positional) or at
+		// the first positional argument.
+		if consumed := args[:len(args)-len(rest)]; len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

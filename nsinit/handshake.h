@@ -1,0 +1,49 @@
+/*
+ * handshake.h - the wire contract between the host side of nsinit (Go, in
+ * nsinit.go) and the PID-1 helper (C, in init/init.c).
+ *
+ * Both sides include this header, so each constant has exactly one
+ * definition. Go reads them through cgo as C.NSINIT_*.
+ */
+#ifndef NSINIT_HANDSHAKE_H
+#define NSINIT_HANDSHAKE_H
+
+/*
+ * File descriptors the helper starts with. The host spawns the helper with
+ * these numbers and nothing else; the helper closes every other descriptor.
+ */
+/* One end of a SOCK_SEQPACKET socketpair; the host keeps the other end. */
+#define NSINIT_FD_CONTROL 3
+/* A pidfd for the host process (the one that opened the PAM session), or
+ * absent when the kernel has no pidfd_open. Readable once the host exits. */
+#define NSINIT_FD_HOST 4
+
+/*
+ * Messages on the control socket. Every message is one struct
+ * nsinit_msg; SOCK_SEQPACKET keeps them whole.
+ */
+/* helper -> host: the new /proc is mounted; the session may start. */
+#define NSINIT_MSG_READY 'R'
+/* helper -> host: setup failed at step `step` with errno `err`. The helper
+ * exits right after sending it. */
+#define NSINIT_MSG_FAILED 'F'
+/* host -> helper: pam_close_session ran; tear the namespace down. */
+#define NSINIT_MSG_TERMINATE 'T'
+
+/* Setup steps the helper reports in a NSINIT_MSG_FAILED message. Go turns
+ * them into words with nsinit.stepName (nsinit.go); keep both in sync. */
+#define NSINIT_STEP_PROPAGATION 1 /* mount(MS_REC|MS_SLAVE or MS_PRIVATE) on / */
+#define NSINIT_STEP_UMOUNT_PROC 2 /* umount2("/proc", MNT_DETACH) */
+#define NSINIT_STEP_MOUNT_PROC 3  /* mount("proc", "/proc", "proc", ...) */
+#define NSINIT_STEP_SIGNALS 4     /* sigprocmask + signalfd */
+#define NSINIT_STEP_NOT_PID1 5    /* the helper is not PID 1 of a new namespace */
+#define NSINIT_STEP_USAGE 6       /* bad command line (a bug, not a user error) */
+
+struct nsinit_msg {
+	unsigned char type; /* NSINIT_MSG_* */
+	unsigned char step; /* NSINIT_STEP_*, with NSINIT_MSG_FAILED */
+	unsigned char pad[2];
+	int err; /* errno, with NSINIT_MSG_FAILED */
+};
+
+#endif

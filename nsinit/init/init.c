@@ -1,0 +1,510 @@
+/*
+ * pam_unshare-init - PID 1 of an isolated PAM session.
+ *
+ * The host side (nsinit.Enter, in ../nsinit.go) unshares the PID and mount
+ * namespaces on the thread that runs pam_open_session and spawns this
+ * program, which thereby becomes PID 1 of the new PID namespace and shares
+ * the new mount namespace with the host thread. This program then:
+ *
+ *   1. makes / a slave (or private) mount, so nothing below propagates back
+ *      to the host, and replaces /proc with one that belongs to the new
+ *      PID namespace;
+ *   2. tells the host "ready" over the control socket, so the session never
+ *      starts with an empty or foreign /proc;
+ *   3. sleeps in poll() until the session ends, reaping every orphan that
+ *      the kernel reparents to it ("someone has to reap zombies");
+ *   4. tears the namespace down: SIGTERM to everything, a grace period, and
+ *      exit, upon which the kernel SIGKILLs whatever is left.
+ *
+ * Why C and not Go: PID 1 must be single-threaded. Each thread of PID 1 takes
+ * a PID number in the namespace, and a Go program has several threads, which
+ * would push the session leader off PID 2.
+ *
+ * The session ends when the first of these happens:
+ *   - the host sends NSINIT_MSG_TERMINATE (pam_close_session) or the control
+ *     socket reaches end-of-file;
+ *   - the session leader, PID 2, exits. PID 2 is the host's child, not ours,
+ *     so we watch it through a pidfd. It does not exist yet when we start:
+ *     the host forks it after pam_open_session returns. Until it appears we
+ *     look for it with a backoff (1 ms doubling to 5 s) and use
+ *     /proc/sys/kernel/ns_last_pid to tell "not yet" from "came and went";
+ *   - the host exits before PID 2 ever appeared (nobody can start it now);
+ *   - SIGTERM, SIGINT or SIGHUP, e.g. from an admin on the host.
+ * Once PID 2 is found the program makes no wakeups while the session idles.
+ *
+ * Kernels without pidfd_open (before 5.3), or -P, use a polling fallback:
+ * PID 2 and the host are checked once a second.
+ *
+ * Usage (always started by nsinit, never by hand):
+ *   pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] SERVICE USER
+ * SERVICE and USER only label the process for ps(1) and pam-unshare status.
+ *
+ * Contract of the small functions below: return 0 on success, or -1 with
+ * errno set. Setup failures are sent to the host, which logs them; after
+ * setup, unexpected failures go to syslog.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../handshake.h"
+
+/* The name ps -e and pgrep -x show for the helper. */
+#define COMM_NAME "pam_unshare"
+
+#define BACKOFF_FIRST_MS 1
+#define BACKOFF_MAX_MS 5000
+#define FALLBACK_POLL_MS 1000
+/* How often teardown checks whether the namespace is empty yet. */
+#define TEARDOWN_TICK_MS 10
+
+/* What the session leader (PID 2) is doing, as far as we know. */
+enum leader_state {
+	LEADER_NOT_YET, /* not created yet */
+	LEADER_ALIVE,   /* created and still running */
+	LEADER_GONE,    /* created and exited */
+};
+
+struct init {
+	long grace_ms;
+	unsigned long propagation; /* MS_SLAVE or MS_PRIVATE */
+	int use_pidfd;             /* 0 with -P or when the kernel lacks it */
+	int sig_fd;                /* signalfd */
+	int host_fd;               /* pidfd of the host process, or -1 */
+	int leader_fd;             /* pidfd of PID 2, or -1 */
+	enum leader_state leader;
+	long backoff_ms;
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static int sys_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Report a setup failure to the host. Best effort: if the host is gone
+ * there is nobody to tell. */
+static void report_failure(int step, int err)
+{
+	struct nsinit_msg msg = { .type = NSINIT_MSG_FAILED, .step = (unsigned char)step, .err = err };
+
+	(void)send(NSINIT_FD_CONTROL, &msg, sizeof(msg), MSG_NOSIGNAL);
+}
+
+static int report_ready(void)
+{
+	struct nsinit_msg msg = { .type = NSINIT_MSG_READY };
+
+	return send(NSINIT_FD_CONTROL, &msg, sizeof(msg), MSG_NOSIGNAL) == sizeof(msg) ? 0 : -1;
+}
+
+/*
+ * Keep only our own descriptors: stdin, stdout and stderr go to /dev/null
+ * (they were the host's terminal or the sshd socket), and everything above
+ * NSINIT_FD_HOST is closed. Returns 0, or -1 with errno set.
+ */
+static int fds_sanitize(int keep_host_fd)
+{
+	int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int first_closed = keep_host_fd ? NSINIT_FD_HOST + 1 : NSINIT_FD_HOST;
+
+	if (null_fd < 0)
+		return -1;
+	for (int fd = 0; fd <= 2; fd++)
+		if (dup2(null_fd, fd) < 0)
+			return -1;
+	if (null_fd > 2)
+		close(null_fd);
+	if (syscall(SYS_close_range, first_closed, ~0U, 0) == 0)
+		return 0;
+	/* close_range needs Linux 5.9. /proc/self/fd cannot be read here (the
+	 * /proc we see belongs to the host's PID namespace), so walk up to the
+	 * descriptor limit. */
+	struct rlimit lim;
+	int max_fd = 65536;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < (rlim_t)INT_MAX)
+		max_fd = (int)lim.rlim_cur;
+	for (int fd = first_closed; fd < max_fd; fd++)
+		close(fd);
+	return 0;
+}
+
+/* Make our copy of the mount tree stop propagating to the host, then put a
+ * /proc of the new PID namespace in place. The host's /proc is detached only
+ * in our mount namespace; MNT_DETACH also takes submounts such as
+ * binfmt_misc, which would make a plain umount fail with EBUSY.
+ * Returns 0, or -1 with errno set and *step naming the failed step. */
+static int mounts_setup(unsigned long propagation, int *step)
+{
+	*step = NSINIT_STEP_PROPAGATION;
+	if (mount(NULL, "/", NULL, MS_REC | propagation, NULL) < 0)
+		return -1;
+	*step = NSINIT_STEP_UMOUNT_PROC;
+	/* EINVAL: /proc is not a mount point (e.g. a bare chroot). There is
+	 * nothing to detach; mounting over it is enough. */
+	if (umount2("/proc", MNT_DETACH) < 0 && errno != EINVAL)
+		return -1;
+	*step = NSINIT_STEP_MOUNT_PROC;
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+/* Route the signals we act on to a signalfd. Blocked signals are delivered
+ * to PID 1 even from the host; all others are dropped by the kernel, so a
+ * stray SIGINT from the terminal cannot kill the namespace.
+ * Returns the signalfd, or -1 with errno set. */
+static int signals_setup(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* Reap every child that has exited: orphans the kernel reparented to us. */
+static void reap_children(void)
+{
+	int status;
+
+	while (waitpid(-1, &status, WNOHANG) > 0)
+		;
+}
+
+/* The last PID handed out in our namespace, or -1 with errno set. */
+static long ns_last_pid(void)
+{
+	char buf[32];
+	int fd = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+/* Whether PID 2 is running: 1 yes, 0 no (absent or a zombie). Used without
+ * pidfds only. */
+static int leader_running(void)
+{
+	char buf[256];
+	int fd = open("/proc/2/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	char *paren;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+}
+
+/*
+ * Look for the session leader and update st->leader. ns_last_pid is read
+ * before PID 2 is probed: a PID 2 created between the two reads is then
+ * merely "not yet" and found next time, never mistaken for "gone".
+ */
+static void leader_check(struct init *st)
+{
+	long last = ns_last_pid();
+
+	if (st->use_pidfd) {
+		int fd = sys_pidfd_open(2);
+
+		if (fd >= 0) {
+			st->leader_fd = fd;
+			st->leader = LEADER_ALIVE;
+			return;
+		}
+	} else if (leader_running()) {
+		st->leader = LEADER_ALIVE;
+		return;
+	}
+	if (last >= 2)
+		st->leader = LEADER_GONE;
+}
+
+/* Whether any process other than us is still running in the namespace.
+ * Zombies do not count: they are dead, only not yet reaped by their parent
+ * (for PID 2 that parent is the host, outside the namespace). */
+static int namespace_busy(void)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	int busy = 0;
+
+	if (!proc)
+		return 0;
+	while (!busy && (de = readdir(proc)) != NULL) {
+		char path[64], buf[256];
+		char *end, *paren;
+		long pid = strtol(de->d_name, &end, 10);
+		int fd;
+		ssize_t n;
+
+		if (*end != '\0' || pid <= 1)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		paren = strrchr(buf, ')');
+		busy = paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+	}
+	closedir(proc);
+	return busy;
+}
+
+/* Drain the signalfd. Returns 1 if a termination signal was among them. */
+static int signals_drain(int sig_fd)
+{
+	struct signalfd_siginfo si;
+	int terminate = 0;
+
+	while (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			reap_children();
+		else
+			terminate = 1;
+	}
+	return terminate;
+}
+
+/*
+ * End the namespace: SIGTERM (and SIGCONT, for stopped processes) to every
+ * process in it, then wait up to grace_ms for them to go. Returning lets
+ * main exit, and the kernel SIGKILLs whatever is left.
+ */
+static void teardown(const struct init *st)
+{
+	long deadline = now_ms() + st->grace_ms;
+
+	/* kill(-1) from PID 1 reaches everything in the namespace but us. */
+	kill(-1, SIGTERM);
+	kill(-1, SIGCONT);
+	for (;;) {
+		struct pollfd pfd = { .fd = st->sig_fd, .events = POLLIN };
+		long left;
+
+		reap_children();
+		if (!namespace_busy())
+			return;
+		left = deadline - now_ms();
+		if (left <= 0)
+			return;
+		if (poll(&pfd, 1, left < TEARDOWN_TICK_MS ? (int)left : TEARDOWN_TICK_MS) > 0)
+			(void)signals_drain(st->sig_fd);
+	}
+}
+
+/* Read one message from the host. Returns 1 if the session must end:
+ * NSINIT_MSG_TERMINATE, end-of-file (the host is gone) or an error. */
+static int control_says_end(void)
+{
+	struct nsinit_msg msg;
+	ssize_t n = recv(NSINIT_FD_CONTROL, &msg, sizeof(msg), MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	return n <= 0 || msg.type == NSINIT_MSG_TERMINATE;
+}
+
+/* The host process exited. PID 2 may still run (an orphaned shell after
+ * kill -9 of su); if it never appeared, nobody can start it now. */
+static void host_gone(struct init *st)
+{
+	if (st->host_fd >= 0)
+		close(st->host_fd);
+	st->host_fd = -1;
+}
+
+/* Wait for the end of the session. Returns when the namespace must go. */
+static void serve(struct init *st)
+{
+	for (;;) {
+		struct pollfd pfd[4];
+		int n = 0, timeout, i_sig, i_ctl, i_host = -1, i_leader = -1;
+
+		if (st->leader == LEADER_NOT_YET)
+			leader_check(st);
+		if (st->leader == LEADER_GONE)
+			return;
+		if (st->leader == LEADER_NOT_YET && st->host_fd < 0 && st->use_pidfd)
+			return; /* host gone and no leader: nobody can start it now */
+
+		i_sig = n;
+		pfd[n++] = (struct pollfd){ .fd = st->sig_fd, .events = POLLIN };
+		i_ctl = n;
+		pfd[n++] = (struct pollfd){ .fd = NSINIT_FD_CONTROL, .events = POLLIN };
+		if (st->host_fd >= 0) {
+			i_host = n;
+			pfd[n++] = (struct pollfd){ .fd = st->host_fd, .events = POLLIN };
+		}
+		if (st->leader_fd >= 0) {
+			i_leader = n;
+			pfd[n++] = (struct pollfd){ .fd = st->leader_fd, .events = POLLIN };
+		}
+
+		if (!st->use_pidfd) {
+			timeout = FALLBACK_POLL_MS;
+		} else if (st->leader == LEADER_NOT_YET) {
+			timeout = (int)st->backoff_ms;
+			if (st->backoff_ms < BACKOFF_MAX_MS)
+				st->backoff_ms *= 2;
+		} else {
+			timeout = -1;
+		}
+
+		if (poll(pfd, (nfds_t)n, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			syslog(LOG_ERR, "poll: %m; ending the session");
+			return;
+		}
+		if ((pfd[i_sig].revents & POLLIN) && signals_drain(st->sig_fd))
+			return;
+		if (pfd[i_ctl].revents && control_says_end())
+			return;
+		if (i_host >= 0 && pfd[i_host].revents)
+			host_gone(st);
+		if (i_leader >= 0 && pfd[i_leader].revents)
+			return;
+		if (!st->use_pidfd && st->leader == LEADER_ALIVE && !leader_running())
+			return;
+	}
+}
+
+static int parse_args(int argc, char **argv, struct init *st)
+{
+	int opt;
+
+	while ((opt = getopt(argc, argv, "g:m:P")) != -1) {
+		switch (opt) {
+		case 'g':
+			st->grace_ms = strtol(optarg, NULL, 10);
+			if (st->grace_ms < 0)
+				return -1;
+			break;
+		case 'm':
+			if (strcmp(optarg, "slave") == 0)
+				st->propagation = MS_SLAVE;
+			else if (strcmp(optarg, "private") == 0)
+				st->propagation = MS_PRIVATE;
+			else
+				return -1;
+			break;
+		case 'P':
+			st->use_pidfd = 0;
+			break;
+		default:
+			return -1;
+		}
+	}
+	/* SERVICE and USER: labels only. */
+	return argc - optind == 2 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct init st = {
+		.grace_ms = 1000,
+		.propagation = MS_SLAVE,
+		.use_pidfd = 1,
+		.host_fd = -1,
+		.leader_fd = -1,
+		.leader = LEADER_NOT_YET,
+		.backoff_ms = BACKOFF_FIRST_MS,
+	};
+	int step;
+
+	/* NSINIT_FD_HOST is present only if the host could make a pidfd. */
+	int have_host_fd = fcntl(NSINIT_FD_HOST, F_GETFD) >= 0;
+
+	if (fds_sanitize(have_host_fd) < 0) {
+		report_failure(NSINIT_STEP_USAGE, errno);
+		return 1;
+	}
+	if (parse_args(argc, argv, &st) < 0) {
+		report_failure(NSINIT_STEP_USAGE, EINVAL);
+		return 1;
+	}
+	if (getpid() != 1) {
+		report_failure(NSINIT_STEP_NOT_PID1, EINVAL);
+		return 1;
+	}
+	if (have_host_fd)
+		st.host_fd = NSINIT_FD_HOST;
+	else
+		st.use_pidfd = 0;
+	if (!st.use_pidfd && have_host_fd)
+		host_gone(&st);
+
+	(void)prctl(PR_SET_NAME, COMM_NAME, 0, 0, 0);
+	/* Leave the host's session and terminal, and its working directory. */
+	(void)setsid();
+	if (chdir("/") < 0) {
+		/* not fatal: we only hold the directory busy */
+	}
+	openlog("pam_unshare-init", LOG_PID, LOG_AUTHPRIV);
+
+	if (mounts_setup(st.propagation, &step) < 0) {
+		report_failure(step, errno);
+		return 1;
+	}
+	st.sig_fd = signals_setup();
+	if (st.sig_fd < 0) {
+		report_failure(NSINIT_STEP_SIGNALS, errno);
+		return 1;
+	}
+	if (report_ready() < 0)
+		return 1; /* the host gave up waiting; end quietly */
+
+	serve(&st);
+	teardown(&st);
+	return 0;
+}

@@ -1,0 +1,410 @@
+package nsinit
+
+/*
+#cgo CFLAGS: -Wall -Wextra -Werror
+#include <stdlib.h>
+#include "handshake.h"
+#include "nsspawn.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultHelperPath is where the PID-1 helper is installed. The Makefile
+// sets it with -ldflags -X from LIBEXECDIR.
+var DefaultHelperPath = "/usr/libexec/pam_unshare/pam_unshare-init"
+
+// Propagation values for Config.Propagation.
+const (
+	PropagationSlave   = "slave"
+	PropagationPrivate = "private"
+)
+
+// readyTimeout bounds the wait for the helper's first message. The helper
+// needs well under a millisecond; this only keeps a wedged helper from
+// hanging a login forever.
+const readyTimeout = 10 * time.Second
+
+// endMargin is how much longer than the grace period End waits for the
+// helper before it kills it outright.
+const endMargin = 5 * time.Second
+
+// Config says how to build the namespace.
+type Config struct {
+	HelperPath  string        // the PID-1 helper; empty means DefaultHelperPath
+	Propagation string        // PropagationSlave (empty) or PropagationPrivate
+	Grace       time.Duration // SIGTERM-to-exit grace period at teardown
+	Service     string        // PAM service, shown in the helper's argv
+	User        string        // user name, shown in the helper's argv
+	NoPidfd     bool          // force the helper's polling fallback
+}
+
+// Session is a live namespace entered by this thread.
+type Session struct {
+	tid        int // the thread that entered; only it can leave
+	helperPID  int // the helper's PID in the host namespace
+	helperFD   int // pidfd of the helper, or -1
+	control    int // host end of the control socket
+	savedPidNS int // this thread's PID namespace for children, before Enter
+	savedMntNS int // this thread's mount namespace, before Enter
+	grace      time.Duration
+}
+
+// HelperPID is the helper's PID as the host sees it.
+func (s *Session) HelperPID() int { return s.helperPID }
+
+// StepError says which step of building the namespace failed.
+type StepError struct {
+	Step string
+	Err  error
+}
+
+func (e *StepError) Error() string { return e.Step + ": " + e.Err.Error() }
+func (e *StepError) Unwrap() error { return e.Err }
+
+func stepErr(step string, err error) error { return &StepError{Step: step, Err: err} }
+
+// stepName turns a NSINIT_STEP_* code from handshake.h into words.
+func stepName(step int) string {
+	switch step {
+	case C.NSINIT_STEP_PROPAGATION:
+		return "helper: make / a slave or private mount"
+	case C.NSINIT_STEP_UMOUNT_PROC:
+		return "helper: detach the host's /proc"
+	case C.NSINIT_STEP_MOUNT_PROC:
+		return "helper: mount a new /proc"
+	case C.NSINIT_STEP_SIGNALS:
+		return "helper: set up signals"
+	case C.NSINIT_STEP_NOT_PID1:
+		return "helper: not PID 1 of a new PID namespace"
+	case C.NSINIT_STEP_USAGE:
+		return "helper: bad command line"
+	}
+	return "helper: step " + strconv.Itoa(step)
+}
+
+// ErrNested means this thread is already in a namespace it entered and has
+// not left: a second Enter without End.
+var ErrNested = errors.New("this thread already entered a PID namespace that it has not left")
+
+// Enter moves the calling thread into a new PID and mount namespace and
+// starts the helper as PID 1. The next process this thread starts is PID 2.
+// On error nothing is left behind: no helper, and the thread is back in its
+// own namespaces. The caller must hold runtime.LockOSThread.
+func Enter(cfg Config) (s *Session, err error) {
+	if nested, err := threadEnteredNamespace(); err != nil {
+		return nil, stepErr("inspect /proc/thread-self/ns", err)
+	} else if nested {
+		return nil, stepErr("enter", ErrNested)
+	}
+	s = &Session{tid: unix.Gettid(), helperFD: -1, control: -1, savedPidNS: -1, savedMntNS: -1, grace: cfg.Grace}
+	defer func() {
+		if err != nil {
+			s.abort()
+		}
+	}()
+	if s.savedPidNS, err = openNS("/proc/thread-self/ns/pid_for_children"); err != nil {
+		return nil, stepErr("save the PID namespace", err)
+	}
+	if s.savedMntNS, err = openNS("/proc/thread-self/ns/mnt"); err != nil {
+		return nil, stepErr("save the mount namespace", err)
+	}
+	// A pidfd of this process lets the helper notice the host's death
+	// (kill -9 of su). Kernels before 5.3 lack it; the helper then polls.
+	hostFD := -1
+	if !cfg.NoPidfd {
+		fd, err := unix.PidfdOpen(os.Getpid(), 0)
+		if err == nil {
+			defer unix.Close(fd)
+			if hostFD, err = dupHigh(fd); err != nil {
+				return nil, stepErr("pidfd_open", err)
+			}
+			defer unix.Close(hostFD)
+		} else if !errors.Is(err, unix.ENOSYS) {
+			return nil, stepErr("pidfd_open", err)
+		}
+	}
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, stepErr("socketpair", err)
+	}
+	s.control = pair[0]
+	defer unix.Close(pair[1])
+	helperEnd, err := dupHigh(pair[1])
+	if err != nil {
+		return nil, stepErr("socketpair", err)
+	}
+	defer unix.Close(helperEnd)
+
+	if err = unix.Unshare(unix.CLONE_NEWPID | unix.CLONE_NEWNS); err != nil {
+		return nil, stepErr("unshare(CLONE_NEWPID|CLONE_NEWNS)", err)
+	}
+	from, to := []int{helperEnd}, []int{C.NSINIT_FD_CONTROL}
+	if hostFD >= 0 {
+		from, to = append(from, hostFD), append(to, C.NSINIT_FD_HOST)
+	}
+	helper := cfg.HelperPath
+	if helper == "" {
+		helper = DefaultHelperPath
+	}
+	if s.helperPID, err = spawn(helper, helperArgv(cfg), []string{}, from, to); err != nil {
+		return nil, stepErr("start "+helper, err)
+	}
+	// The helper is our child; pidfd_open on a child always works when
+	// the syscall exists.
+	if fd, err := unix.PidfdOpen(s.helperPID, 0); err == nil {
+		s.helperFD = fd
+	}
+	if err = s.awaitReady(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// helperArgv builds the helper's command line: see the usage comment at the
+// top of init/init.c.
+func helperArgv(cfg Config) []string {
+	argv := []string{"pam_unshare-init", "-g", strconv.FormatInt(cfg.Grace.Milliseconds(), 10)}
+	if cfg.Propagation == PropagationPrivate {
+		argv = append(argv, "-m", PropagationPrivate)
+	}
+	if cfg.NoPidfd {
+		argv = append(argv, "-P")
+	}
+	return append(argv, "--", label(cfg.Service), label(cfg.User))
+}
+
+func label(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// awaitReady waits for the helper's first message on the control socket.
+func (s *Session) awaitReady() error {
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return stepErr("wait for the helper", unix.ETIMEDOUT)
+		}
+		pfd := []unix.PollFd{{Fd: int32(s.control), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, int(left.Milliseconds())+1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return stepErr("wait for the helper", err)
+		}
+		if n == 0 {
+			continue
+		}
+		var msg C.struct_nsinit_msg
+		buf := unsafe.Slice((*byte)(unsafe.Pointer(&msg)), unsafe.Sizeof(msg))
+		got, _, err := unix.Recvfrom(s.control, buf, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		switch {
+		case err != nil:
+			return stepErr("wait for the helper", err)
+		case got != len(buf):
+			return stepErr("wait for the helper", errors.New("helper exited before it was ready"))
+		case msg._type == C.NSINIT_MSG_READY:
+			return nil
+		case msg._type == C.NSINIT_MSG_FAILED:
+			return stepErr(stepName(int(msg.step)), unix.Errno(msg.err))
+		default:
+			return stepErr("wait for the helper", fmt.Errorf("unexpected message %q", rune(msg._type)))
+		}
+	}
+}
+
+// End tears the namespace down and returns this thread to the namespaces
+// it had before Enter. It waits for the helper, which exits once the
+// namespace is empty or the grace period is over.
+func (s *Session) End() error {
+	terminate := C.struct_nsinit_msg{_type: C.NSINIT_MSG_TERMINATE}
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&terminate)), unsafe.Sizeof(terminate))
+	// EPIPE or ECONNREFUSED: the helper already ended the session because
+	// the session leader exited. That is the common case, not an error.
+	_ = unix.Sendmsg(s.control, buf, nil, nil, unix.MSG_NOSIGNAL)
+	waitErr := s.reapHelper(s.grace + endMargin)
+	restoreErr := s.restore()
+	s.closeAll()
+	return errors.Join(waitErr, restoreErr)
+}
+
+// abort undoes a partial Enter: kill the helper if there is one, reap it,
+// and restore the thread's namespaces.
+func (s *Session) abort() {
+	if s.helperPID > 0 {
+		s.kill()
+		_ = s.reapHelper(endMargin)
+	}
+	_ = s.restore()
+	s.closeAll()
+}
+
+func (s *Session) kill() {
+	if s.helperFD >= 0 {
+		_ = unix.PidfdSendSignal(s.helperFD, unix.SIGKILL, nil, 0)
+	} else {
+		_ = unix.Kill(s.helperPID, unix.SIGKILL)
+	}
+}
+
+// reapHelper waits up to timeout for the helper to exit, kills it if it
+// has not, and reaps it.
+func (s *Session) reapHelper(timeout time.Duration) error {
+	var err error
+	if s.helperFD >= 0 && !waitReadable(s.helperFD, timeout) {
+		err = fmt.Errorf("helper %d still running %v after teardown began; killed it", s.helperPID, timeout)
+		s.kill()
+	}
+	for {
+		_, werr := unix.Wait4(s.helperPID, nil, 0, nil)
+		// ECHILD: the host reaped it itself (sshd's SIGCHLD handler waits
+		// for any child). Either way it is gone.
+		if werr == nil || errors.Is(werr, unix.ECHILD) {
+			return err
+		}
+		if !errors.Is(werr, unix.EINTR) {
+			return errors.Join(err, fmt.Errorf("wait for helper %d: %w", s.helperPID, werr))
+		}
+	}
+}
+
+// waitReadable polls fd until it is readable or timeout passes.
+func waitReadable(fd int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(left.Milliseconds())+1)
+		if err == nil && n > 0 {
+			return true
+		}
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return false
+		}
+	}
+}
+
+// restore moves this thread back to the saved namespaces. It must run on
+// the thread that entered: setns acts on the calling thread only.
+func (s *Session) restore() error {
+	if tid := unix.Gettid(); tid != s.tid {
+		return fmt.Errorf("namespaces were entered by thread %d but left from thread %d; thread %d stays in them", s.tid, tid, s.tid)
+	}
+	var errs []error
+	if s.savedPidNS >= 0 {
+		if err := unix.Setns(s.savedPidNS, unix.CLONE_NEWPID); err != nil {
+			errs = append(errs, fmt.Errorf("setns back to the PID namespace: %w", err))
+		}
+	}
+	if s.savedMntNS >= 0 {
+		if err := unix.Setns(s.savedMntNS, unix.CLONE_NEWNS); err != nil {
+			errs = append(errs, fmt.Errorf("setns back to the mount namespace: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Session) closeAll() {
+	for _, fd := range []*int{&s.helperFD, &s.control, &s.savedPidNS, &s.savedMntNS} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
+
+// threadEnteredNamespace reports whether this thread's PID namespace for
+// children differs from its own, i.e. it unshared and has not come back.
+func threadEnteredNamespace() (bool, error) {
+	var own, children unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/pid", &own); err != nil {
+		return false, err
+	}
+	if err := unix.Stat("/proc/thread-self/ns/pid_for_children", &children); err != nil {
+		return false, err
+	}
+	return own.Ino != children.Ino || own.Dev != children.Dev, nil
+}
+
+func openNS(path string) (int, error) {
+	return unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+}
+
+// lowestHighFD is where descriptors handed to the helper are kept, so that
+// mapping them to NSINIT_FD_CONTROL and NSINIT_FD_HOST clobbers nothing.
+const lowestHighFD = 10
+
+func dupHigh(fd int) (int, error) {
+	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, lowestHighFD)
+}
+
+// Spawn starts argv[0], an absolute path, with env and the caller's stdio,
+// from this thread. Inside an entered namespace the first one becomes PID 2.
+// It never uses os/exec: see the package comment.
+func Spawn(argv, env []string) (int, error) {
+	if len(argv) == 0 {
+		return 0, errors.New("spawn: empty command")
+	}
+	return spawn(argv[0], argv, env, nil, nil)
+}
+
+// spawn wraps nsinit_spawn (nsspawn.c). from[i] becomes descriptor to[i]
+// in the child.
+func spawn(path string, argv, env []string, from, to []int) (int, error) {
+	cPath := C.CString(path)
+	defer C.free(unsafe.Pointer(cPath))
+	cArgv := cStrings(argv)
+	defer freeStrings(cArgv)
+	cEnv := cStrings(env)
+	defer freeStrings(cEnv)
+	// One C array: from[] then to[], plus a slot so it is never empty.
+	n := len(from)
+	fds := (*C.int)(C.malloc(C.size_t(2*n+1) * C.size_t(unsafe.Sizeof(C.int(0)))))
+	defer C.free(unsafe.Pointer(fds))
+	view := unsafe.Slice(fds, 2*n+1)
+	for i := range from {
+		view[i], view[n+i] = C.int(from[i]), C.int(to[i])
+	}
+	var pid C.pid_t
+	if rc := C.nsinit_spawn(cPath, cArgv, cEnv, &view[0], &view[n], C.int(n), &pid); rc != 0 {
+		return 0, unix.Errno(rc)
+	}
+	return int(pid), nil
+}
+
+// cStrings makes a NULL-terminated C array of C strings, in C memory.
+func cStrings(ss []string) **C.char {
+	arr := (**C.char)(C.malloc(C.size_t(len(ss)+1) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	view := unsafe.Slice(arr, len(ss)+1)
+	for i, s := range ss {
+		view[i] = C.CString(s)
+	}
+	view[len(ss)] = nil
+	return arr
+}
+
+func freeStrings(arr **C.char) {
+	for p := arr; *p != nil; p = (**C.char)(unsafe.Add(unsafe.Pointer(p), unsafe.Sizeof(*p))) {
+		C.free(unsafe.Pointer(*p))
+	}
+	C.free(unsafe.Pointer(arr))
+}

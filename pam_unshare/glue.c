@@ -1,0 +1,87 @@
+/*
+ * glue.c - see glue.h.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "glue.h"
+
+/* The pam_set_data key for our state. */
+#define STATE_NAME "pam_unshare:session"
+
+/* Defined in module.go (//export puEndAbandoned). Ends session `id` when the
+ * host calls pam_end without pam_close_session. */
+extern void puEndAbandoned(pam_handle_t *pamh, long id);
+
+struct state {
+	long id;     /* key into module.go's session table */
+	pid_t owner; /* the process that opened the session */
+};
+
+void pu_syslog(pam_handle_t *pamh, int priority, const char *msg)
+{
+	pam_syslog(pamh, priority, "%s", msg);
+}
+
+const char *pu_get_item_string(pam_handle_t *pamh, int item)
+{
+	const void *value = NULL;
+
+	if (pam_get_item(pamh, item, &value) != PAM_SUCCESS)
+		return NULL;
+	return value;
+}
+
+/*
+ * The cleanup libpam calls from pam_end, or when the data is replaced.
+ *
+ * util-linux su calls pam_end(..., PAM_DATA_SILENT) in its forked child:
+ * there the Go runtime cannot run and the namespace belongs to the parent,
+ * so in any process other than the owner, and under PAM_DATA_SILENT or
+ * PAM_DATA_REPLACE, nothing visible may happen. Only a plain pam_end in the
+ * owner, which skipped pam_close_session, ends the session here.
+ */
+static void state_cleanup(pam_handle_t *pamh, void *data, int status)
+{
+	struct state *st = data;
+
+	if (getpid() != st->owner)
+		return; /* a forked copy: leave even the memory alone */
+	if (!(status & (PAM_DATA_SILENT | PAM_DATA_REPLACE)))
+		puEndAbandoned(pamh, st->id);
+	free(st);
+}
+
+int pu_state_set(pam_handle_t *pamh, long id)
+{
+	struct state *st = malloc(sizeof(*st));
+	int rc;
+
+	if (!st)
+		return PAM_BUF_ERR;
+	st->id = id;
+	st->owner = getpid();
+	rc = pam_set_data(pamh, STATE_NAME, st, state_cleanup);
+	if (rc != PAM_SUCCESS)
+		free(st);
+	return rc;
+}
+
+long pu_state_get(pam_handle_t *pamh)
+{
+	const void *data = NULL;
+
+	if (pam_get_data(pamh, STATE_NAME, &data) != PAM_SUCCESS || !data)
+		return 0;
+	return ((const struct state *)data)->id;
+}
+
+int pu_state_clear(pam_handle_t *pamh)
+{
+	/* Replacing the data runs state_cleanup with PAM_DATA_REPLACE, which
+	 * frees the old state without ending anything. */
+	return pam_set_data(pamh, STATE_NAME, NULL, NULL);
+}

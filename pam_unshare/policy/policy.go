@@ -1,0 +1,82 @@
+// Package policy decides, from the module options, whether a user's
+// session is isolated. It does no namespace work and needs no privileges.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"os/user"
+	"slices"
+
+	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+)
+
+// ErrUnknownUser means the user's groups could not be resolved because the
+// account does not exist.
+var ErrUnknownUser = errors.New("unknown user")
+
+// GroupsFunc returns the names of all groups a user belongs to, primary
+// group included.
+type GroupsFunc func(userName string) ([]string, error)
+
+// Decision is the outcome for one user.
+type Decision struct {
+	Isolate bool
+	Reason  string // why not, when Isolate is false
+}
+
+// Decide applies exempt_users, exempt_groups and only_groups, in that
+// order. Group membership is looked up only when a group option is set, so
+// plain configurations never touch NSS beyond what PAM already did.
+func Decide(o options.Options, userName string, groups GroupsFunc) (Decision, error) {
+	if slices.Contains(o.ExemptUsers, userName) {
+		return Decision{Reason: fmt.Sprintf("user %s is in exempt_users", userName)}, nil
+	}
+	if len(o.ExemptGroups) == 0 && len(o.OnlyGroups) == 0 {
+		return Decision{Isolate: true}, nil
+	}
+	member, err := groups(userName)
+	if err != nil {
+		return Decision{}, err
+	}
+	for _, g := range o.ExemptGroups {
+		if slices.Contains(member, g) {
+			return Decision{Reason: fmt.Sprintf("user %s is in group %s (exempt_groups)", userName, g)}, nil
+		}
+	}
+	if len(o.OnlyGroups) == 0 {
+		return Decision{Isolate: true}, nil
+	}
+	for _, g := range o.OnlyGroups {
+		if slices.Contains(member, g) {
+			return Decision{Isolate: true}, nil
+		}
+	}
+	return Decision{Reason: fmt.Sprintf("user %s is in none of only_groups", userName)}, nil
+}
+
+// SystemGroups resolves group membership through the C library (NSS), so
+// LDAP and SSSD groups count as well as /etc/group.
+func SystemGroups(userName string) ([]string, error) {
+	u, err := user.Lookup(userName)
+	if err != nil {
+		var unknown user.UnknownUserError
+		if errors.As(err, &unknown) {
+			return nil, fmt.Errorf("%w %q", ErrUnknownUser, userName)
+		}
+		return nil, err
+	}
+	gids, err := u.GroupIds()
+	if err != nil {
+		return nil, fmt.Errorf("groups of %s: %w", userName, err)
+	}
+	names := make([]string, 0, len(gids))
+	for _, gid := range gids {
+		g, err := user.LookupGroupId(gid)
+		if err != nil {
+			continue // a GID without a name cannot match a name in the options
+		}
+		names = append(names, g.Name)
+	}
+	return names, nil
+}

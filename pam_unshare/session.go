@@ -1,0 +1,211 @@
+package main
+
+/*
+#include <syslog.h>
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/msteinert/pam/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/pam-unshare/pam-unshare/nsinit"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/policy"
+)
+
+const success = pam.Error(0) // PAM_SUCCESS
+
+// systemdServices run the session process through systemd (PAMName=): the
+// process that opens the session later execs the service itself and forks
+// (sd-pam), so no process of ours would be PID 2. Isolation cannot work
+// there; the module steps aside.
+var systemdServices = []string{"systemd-user", "systemd-run0"}
+
+// live is one isolated session, from open to close.
+type live struct {
+	ns      *nsinit.Session
+	user    string
+	service string
+}
+
+// The sessions open in this process, by id. Only the id crosses into C
+// (pam_set_data), so no Go pointer is ever held by C.
+var (
+	sessionsMu sync.Mutex
+	sessions   = map[int64]*live{}
+	lastID     int64
+)
+
+func register(l *live) int64 {
+	sessionsMu.Lock()
+	defer sessionsMu.Unlock()
+	lastID++
+	sessions[lastID] = l
+	return lastID
+}
+
+func take(id int64) *live {
+	sessionsMu.Lock()
+	defer sessionsMu.Unlock()
+	l := sessions[id]
+	delete(sessions, id)
+	return l
+}
+
+// logger adds the debug switch to the host's syslog.
+type logger struct {
+	host
+	debug bool
+}
+
+func (l logger) errorf(format string, a ...any) { l.log(C.LOG_ERR, fmt.Sprintf(format, a...)) }
+func (l logger) infof(format string, a ...any)  { l.log(C.LOG_INFO, fmt.Sprintf(format, a...)) }
+func (l logger) debugf(format string, a ...any) {
+	if l.debug {
+		l.log(C.LOG_DEBUG, fmt.Sprintf(format, a...))
+	}
+}
+
+func openSession(h host, args []string) pam.Error {
+	opts, err := options.Parse(args)
+	if err != nil {
+		h.log(C.LOG_ERR, err.Error()+"; refusing the session")
+		return pam.ErrSystem
+	}
+	l := logger{h, opts.Debug}
+	service, userName := h.service(), h.user()
+	if slices.Contains(systemdServices, service) {
+		l.log(C.LOG_NOTICE, fmt.Sprintf("service %s starts sessions through systemd, which cannot be isolated; not isolating", service))
+		return pam.ErrIgnore
+	}
+	if userName == "" {
+		l.errorf("no user name (PAM_USER is not set); refusing the session")
+		return pam.ErrUserUnknown
+	}
+	decision, err := policy.Decide(opts, userName, policy.SystemGroups)
+	if errors.Is(err, policy.ErrUnknownUser) {
+		l.errorf("cannot look up user %s: %v; refusing the session", userName, err)
+		return pam.ErrUserUnknown
+	}
+	if err != nil {
+		l.errorf("cannot look up the groups of user %s: %v; refusing the session", userName, err)
+		return pam.ErrSystem
+	}
+	if !decision.Isolate {
+		l.debugf("not isolating: %s", decision.Reason)
+		return pam.ErrIgnore
+	}
+	if h.state() != 0 {
+		l.errorf("a session is already open in this PAM transaction; refusing a second one")
+		return pam.ErrSystem
+	}
+	helper := opts.Helper
+	if helper == "" {
+		helper = nsinit.DefaultHelperPath
+	}
+	if err := checkTrusted(helper); err != nil {
+		l.errorf("helper %v; refusing the session", err)
+		return pam.ErrSystem
+	}
+	l.debugf("entering new PID and mount namespaces for user %s (propagation=%s, grace=%v, helper=%s)",
+		userName, opts.Propagation, opts.Grace, helper)
+	ns, err := nsinit.Enter(nsinit.Config{
+		HelperPath:  helper,
+		Propagation: opts.Propagation,
+		Grace:       opts.Grace,
+		Service:     service,
+		User:        userName,
+	})
+	if err != nil {
+		l.errorf("cannot isolate the session of user %s: %v; refusing the session", userName, err)
+		return pam.ErrSystem
+	}
+	id := register(&live{ns: ns, user: userName, service: service})
+	if rc := h.setState(id); rc != success {
+		take(id)
+		endErr := ns.End()
+		l.errorf("cannot store session state (%v); refusing the session%s", rc, suffix(endErr))
+		return pam.ErrSystem
+	}
+	l.infof("session opened for user %s: helper pid %d", userName, ns.HelperPID())
+	return success
+}
+
+func closeSession(h host, args []string) pam.Error {
+	// A bad argument already refused the open; closing still has to end
+	// whatever is live, so only the debug switch is taken from the options.
+	opts, _ := options.Parse(args)
+	l := logger{h, opts.Debug}
+	id := h.state()
+	if id == 0 {
+		l.debugf("no isolated session to close")
+		return pam.ErrIgnore
+	}
+	s := take(id)
+	h.clearState()
+	if s == nil {
+		l.errorf("session state %d is unknown to this process; nothing to close", id)
+		return pam.ErrSession
+	}
+	l.debugf("ending the namespace of helper pid %d", s.ns.HelperPID())
+	if err := s.ns.End(); err != nil {
+		l.errorf("closing the session of user %s: %v", s.user, err)
+		return pam.ErrSession
+	}
+	l.infof("session closed for user %s", s.user)
+	return success
+}
+
+// endAbandoned ends a session whose host called pam_end without
+// pam_close_session.
+func endAbandoned(h host, id int64) {
+	s := take(id)
+	if s == nil {
+		return
+	}
+	err := s.ns.End()
+	h.log(C.LOG_NOTICE, fmt.Sprintf("pam_end without pam_close_session: ended the session of user %s%s", s.user, suffix(err)))
+}
+
+func suffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "; " + err.Error()
+}
+
+// checkTrusted makes sure that only root could have put path there: the
+// file and every directory above it are owned by root and not writable by
+// group or others (sticky directories such as /tmp excepted). The helper
+// runs as root in every session.
+func checkTrusted(path string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0 {
+		return fmt.Errorf("%s: not an executable file", path)
+	}
+	for p := path; ; p = filepath.Dir(p) {
+		if err := unix.Stat(p, &st); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		sticky := st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Mode&unix.S_ISVTX != 0
+		if st.Uid != 0 || (st.Mode&0o022 != 0 && !sticky) {
+			return fmt.Errorf("%s: %s must be owned by root and not writable by group or others", path, p)
+		}
+		if p == "/" {
+			return nil
+		}
+	}
+}
+
+// main is required by -buildmode=c-shared and never runs.
+func main() {}

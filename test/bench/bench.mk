@@ -1,0 +1,38 @@
+# test/bench/bench.mk - the benchmark, included by the top-level Makefile.
+#
+#   make bench        latency, memory, helper, teardown and scale numbers;
+#                     prints a markdown table, writes $(BUILD)/bench.csv and
+#                     $(BUILD)/bench.md. Root only; about 1-2 minutes.
+#   make bench-floor  what the Go runtime costs a PAM host, for several
+#                     ways of building a module that does nothing.
+#
+# Variables:
+#   BENCH_N       sessions per latency run (default 200)
+#   BENCH_SCALE   concurrent live sessions in the scale run (default 1000)
+#   BENCH_USER    user the sessions are opened for (default nobody; root is
+#                 exempt from pam_unshare by default)
+#   BENCH_GOFLAGS extra go build flags for the no-op module (empty). The
+#                 module is otherwise built exactly like pam_unshare.so
+#                 (GOFLAGS, same version script), so that the difference
+#                 between the two is the namespace work alone.
+
+BENCH_N ?= 200
+BENCH_SCALE ?= 1000
+BENCH_USER ?= nobody
+BENCH_GOFLAGS ?=
+
+# A Go c-shared PAM module that returns PAM_SUCCESS and does nothing else.
+$(BUILD)/bench/noop.so: test/bench/noop/noop.go go.mod pam_unshare/exports.map
+	@mkdir -p $(BUILD)/bench
+	$(GO) build $(GOFLAGS) $(BENCH_GOFLAGS) -buildmode=c-shared \
+		-ldflags '-extldflags -Wl,--version-script=$(CURDIR)/pam_unshare/exports.map' \
+		-o $@ ./test/bench/noop
+	@rm -f $(BUILD)/bench/noop.h
+
+.PHONY: bench bench-floor
+bench: build $(BUILD)/bench/noop.so
+	N=$(BENCH_N) SCALE=$(BENCH_SCALE) BENCH_USER=$(BENCH_USER) \
+		test/bench/bench.sh $(BUILD) $(BUILD)/bench.csv
+
+bench-floor: $(BUILD)/pamhost
+	GO=$(GO) test/bench/floor.sh $(BUILD)

@@ -1,0 +1,405 @@
+#!/bin/bash
+# bench.sh - measure what pam_unshare costs a PAM host and the machine.
+#
+# Usage: bench.sh BUILD_DIR [CSV]
+#   BUILD_DIR holds pamhost, pam_unshare.so, pam_unshare-init and
+#   bench/noop.so (make build, and the bench.mk rule for noop.so).
+#   CSV defaults to BUILD_DIR/bench.csv; a markdown copy of the table goes
+#   next to it (.md).
+# Environment: N (sessions per latency run, default 200), SCALE (concurrent
+#   sessions, default 1000), BENCH_USER (default nobody).
+#
+# Runs as root, in a private mount namespace of its own (it re-executes
+# itself under unshare -m), and reads /proc only: the module mounts the
+# sessions' /proc in namespaces it creates. PAM configuration comes from a
+# temporary directory through pam_start_confdir, never from /etc/pam.d.
+#
+# Three PAM stacks, each a single "session required" line:
+#   a  pam_permit      - the cost of libpam and pamhost alone
+#   b  noop (Go)       - a Go c-shared module that returns PAM_SUCCESS,
+#                        so b - a is the Go runtime
+#   c  pam_unshare     - c - b is the namespace work itself
+# Sections: latency, host memory, helper, teardown, scale.
+set -euo pipefail
+
+if [[ $(id -u) != 0 ]]; then
+	echo "bench: must run as root" >&2
+	exit 1
+fi
+if [[ ${PAM_UNSHARE_BENCH_NS:-} != 1 ]]; then
+	export PAM_UNSHARE_BENCH_NS=1
+	exec unshare -m --propagation private -- "$0" "$@"
+fi
+
+[[ $# -ge 1 ]] || { echo "usage: bench.sh BUILD_DIR [CSV]" >&2; exit 2; }
+BUILD=$(cd "$1" && pwd)
+CSV=${2:-$BUILD/bench.csv}
+MD=${CSV%.csv}.md
+N=${N:-200}
+SCALE=${SCALE:-1000}
+BENCH_USER=${BENCH_USER:-nobody}
+
+PAMHOST=$BUILD/pamhost
+NOOP=$BUILD/bench/noop.so
+MODULE=$BUILD/pam_unshare.so
+HELPER=$BUILD/pam_unshare-init
+
+for f in "$PAMHOST" "$NOOP"; do
+	[[ -e $f ]] || { echo "bench: missing $f (make build)" >&2; exit 1; }
+done
+STACKS=(permit noop)
+if [[ -e $MODULE && -e $HELPER ]]; then
+	STACKS+=(unshare)
+	# The module refuses a helper that is not root-owned or is writable by
+	# group or others; say so here rather than as a failed benchmark.
+	if [[ $(stat -c %u "$HELPER") != 0 ]] ||
+		(( 8#$(stat -c %a "$HELPER") & 8#022 )); then
+		echo "bench: $HELPER must be root-owned, not group/world-writable" >&2
+		exit 1
+	fi
+else
+	echo "bench: $MODULE or $HELPER missing: stack c skipped" >&2
+fi
+
+W=$(mktemp -d /tmp/pam_unshare-bench.XXXXXX)
+BG_PIDS=()
+cleanup() {
+	local p
+	# Only processes this script started, by their PID.
+	for p in "${BG_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+CONF=$W/pam.d
+mkdir -p "$CONF"
+echo "session required pam_permit.so" >"$CONF/permit"
+echo "session required $NOOP" >"$CONF/noop"
+echo "session required $MODULE helper=$HELPER" >"$CONF/unshare"
+
+declare -A LABEL=([permit]="a pam_permit" [noop]="b Go no-op"
+	[unshare]="c pam_unshare")
+
+echo "section,case,metric,value,unit,target" >"$CSV"
+ROWS=()
+# record SECTION CASE METRIC VALUE UNIT [TARGET]: one result row.
+record() {
+	printf '%s,%s,%s,%s,%s,%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" >>"$CSV"
+	ROWS+=("| $1 | $2 | $3 | $4 | $5 | ${6:-} |")
+}
+# verdict OK: "hit" or "miss", for the target column.
+verdict() { if "$@"; then echo hit; else echo miss; fi; }
+
+# Microseconds of wall-clock time, without forking.
+now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
+# pct FILE P: nearest-rank P-th percentile of the numbers in FILE.
+pct() {
+	sort -n "$1" | awk -v p="$2" '{ a[NR] = $1 }
+		END { if (NR == 0) { print "NA"; exit }
+		      i = int((p * NR + 99) / 100); print a[i < 1 ? 1 : i] }'
+}
+# field FILE NAME: the number after "NAME:" in a /proc key-value file.
+field() { awk -v f="$2:" '$1 == f { print $2; exit }' "$1" 2>/dev/null; }
+# child_with_comm PID COMM: print the PID of a child of PID named COMM.
+child_with_comm() {
+	local c kids=()
+	read -r -a kids < <(cat /proc/"$1"/task/*/children 2>/dev/null) || true
+	for c in "${kids[@]}"; do
+		if [[ $(cat "/proc/$c/comm" 2>/dev/null) == "$2" ]]; then
+			echo "$c"
+			return 0
+		fi
+	done
+	return 1
+}
+# wait_child PID COMM: wait up to 10 s for child_with_comm, print its PID.
+wait_child() {
+	local i
+	for ((i = 0; i < 1000; i++)); do
+		child_with_comm "$1" "$2" && return 0
+		kill -0 "$1" 2>/dev/null || return 1
+		sleep 0.01
+	done
+	return 1
+}
+# sum_pss PID...: total PSS in KiB of these processes.
+sum_pss() {
+	local p files=()
+	for p in "$@"; do
+		[[ -r /proc/$p/smaps_rollup ]] && files+=("/proc/$p/smaps_rollup")
+	done
+	((${#files[@]} > 0)) || { echo 0; return; }
+	awk '$1 == "Pss:" { s += $2 } END { print s + 0 }' "${files[@]}"
+}
+# count_running PID...: how many of these processes have not exited yet
+# (a zombie that this shell has not waited for counts as exited).
+count_running() {
+	local p st n=0
+	for p in "$@"; do
+		st=
+		{ read -r _ _ st _ <"/proc/$p/stat"; } 2>/dev/null || true
+		[[ -n $st && $st != Z ]] && n=$((n + 1))
+	done
+	echo "$n"
+}
+# pid_namespaces: every PID namespace that has a process, one a line.
+pid_namespaces() {
+	find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/pid' \
+		-printf '%l\n' 2>/dev/null | sort -u
+}
+# Depth of this script's PID namespace (fields on its NSpid line).
+SELF_DEPTH=$(awk '$1 == "NSpid:" { print NF - 1 }' /proc/self/status)
+# session_leaders: host PIDs of processes that are PID 2 one namespace
+# below this script's, i.e. the leaders of live sessions.
+session_leaders() {
+	grep -s '^NSpid:' /proc/[0-9]*/status |
+		awk -v d=$((SELF_DEPTH + 1)) 'NF == d + 1 && $NF == 2 {
+			sub("^/proc/", "", $1); sub("/.*", "", $1); print $1 }'
+}
+
+echo "bench: $(uname -r), $(nproc) CPUs, N=$N, SCALE=$SCALE," \
+	"user $BENCH_USER, work dir $W" >&2
+
+# --- 1. latency ------------------------------------------------------------
+# Sessions one after another in one pamhost, fork-per-session like su; the
+# child lists /proc. open = pam_open_session alone; total = pam_start to
+# pam_end, child included. Session 0 also pays for loading the module.
+declare -A OPEN50 TOTAL50
+for s in "${STACKS[@]}"; do
+	rc=0
+	timeout -k 5 120 "$PAMHOST" -c "$CONF" -s "$s" -u "$BENCH_USER" \
+		-n "$N" -t -- /bin/ls /proc >"$W/lat-$s.out" \
+		2>"$W/lat-$s.err" || rc=$?
+	# The child's listing shares stdout with the CSV lines; keep the CSV.
+	grep -E '^[0-9]+,[0-9]+,[0-9]+,[01]$' "$W/lat-$s.out" \
+		>"$W/lat-$s.csv" || true
+	cut -d, -f2 "$W/lat-$s.csv" >"$W/lat-$s.open"
+	cut -d, -f3 "$W/lat-$s.csv" >"$W/lat-$s.total"
+	ok=$(grep -c ' open=PAM_SUCCESS close=PAM_SUCCESS child=0 ' \
+		"$W/lat-$s.err" || true)
+	iso=$(awk -F, '$4 == 1' "$W/lat-$s.csv" | wc -l)
+	l=${LABEL[$s]}
+	OPEN50[$s]=$(pct "$W/lat-$s.open" 50)
+	TOTAL50[$s]=$(pct "$W/lat-$s.total" 50)
+	record latency "$l" "sessions ok" "$ok/$N" count \
+		"$( [[ $ok == "$N" ]] && echo all || echo "pamhost exit $rc")"
+	record latency "$l" "open p50" "${OPEN50[$s]}" us
+	record latency "$l" "open p90" "$(pct "$W/lat-$s.open" 90)" us
+	record latency "$l" "open p99" "$(pct "$W/lat-$s.open" 99)" us
+	record latency "$l" "open session 0 (cold)" \
+		"$(head -n1 "$W/lat-$s.open")" us
+	record latency "$l" "total p50" "${TOTAL50[$s]}" us
+	record latency "$l" "total p90" "$(pct "$W/lat-$s.total" 90)" us
+	record latency "$l" "total p99" "$(pct "$W/lat-$s.total" 99)" us
+	if [[ $s == unshare ]]; then
+		record latency "$l" isolated "$iso/$N" count \
+			"100%: $(verdict test "$iso" = "$N")"
+	else
+		record latency "$l" isolated "$iso/$N" count
+	fi
+	if [[ $rc != 0 ]]; then
+		echo "bench: latency $s: pamhost exit $rc; stderr:" >&2
+		grep -v ' open=PAM_SUCCESS close=PAM_SUCCESS child=0 ' \
+			"$W/lat-$s.err" | head -n 5 >&2 || true
+	fi
+done
+if [[ -n ${OPEN50[unshare]:-} ]]; then
+	d=$((OPEN50[unshare] - OPEN50[noop]))
+	record latency "c - b" "open p50" "$d" us \
+		"<= 300 us: $(verdict test "$d" -le 300)"
+	record latency "c - a" "open p50" $((OPEN50[unshare] - OPEN50[permit])) us
+	record latency "c - b" "total p50" \
+		$((TOTAL50[unshare] - TOTAL50[noop])) us
+	record latency "c - a" "total p50" \
+		$((TOTAL50[unshare] - TOTAL50[permit])) us
+fi
+
+# --- 2. host memory and the helper ------------------------------------------
+# One pamhost holds a session open with a sleeping leader; sample it (and,
+# for c, its helper) from here.
+for s in "${STACKS[@]}"; do
+	l=${LABEL[$s]}
+	hold=2
+	[[ $s == unshare ]] && hold=8
+	"$PAMHOST" -c "$CONF" -s "$s" -u "$BENCH_USER" -- /bin/sleep "$hold" \
+		>/dev/null 2>"$W/mem-$s.err" &
+	hp=$!
+	BG_PIDS+=("$hp")
+	if ! wait_child "$hp" sleep >/dev/null; then
+		record memory "$l" "session open" no "" "see stderr"
+		cat "$W/mem-$s.err" >&2
+		wait "$hp" || true
+		continue
+	fi
+	sleep 0.3
+	record memory "$l" "host PSS" "$(field "/proc/$hp/smaps_rollup" Pss)" KiB
+	record memory "$l" "host RSS" "$(field "/proc/$hp/status" VmRSS)" KiB
+	record memory "$l" "host threads" "$(field "/proc/$hp/status" Threads)" \
+		count
+	if [[ $s == unshare ]]; then
+		if hpid=$(child_with_comm "$hp" pam_unshare); then
+			st=/proc/$hpid/status
+			ro=/proc/$hpid/smaps_rollup
+			pss=$(field "$ro" Pss)
+			priv=$(($(field "$ro" Private_Clean) + $(field "$ro" Private_Dirty)))
+			thr=$(field "$st" Threads)
+			w0=$(($(field "$st" voluntary_ctxt_switches) +
+				$(field "$st" nonvoluntary_ctxt_switches)))
+			sleep 5
+			w1=$(($(field "$st" voluntary_ctxt_switches) +
+				$(field "$st" nonvoluntary_ctxt_switches)))
+			record helper "$l" PSS "$pss" KiB \
+				"<= 256 KiB: $(verdict test "$pss" -le 256)"
+			record helper "$l" "private (clean+dirty)" "$priv" KiB
+			record helper "$l" RSS "$(field "$st" VmRSS)" KiB
+			record helper "$l" threads "$thr" count \
+				"1: $(verdict test "$thr" = 1)"
+			record helper "$l" "wakeups in 5 s idle" $((w1 - w0)) count \
+				"0: $(verdict test $((w1 - w0)) = 0)"
+		else
+			record helper "$l" "helper found" no "" \
+				"no child named pam_unshare"
+		fi
+	fi
+	rc=0
+	wait "$hp" || rc=$?
+	BG_PIDS=()
+	[[ $rc == 0 ]] || { echo "bench: memory $s: exit $rc" >&2;
+		cat "$W/mem-$s.err" >&2; }
+done
+
+# --- 3. teardown -------------------------------------------------------------
+# close = pam_close_session; empty = from its return until no process is
+# left in the session's PID namespace (pamhost -e polls every 100 us).
+# teardown NAME COUNT CMD...: one row set per kind of session.
+teardown() {
+	local name=$1 count=$2 rc=0 f=$W/td-$1
+	shift 2
+	timeout -k 5 120 "$PAMHOST" -c "$CONF" -s unshare -u "$BENCH_USER" \
+		-n "$count" -t -e -- "$@" >"$f.out" 2>"$f.err" || rc=$?
+	grep -E '^[0-9]+,[0-9]+,[0-9]+,[01],-?[0-9]+,-?[0-9]+$' "$f.out" \
+		>"$f.csv" || true
+	cut -d, -f5 "$f.csv" >"$f.close"
+	awk -F, '$6 >= 0 { print $6 }' "$f.csv" >"$f.empty"
+	record teardown "$name" "sessions ok" \
+		"$(grep -c ' open=PAM_SUCCESS close=PAM_SUCCESS ' "$f.err" ||
+			true)/$count" count "pamhost exit $rc"
+	record teardown "$name" "close p50" "$(pct "$f.close" 50)" us
+	record teardown "$name" "close p99" "$(pct "$f.close" 99)" us
+	record teardown "$name" "namespace emptied" \
+		"$(wc -l <"$f.empty")/$count" count
+	record teardown "$name" "close->empty p50" "$(pct "$f.empty" 50)" us
+	record teardown "$name" "close->empty max" "$(pct "$f.empty" 100)" us
+}
+if [[ -n ${OPEN50[unshare]:-} ]]; then
+	teardown "leader exits" 100 /bin/true
+	teardown "orphan left" 20 /bin/sh -c '/bin/sleep 60 & exit 0'
+	teardown "orphan ignores TERM" 3 \
+		/bin/sh -c 'trap "" TERM; /bin/sleep 60 & exit 0'
+fi
+
+# --- 4. scale ----------------------------------------------------------------
+# SCALE pamhost processes, each holding one session whose leader sleeps.
+if [[ -n ${OPEN50[unshare]:-} ]]; then
+	l="$SCALE sessions"
+	record limits host kernel.pid_max "$(cat /proc/sys/kernel/pid_max)" count
+	record limits host kernel.threads-max \
+		"$(cat /proc/sys/kernel/threads-max)" count
+	record limits host user.max_pid_namespaces \
+		"$(cat /proc/sys/user/max_pid_namespaces)" count
+	record limits host user.max_mnt_namespaces \
+		"$(cat /proc/sys/user/max_mnt_namespaces)" count
+	record limits host "ulimit -n" "$(ulimit -n)" count
+	record limits host "ulimit -u" "$(ulimit -u)" count
+	pid_namespaces >"$W/ns-before"
+	tasks0=$(find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/task/*' \
+		2>/dev/null | wc -l)
+	mem0=$(field /proc/meminfo MemAvailable)
+	hosts=()
+	t0=$(now_us)
+	for ((i = 0; i < SCALE; i++)); do
+		"$PAMHOST" -c "$CONF" -s unshare -u "$BENCH_USER" -- \
+			/bin/sleep 600 >/dev/null 2>>"$W/scale.err" &
+		hosts+=("$!")
+		BG_PIDS+=("$!")
+	done
+	t_launch=$(now_us)
+	# Wait until every session has its leader, or every host that has
+	# none has exited, or 120 s pass.
+	live=0
+	for ((i = 0; i < 1200; i++)); do
+		live=$(session_leaders | wc -l)
+		((live >= SCALE)) && break
+		(($(count_running "${hosts[@]}") > live)) || break
+		sleep 0.1
+	done
+	t_open=$(now_us)
+	sleep 1
+	leaders=$(session_leaders)
+	live=$(wc -w <<<"$leaders")
+	helpers=()
+	for p in "${hosts[@]}"; do
+		h=$(child_with_comm "$p" pam_unshare) && helpers+=("$h")
+	done
+	tasks1=$(find /proc -mindepth 3 -maxdepth 3 \
+		-path '/proc/[0-9]*/task/*' 2>/dev/null | wc -l)
+	mem1=$(field /proc/meminfo MemAvailable)
+	helper_pss=$(sum_pss "${helpers[@]}")
+	host_pss=$(sum_pss "${hosts[@]}")
+	record scale "$l" "live sessions" "$live/$SCALE" count \
+		"zero failures: $(verdict test "$live" = "$SCALE")"
+	record scale "$l" "helpers" "${#helpers[@]}" count
+	record scale "$l" "launch $SCALE hosts" $(((t_launch - t0) / 1000)) ms
+	record scale "$l" "time to open all" $(((t_open - t0) / 1000)) ms
+	record scale "$l" "helpers total PSS" "$helper_pss" KiB
+	record scale "$l" "helper PSS mean" \
+		$((helper_pss / (${#helpers[@]} > 0 ? ${#helpers[@]} : 1))) KiB
+	record scale "$l" "hosts total PSS" "$host_pss" KiB
+	record scale "$l" "MemAvailable drop" $(((mem0 - mem1) / 1024)) MiB
+	record scale "$l" "MemAvailable drop per session" \
+		$(((mem0 - mem1) / SCALE)) KiB
+	record scale "$l" "tasks (threads) before / during" \
+		"$tasks0 / $tasks1" count
+	# Teardown: SIGTERM each leader by PID, then wait for every host.
+	t1=$(now_us)
+	for p in $leaders; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for ((i = 0; i < 6000; i++)); do
+		left=$(count_running "${hosts[@]}")
+		((left == 0)) && break
+		sleep 0.01
+	done
+	t2=$(now_us)
+	wait || true
+	BG_PIDS=()
+	record scale "$l" "time to tear all down" $(((t2 - t1) / 1000)) ms
+	record scale "$l" "hosts still running after 60 s" "$left" count
+	ok=$(grep -c ' open=PAM_SUCCESS close=PAM_SUCCESS ' "$W/scale.err" ||
+		true)
+	record scale "$l" "open+close PAM_SUCCESS" "$ok/$SCALE" count
+	fails=$(grep -v ' open=PAM_SUCCESS close=PAM_SUCCESS ' "$W/scale.err" |
+		sort | uniq -c | sort -rn | head -n 3 || true)
+	[[ -z $fails ]] || printf 'bench: scale failures:\n%s\n' "$fails" >&2
+	sleep 0.5
+	pid_namespaces >"$W/ns-after"
+	newns=$(comm -13 "$W/ns-before" "$W/ns-after" | wc -l)
+	other=0
+	init_ns=$(readlink /proc/1/ns/pid)
+	for f in /proc/[0-9]*/ns/pid; do
+		n=$(readlink "$f" 2>/dev/null) || continue
+		[[ $n == "$init_ns" ]] || other=$((other + 1))
+	done
+	record scale "$l" "new PID namespaces left" "$newns" count \
+		"0: $(verdict test "$newns" = 0)"
+	record scale "$l" "processes outside /proc/1/ns/pid" "$other" count
+fi
+
+{
+	echo "| section | case | metric | value | unit | target |"
+	echo "|---|---|---|---|---|---|"
+	printf '%s\n' "${ROWS[@]}"
+} | tee "$MD"
+echo "bench: results in $CSV and $MD" >&2

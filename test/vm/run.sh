@@ -1,0 +1,238 @@
+#!/bin/bash
+# VM integration tests for pam_unshare: boot a Debian 12 guest, install the
+# module the way an administrator would, run test/vm/scenarios.sh inside it
+# and report the results as TAP.
+#
+# Usage: test/vm/run.sh [--smoke] [--keep] [SCENARIO...]
+#
+#   --smoke     boot and run only the harness self-check; the module is not
+#               built or installed (checks the image, boot, runner and result
+#               collection)
+#   --keep      keep the per-run directory (overlay, payload, console log)
+#   SCENARIO    run only these scenario functions from scenarios.sh
+#
+# Environment:
+#   VM_CACHE    image cache directory (default /var/cache/pam-unshare-vm)
+#   VM_MIRROR   Debian mirror (default: the first deb.debian.org-style
+#               bookworm URI in this machine's apt sources)
+#   VM_ACCEL    auto | tcg | kvm (default auto: KVM only if a short probe
+#               boots a kernel under it; TCG otherwise)
+#   VM_TIMEOUT  hard limit for the guest run in seconds (default 900)
+#   VM_CPUS     guest vCPUs (default 2)
+#   VM_MEM      guest memory in MiB (default 1536)
+#   VM_DESTDIR  an existing `make install DESTDIR=` tree to use instead of
+#               running `make install` (for example from a package build)
+#   MAKE        make program (default make)
+#
+# Output: TAP on stdout, ending with the line "N passed, N failed".
+# Progress and diagnostics go to stderr. Exit status: 0 if every scenario
+# passed, 1 if any failed or no results came back, 2 on usage errors,
+# 77 if the machine cannot run the tests (not root, missing tools).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+
+smoke=0
+keep=0
+scenarios=()
+for arg in "$@"; do
+	case $arg in
+	--smoke) smoke=1 ;;
+	--keep) keep=1 ;;
+	-h | --help)
+		sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
+		exit 0
+		;;
+	-*)
+		echo "run.sh: unknown option $arg" >&2
+		exit 2
+		;;
+	*) scenarios+=("$arg") ;;
+	esac
+done
+
+cache=${VM_CACHE:-/var/cache/pam-unshare-vm}
+accel=${VM_ACCEL:-auto}
+timeout_s=${VM_TIMEOUT:-900}
+cpus=${VM_CPUS:-2}
+mem=${VM_MEM:-1536}
+make=${MAKE:-make}
+
+log() { printf 'vm: %s\n' "$*" >&2; }
+skip() {
+	log "SKIP: $*"
+	echo "1..0 # SKIP $*"
+	exit 77
+}
+
+[ "$(id -u)" = 0 ] || skip "needs root (debootstrap, chroot, mkfs -d ownership)"
+for tool in debootstrap qemu-system-x86_64 qemu-img mkfs.ext4 debugfs flock timeout; do
+	command -v "$tool" >/dev/null || skip "missing $tool"
+done
+
+# debian_mirror prints the Debian archive URI this machine's apt uses.
+debian_mirror() {
+	local uri
+	uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null |
+		grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security |
+		head -n 1 | tr -d ' ') || true
+	echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# image_dir prints the cache directory of the image for the current package
+# list and build script, building it first if needed.
+image_dir() {
+	local key dir mirror
+	key=$(cat "$here/packages.txt" "$here/build-image.sh" | sha256sum | cut -c1-16)
+	dir=$cache/bookworm-$key
+	mkdir -p "$cache"
+	exec 9>"$cache/.lock"
+	flock 9
+	if [ ! -f "$dir/base.img" ]; then
+		mirror=${VM_MIRROR:-$(debian_mirror)}
+		log "building guest image $dir (first run or package list changed)"
+		local t0=$SECONDS
+		"$here/build-image.sh" "$dir" "$mirror" >&2
+		log "image built in $((SECONDS - t0))s"
+		# Older images are unreachable once the key changes.
+		find "$cache" -mindepth 1 -maxdepth 1 -name 'bookworm-*' \
+			! -name "bookworm-$key" -exec rm -rf {} + || true
+	else
+		log "using cached image $dir"
+	fi
+	exec 9>&-
+	echo "$dir"
+}
+
+# install_module installs the module into the staging tree DESTDIR, as an
+# administrator would with `make install DESTDIR=...`.
+install_module() {
+	local destdir=$1
+	if [ -n "${VM_DESTDIR:-}" ]; then
+		cp -a "$VM_DESTDIR/." "$destdir/"
+		return
+	fi
+	"$make" -C "$top" --no-print-directory install DESTDIR="$destdir" >&2
+}
+
+# kvm_works boots the guest kernel under KVM without a root file system: a
+# working KVM panics and exits within seconds, a nested KVM that hangs is
+# killed by the timeout.
+kvm_works() {
+	local img=$1 probe_log=$2
+	[ -w /dev/kvm ] || return 1
+	timeout -k 3 20 qemu-system-x86_64 -accel kvm -cpu host -m 256 \
+		-display none -monitor none -serial "file:$probe_log" -no-reboot \
+		-kernel "$img/vmlinuz" -append "console=ttyS0 panic=-1" \
+		>/dev/null 2>&1 || return 1
+	grep -q 'Kernel panic' "$probe_log"
+}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/pam-unshare-vm.XXXXXX")
+cleanup() {
+	if [ "$keep" = 1 ]; then
+		log "kept $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+img=$(image_dir)
+# Where Debian 12 keeps PAM modules (the guest matches this host).
+pamdir=usr/lib/x86_64-linux-gnu/security
+
+# The payload disk (/dev/vdb): the runner and scenarios, the installed
+# module tree and an empty out/ directory the guest writes results into.
+payload=$work/payload
+mkdir -p "$payload/bin" "$payload/root" "$payload/out"
+cp "$here/runner.sh" "$here/scenarios.sh" "$payload/bin/"
+{
+	printf 'VM_SMOKE=%q\n' "$smoke"
+	printf 'VM_SCENARIOS=%q\n' "${scenarios[*]}"
+} >"$payload/bin/config"
+if [ "$smoke" = 0 ]; then
+	install_module "$payload/root"
+	for f in usr/libexec/pam_unshare/pam_unshare-init "$pamdir/pam_unshare.so"; do
+		[ -e "$payload/root/$f" ] || {
+			log "make install did not install /$f"
+			exit 1
+		}
+	done
+fi
+payload_mb=$(($(du -sm "$payload" | cut -f1) + 64))
+mkfs.ext4 -q -F -L vmpayload -d "$payload" "$work/payload.img" "${payload_mb}M" >&2
+
+qemu-img create -q -f qcow2 -b "$img/base.img" -F raw "$work/root.qcow2"
+
+case $accel in
+auto)
+	if kvm_works "$img" "$work/kvm-probe.log"; then accel=kvm; else accel=tcg; fi
+	;;
+kvm | tcg) ;;
+*)
+	echo "run.sh: VM_ACCEL must be auto, tcg or kvm" >&2
+	exit 2
+	;;
+esac
+if [ "$accel" = kvm ]; then
+	accel_args=(-accel kvm -cpu host)
+else
+	accel_args=(-accel "tcg,thread=multi")
+fi
+
+log "booting guest ($accel, $cpus vCPUs, ${mem} MiB, timeout ${timeout_s}s); console: $work/console.log"
+t0=$SECONDS
+qemu_rc=0
+timeout -k 10 "$timeout_s" qemu-system-x86_64 "${accel_args[@]}" \
+	-smp "$cpus" -m "$mem" -no-reboot \
+	-display none -monitor none -serial "file:$work/console.log" \
+	-kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
+	-append "root=/dev/vda rw console=ttyS0 fsck.mode=skip panic=-1 systemd.show_status=auto" \
+	-drive "file=$work/root.qcow2,if=virtio,format=qcow2,cache=unsafe" \
+	-drive "file=$work/payload.img,if=virtio,format=raw,cache=unsafe" \
+	-nic none </dev/null >"$work/qemu.log" 2>&1 || qemu_rc=$?
+log "guest ran $((SECONDS - t0))s (qemu exit $qemu_rc)"
+if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+	log "guest did not power off within ${timeout_s}s"
+fi
+
+# Read the results back from the payload disk.
+out=$work/out
+debugfs -R "rdump /out $work" "$work/payload.img" >/dev/null 2>&1 || true
+
+report_failure_context() {
+	if [ -f "$out/journal.txt" ]; then
+		echo "# ---- guest journal (pam_unshare, su, sudo, sshd, kernel) ----"
+		grep -E 'pam_unshare|[[:space:]](su|sudo|sshd|pamtester)\[|kernel: .*(segfault|BUG|Oops|traps)' \
+			"$out/journal.txt" | tail -n 200 | sed 's/^/# /'
+	fi
+}
+
+if [ ! -f "$out/done" ]; then
+	echo "1..1"
+	echo "not ok 1 - guest returned no results (qemu exit $qemu_rc)"
+	echo "# ---- last 60 console lines ($work/console.log) ----"
+	tail -n 60 "$work/console.log" 2>/dev/null | sed 's/^/# /'
+	report_failure_context
+	echo "0 passed, 1 failed"
+	keep=1
+	exit 1
+fi
+
+cat "$out/tap.txt"
+passed=$(grep -c '^ok ' "$out/tap.txt" || true)
+failed=$(grep -c '^not ok ' "$out/tap.txt" || true)
+planned=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$out/tap.txt" | head -n 1)
+if [ -z "$planned" ] || [ "$planned" != $((passed + failed)) ]; then
+	echo "not ok $((passed + failed + 1)) - plan ${planned:-missing} does not match $((passed + failed)) results"
+	failed=$((failed + 1))
+fi
+if [ "$failed" != 0 ]; then
+	report_failure_context
+	keep=1
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,81 @@
+#!/bin/bash
+# Guest side of the VM tests. vmtest-boot.service (built into the image by
+# build-image.sh) runs this as root once sshd is up:
+#
+#   runner.sh PAYLOAD
+#
+# PAYLOAD is the mounted payload disk: root/ holds the `make install` tree,
+# out/ receives the results, which run.sh reads back after power-off:
+#   out/tap.txt      TAP from scenarios.sh
+#   out/journal.txt  the guest journal of this boot
+#   out/done         written last; its absence means the run did not finish
+# The TAP also goes to the console between VMTEST-TAP-BEGIN/END markers.
+set -u
+
+payload=${1:?usage: runner.sh PAYLOAD}
+bin=$(cd "$(dirname "$0")" && pwd)
+out=$payload/out
+mkdir -p "$out"
+VM_SMOKE=0
+VM_SCENARIOS=
+# shellcheck source=/dev/null
+. "$bin/config"
+
+log() { echo "vmtest: $*" >/dev/console; }
+
+# install_module copies the staged `make install` tree into the guest.
+install_module() {
+	cp -a "$payload/root/." /
+}
+
+# enable_module makes pam_unshare the last session module of su, sshd and
+# sudo, and adds the pamtester-unshare service used by the scenarios.
+enable_module() {
+	local f
+	for f in su sshd sudo; do
+		printf 'session required pam_unshare.so\n' >>"/etc/pam.d/$f"
+	done
+	printf 'session required pam_unshare.so\n' >/etc/pam.d/pamtester-unshare
+}
+
+# wait_for_sshd waits until alice can log in over ssh (before the module is
+# enabled, so a failure here is the harness's, not the module's).
+wait_for_sshd() {
+	local _
+	for _ in $(seq 1 120); do
+		if ssh alice@127.0.0.1 true </dev/null >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 1
+	done
+	return 1
+}
+
+log "waiting for sshd"
+if ! wait_for_sshd; then
+	log "sshd not reachable"
+	{
+		echo "1..1"
+		echo "not ok 1 - harness: ssh alice@127.0.0.1 works before the module is enabled"
+		ssh -v alice@127.0.0.1 true 2>&1 </dev/null | sed 's/^/# /'
+	} >"$out/tap.txt"
+else
+	if [ "$VM_SMOKE" = 0 ]; then
+		log "installing module"
+		install_module
+		enable_module
+	fi
+	log "running scenarios"
+	export VM_SMOKE
+	# shellcheck disable=SC2086 # VM_SCENARIOS is a word list
+	bash "$bin/scenarios.sh" $VM_SCENARIOS >"$out/tap.txt" 2>"$out/scenarios.stderr" </dev/null
+fi
+
+journalctl -b --no-pager -o short-precise >"$out/journal.txt" 2>&1
+{
+	echo "VMTEST-TAP-BEGIN"
+	cat "$out/tap.txt"
+	echo "VMTEST-TAP-END"
+} >/dev/console
+date -u +%FT%TZ >"$out/done"
+sync

@@ -1,0 +1,501 @@
+#!/bin/bash
+# pam_unshare scenarios, run as root inside the test guest by runner.sh.
+#
+#   scenarios.sh [SCENARIO...]
+#
+# Each scenario is a function named sc_NAME that prints one or more TAP
+# lines; with no arguments all run in order. Output is TAP: one line per
+# check, diagnostics as "# " lines after a failing check, the plan last.
+# With VM_SMOKE=1 only the harness checks run (the module is not installed).
+#
+# The guest is prepared by build-image.sh (users alice, bob, carol in group
+# vmtest; root's ssh key logs in as each of them) and by runner.sh, which
+# installs the module and appends `session required pam_unshare.so` to
+# /etc/pam.d/su, sshd and sudo, and writes /etc/pam.d/pamtester-unshare.
+set -u
+export LC_ALL=C
+
+HELPER=/usr/libexec/pam_unshare/pam_unshare-init
+HELPER_COMM=pam_unshare
+USER_A=alice
+PAM_LINE='session required pam_unshare.so'
+# Per-command limit, so one hung session cannot stall the whole run.
+T=120
+
+tmp=$(mktemp -d /tmp/scenarios.XXXXXX)
+host_pidns=$(readlink /proc/1/ns/pid)
+n=0
+failed=0
+
+# ---- TAP -----------------------------------------------------------------
+
+ok() {
+	n=$((n + 1))
+	echo "ok $n - $*"
+}
+not_ok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n - $*"
+}
+diag() { sed 's/^/# /; s/\r$//'; }
+
+# check DESC CMD...: one TAP line; CMD's output is the diagnostic on failure.
+check() {
+	local desc=$1 rc=0
+	shift
+	"$@" >"$tmp/check" 2>&1 || rc=$?
+	if [ "$rc" = 0 ]; then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		diag <"$tmp/check"
+	fi
+}
+
+# fail MSG: print MSG and return 1 (for use inside assertion functions).
+fail() {
+	echo "$*"
+	return 1
+}
+
+# ---- observing the guest from the host side -------------------------------
+
+# helper_pids prints the PIDs of live session helpers.
+helper_pids() {
+	local p
+	for p in $(pgrep -x "$HELPER_COMM"); do
+		[ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$HELPER" ] && echo "$p"
+	done
+}
+
+# foreign_procs prints every process whose PID namespace is not the host's.
+foreign_procs() {
+	local d ns
+	for d in /proc/[0-9]*; do
+		ns=$(readlink "$d/ns/pid" 2>/dev/null) || continue
+		if [ "$ns" != "$host_pidns" ]; then
+			printf '%s %s %s: %s\n' "${d#/proc/}" "$ns" \
+				"$(cat "$d/comm" 2>/dev/null)" \
+				"$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)"
+		fi
+	done
+}
+
+# proc_mounts prints the mount points at or under /proc, without duplicates
+# (binfmt_misc shows as autofs, plus binfmt_misc once triggered).
+proc_mounts() {
+	awk '$5 == "/proc" || $5 ~ /^\/proc\// { print $5 }' /proc/1/mountinfo | sort -u
+}
+proc_mounts_baseline=$(proc_mounts)
+
+# host_intact: the host's /proc is still the host's, with all its mounts.
+host_intact() {
+	local self now
+	self=$(readlink /proc/self) || fail "host: /proc/self does not resolve"
+	case $self in
+	'' | *[!0-9]* | 1 | 2) fail "host: /proc/self is '$self'" ;;
+	esac
+	[ "$(cat /proc/1/comm)" = systemd ] || fail "host: /proc/1/comm is $(cat /proc/1/comm)"
+	now=$(proc_mounts)
+	[ "$now" = "$proc_mounts_baseline" ] || {
+		echo "host: mounts under /proc changed"
+		echo "before:"
+		echo "$proc_mounts_baseline"
+		echo "now:"
+		echo "$now"
+		return 1
+	}
+	findmnt -n /proc/sys/fs/binfmt_misc >/dev/null ||
+		fail "host: nothing mounted at /proc/sys/fs/binfmt_misc"
+}
+
+# host_clean: two seconds after a session, nothing is left in another PID
+# namespace and no helper is alive; the host /proc is intact.
+host_clean() {
+	local left
+	sleep 2
+	host_intact || return 1
+	left=$(foreign_procs)
+	[ -z "$left" ] || {
+		echo "processes left in other PID namespaces (pid ns comm: args):"
+		echo "$left"
+		return 1
+	}
+	left=$(helper_pids)
+	[ -z "$left" ] || fail "helpers still alive: $left"
+}
+
+# wait_until SECONDS CMD...: poll CMD every 0.2 s until it succeeds.
+wait_until() {
+	local limit=$(($1 * 5)) i=0
+	shift
+	until "$@"; do
+		i=$((i + 1))
+		[ "$i" -lt "$limit" ] || return 1
+		sleep 0.2
+	done
+}
+
+# helper_of PID: the helper whose parent is PID (the process that opened
+# the PAM session).
+helper_of() {
+	local h
+	for h in $(helper_pids); do
+		[ "$(awk '/^PPid:/ { print $2 }' "/proc/$h/status" 2>/dev/null)" = "$1" ] && echo "$h"
+	done
+}
+
+# helper_for SERVICE USER: a helper whose argv ends in "SERVICE USER".
+helper_for() {
+	local h
+	for h in $(helper_pids); do
+		case $(tr '\0' ' ' <"/proc/$h/cmdline" 2>/dev/null) in
+		*" $1 $2 ") echo "$h" ;;
+		esac
+	done
+}
+
+journal_since() {
+	journalctl --no-pager -o short-precise --since "@$1" 2>/dev/null
+}
+
+# ---- what a session sees --------------------------------------------------
+
+# The command each session runs to list its processes.
+PS_ARGV=(ps -eo "pid,user,stat,comm,args")
+PS_CMD=${PS_ARGV[*]}
+
+# sees_only_session FILE: FILE holds PS_CMD output from inside a session.
+# PID 1 must be the helper, ps must see itself, and nothing from the host
+# may show: only the helper and the session's own processes.
+sees_only_session() {
+	local f=$1 bad
+	tr -d '\r' <"$f" >"$f.clean"
+	awk '$1 == 1 { print $4 }' "$f.clean" | grep -qx "$HELPER_COMM" ||
+		fail "PID 1 is not $HELPER_COMM"
+	awk 'NR > 1 { print $4 }' "$f.clean" | grep -qx ps ||
+		fail "ps does not list itself (is the output a ps listing?)"
+	bad=$(awk 'NR > 1 && $1 != 1 && $4 !~ /^(ps|bash|sh|sleep|sudo|su|sshd)$/' "$f.clean")
+	[ -z "$bad" ] || fail "foreign processes visible: $bad"
+	bad=$(grep -E 'systemd|cron|dbus|agetty|\[listener\]|sshd -D|/usr/sbin/sshd' "$f.clean")
+	[ -z "$bad" ] || fail "host processes visible: $bad"
+	[ "$(awk 'NR > 1' "$f.clean" | wc -l)" -le 8 ] || fail "too many processes"
+}
+
+# session_check DESC CMD...: run a session command, assert what it sees,
+# then assert the host is clean afterwards (scenario 2).
+session_check() {
+	local desc=$1 rc=0
+	shift
+	timeout "$T" "$@" >"$tmp/session" 2>"$tmp/session.err" </dev/null || rc=$?
+	{
+		[ "$rc" = 0 ] || echo "exit status $rc"
+		sees_only_session "$tmp/session"
+	} >"$tmp/verdict" 2>&1
+	if [ "$rc" = 0 ] && [ ! -s "$tmp/verdict" ]; then
+		ok "$desc sees only the helper and its own processes"
+	else
+		not_ok "$desc sees only the helper and its own processes"
+		{
+			cat "$tmp/verdict"
+			echo "--- output:"
+			cat "$tmp/session"
+			echo "--- stderr:"
+			cat "$tmp/session.err"
+		} | diag
+	fi
+	check "after $desc: host /proc intact, binfmt_misc mounted, nothing left in another PID namespace" host_clean
+}
+
+# ---- scenarios ------------------------------------------------------------
+
+sc_harness() {
+	check "harness: ssh alice@127.0.0.1 logs in with a key" \
+		timeout "$T" ssh "$USER_A@127.0.0.1" true
+	check "harness: binfmt_misc is mounted at /proc/sys/fs/binfmt_misc" \
+		findmnt /proc/sys/fs/binfmt_misc
+	[ "${VM_SMOKE:-0}" = 1 ] && return
+	check "harness: make install put the helper and the module in place" \
+		ls -l "$HELPER" /usr/lib/x86_64-linux-gnu/security/pam_unshare.so
+	local f
+	for f in su sshd sudo; do
+		check "harness: pam_unshare is the last session line of /etc/pam.d/$f" \
+			sh -c "grep -E '^[[:space:]]*(-?session|@include)' /etc/pam.d/$f | tail -n 1 | grep -qx '$PAM_LINE' || cat /etc/pam.d/$f"
+	done
+}
+
+# 1 + 2: each kind of session sees only itself; the host is clean after.
+sc_sessions() {
+	session_check "su - alice" su - "$USER_A" -c "$PS_CMD"
+	session_check "su alice" su "$USER_A" -c "$PS_CMD"
+	session_check "sudo -u alice" sudo -u "$USER_A" "${PS_ARGV[@]}"
+	session_check "ssh alice@127.0.0.1" ssh "$USER_A@127.0.0.1" "$PS_CMD"
+	session_check "ssh -tt alice@127.0.0.1" ssh -tt "$USER_A@127.0.0.1" "$PS_CMD"
+}
+
+# 3: the first command of a session already sees the new /proc.
+sc_first_command() {
+	local i out bad=0
+	for i in $(seq 1 20); do
+		out=$(timeout "$T" su "$USER_A" -c 'readlink /proc/self; cat /proc/1/comm' 2>&1 </dev/null)
+		case $out in
+		[0-9]$'\n'"$HELPER_COMM" | [0-9][0-9]$'\n'"$HELPER_COMM") ;;
+		*)
+			bad=$((bad + 1))
+			printf 'session %d saw:\n%s\n' "$i" "$out"
+			;;
+		esac
+	done >"$tmp/first"
+	if [ "$bad" = 0 ]; then
+		ok "20 su sessions in a row: the first command sees the new /proc"
+	else
+		not_ok "20 su sessions in a row: the first command sees the new /proc ($bad saw the host's)"
+		diag <"$tmp/first"
+	fi
+}
+
+# 4: orphans left by the session are reaped by the helper.
+orphans_reaped() {
+	# shellcheck disable=SC2016 # expanded by the session's shell
+	timeout "$T" su "$USER_A" -c '
+		for i in 1 2 3 4 5; do (sleep "1.$i" &); done
+		echo "--- while running"; ps -eo pid,ppid,stat,comm
+		sleep 4
+		echo "--- after exit"; ps -eo pid,ppid,stat,comm' </dev/null >"$tmp/orphans" 2>&1 ||
+		fail "su exited $?"
+	cat "$tmp/orphans"
+	awk '/while running/ { on = 1 } /after exit/ { on = 0 } on && $4 == "sleep" && $2 == 1' \
+		"$tmp/orphans" | grep -q . || fail "no orphaned sleep was reparented to PID 1"
+	awk '/after exit/ { on = 1 } on && ($3 ~ /Z/ || $4 == "sleep")' "$tmp/orphans" |
+		grep -q . && fail "zombies or sleeps left after the orphans exited"
+	return 0
+}
+sc_orphans() {
+	check "five orphaned sleeps are reparented to the helper and reaped (no zombies)" orphans_reaped
+	check "after the orphan session: nothing left in another PID namespace" host_clean
+}
+
+# 5: root is exempt.
+root_sees_host() {
+	local out
+	out=$(timeout "$T" su - root -c 'ps -e; readlink /proc/1/ns/pid' </dev/null 2>&1) || fail "su exited $?"
+	echo "$out"
+	echo "$out" | awk '$1 == 1 { print $4 }' | grep -qx systemd || fail "PID 1 is not systemd"
+	echo "$out" | grep -qxF "$host_pidns" || fail "root's PID namespace is not the host's"
+}
+sc_root_exempt() {
+	check "su - root is exempt: ps -e shows systemd as PID 1" root_sees_host
+}
+
+# 6: parallel sessions do not see each other. Each session starts a sleep
+# with a unique argument, waits until every session is up (so they overlap),
+# and lists the arguments of all processes it can see.
+parallel_sessions() {
+	local kind=$1 count=$2 i pids=() rc bad=0 tok seen
+	local barrier=/tmp/vmtest-barrier
+	rm -rf "$barrier" && mkdir -m 1777 "$barrier"
+	for i in $(seq 1 "$count"); do
+		tok=$((20000 + i))
+		# shellcheck disable=SC2016 # expanded by the session's shell
+		local script='sleep '"$tok"' & s=$!
+			n=0; while [ ! -e '"$barrier"'/go ] && [ $n -lt 600 ]; do sleep 0.2; n=$((n+1)); done
+			ps -eo args; kill $s'
+		case $kind in
+		su) timeout 300 su "$USER_A" -c "$script" ;;
+		ssh) timeout 300 ssh "$USER_A@127.0.0.1" "$script" ;;
+		esac </dev/null >"$tmp/par.$i" 2>&1 &
+		pids+=($!)
+	done
+	# Release the sessions once all of them are inside their namespaces.
+	wait_until 120 sh -c "[ \$(pgrep -cx $HELPER_COMM) -ge $count ]" ||
+		echo "only $(pgrep -cx "$HELPER_COMM") of $count helpers appeared within 120 s"
+	echo "concurrent helpers: $(pgrep -cx "$HELPER_COMM")"
+	touch "$barrier/go"
+	for i in $(seq 1 "$count"); do
+		rc=0
+		wait "${pids[$((i - 1))]}" || rc=$?
+		tok=$((20000 + i))
+		seen=$(grep -oE 'sleep 2[0-9]{4}' "$tmp/par.$i" | sort -u | tr '\n' ' ')
+		if [ "$rc" != 0 ] || [ "$seen" != "sleep $tok " ]; then
+			bad=$((bad + 1))
+			echo "session $i: exit $rc, saw sleeps: ${seen:-none}"
+			sed 's/^/    /' "$tmp/par.$i"
+		fi
+	done
+	rm -rf "$barrier"
+	[ "$bad" = 0 ] || fail "$bad of $count sessions failed or saw another session"
+}
+sc_concurrency() {
+	check "20 parallel su sessions all succeed and see only their own processes" parallel_sessions su 20
+	check "after 20 parallel su sessions: nothing left in another PID namespace" host_clean
+	check "10 parallel ssh sessions all succeed and see only their own processes" parallel_sessions ssh 10
+	check "after 10 parallel ssh sessions: nothing left in another PID namespace" host_clean
+}
+
+# cpu_busy_pct SECONDS: percentage of non-idle CPU time over SECONDS.
+cpu_busy_pct() {
+	local a b
+	a=$(awk '/^cpu / { print $2+$3+$4+$7+$8, $5+$6 }' /proc/stat)
+	sleep "$1"
+	b=$(awk '/^cpu / { print $2+$3+$4+$7+$8, $5+$6 }' /proc/stat)
+	echo "$a $b" | awk '{ busy = $3 - $1; idle = $4 - $2; print int(100 * busy / (busy + idle + 1)) }'
+}
+
+# 7: pamtester opens and closes without ever forking a session process.
+pamtester_open_close() {
+	local busy
+	timeout "$T" pamtester -v pamtester-unshare "$USER_A" open_session close_session </dev/null ||
+		fail "pamtester exited $?"
+	host_clean || return 1
+	busy=$(cpu_busy_pct 3)
+	echo "CPU busy over 3 s after pamtester: ${busy}%"
+	[ "$busy" -lt 30 ] || {
+		ps -eo pid,pcpu,comm,args --sort=-pcpu | head -n 5
+		fail "CPU is being burnt"
+	}
+}
+pamtester_open_only() {
+	timeout "$T" pamtester -v pamtester-unshare "$USER_A" open_session </dev/null ||
+		fail "pamtester exited $?"
+	host_clean
+}
+sc_pamtester() {
+	check "pamtester open_session close_session: nothing left behind, no CPU burnt" pamtester_open_close
+	check "pamtester open_session, then exit without closing: nothing left behind" pamtester_open_only
+}
+
+# 8: a bad module argument refuses every session, fatally even for sudo.
+set_pam_args() {
+	local f
+	for f in su sshd sudo; do
+		sed -i "s|^session required pam_unshare.so.*\$|$PAM_LINE${1:+ $1}|" "/etc/pam.d/$f"
+	done
+}
+refused() {
+	local what=$1 marker=/var/tmp/vmtest-marker rc=0
+	shift
+	rm -f "$marker"
+	timeout "$T" "$@" </dev/null || rc=$?
+	echo "$what exited $rc"
+	[ ! -e "$marker" ] || fail "$what ran the command although the session was refused"
+	[ "$rc" != 0 ] || fail "$what succeeded"
+}
+bad_arg_logged() {
+	local since=$1 i
+	for i in 1 2 3 4 5; do
+		journal_since "$since" | grep pam_unshare | grep -q bogus_option && {
+			journal_since "$since" | grep pam_unshare | grep bogus_option | head -n 3
+			return 0
+		}
+		sleep 1
+	done
+	journal_since "$since" | grep -E 'pam_unshare|su\[|sudo\[|sshd\[' | tail -n 20
+	fail "no pam_unshare journal line names bogus_option"
+}
+sc_bad_argument() {
+	local since
+	since=$(date +%s)
+	set_pam_args bogus_option
+	check "bad argument: su is refused" \
+		refused su su "$USER_A" -c 'touch /var/tmp/vmtest-marker'
+	check "bad argument: ssh is refused" \
+		refused ssh ssh "$USER_A@127.0.0.1" 'touch /var/tmp/vmtest-marker'
+	check "bad argument: sudo is refused and does not run the command" \
+		refused sudo sudo -u "$USER_A" touch /var/tmp/vmtest-marker
+	check "bad argument: the journal names the argument" bad_arg_logged "$since"
+	check "bad argument: host untouched, nothing left in another PID namespace" host_clean
+	set_pam_args ""
+	session_check "su alice after restoring the configuration" su "$USER_A" -c "$PS_CMD"
+}
+
+# 9: faults.
+kill_helper() {
+	local su_pid h t0 rc=0
+	t0=$SECONDS
+	su "$USER_A" -c 'sleep 60; echo survived' </dev/null >"$tmp/kh" 2>&1 &
+	su_pid=$!
+	wait_until 30 test -n "$(helper_of "$su_pid")" || fail "no helper appeared for su $su_pid"
+	h=$(helper_of "$su_pid")
+	sleep 1
+	echo "killing helper $h of su $su_pid"
+	kill -9 "$h"
+	wait_until 20 sh -c "! kill -0 $su_pid 2>/dev/null" || {
+		kill -9 "$su_pid"
+		fail "su still running 20 s after its helper was killed"
+	}
+	wait "$su_pid" || rc=$?
+	echo "su exited $rc after $((SECONDS - t0)) s"
+	cat "$tmp/kh"
+	! grep -q survived "$tmp/kh" || fail "the session's command survived its helper"
+	host_clean
+}
+kill_su() {
+	local su_pid h
+	su "$USER_A" -c 'sleep 4; echo shell done' </dev/null >"$tmp/ks" 2>&1 &
+	su_pid=$!
+	wait_until 30 test -n "$(helper_of "$su_pid")" || fail "no helper appeared for su $su_pid"
+	h=$(helper_of "$su_pid")
+	echo "killing su $su_pid (helper $h)"
+	kill -9 "$su_pid"
+	wait "$su_pid" 2>/dev/null
+	sleep 6 # the orphaned shell's sleep ends
+	cat "$tmp/ks"
+	host_clean
+}
+ssh_nohup() {
+	timeout "$T" ssh "$USER_A@127.0.0.1" 'nohup sleep 1000 >/dev/null 2>&1 &' </dev/null ||
+		fail "ssh exited $?"
+	sleep 1
+	host_clean || return 1
+	! pgrep -u "$USER_A" -a -x sleep || fail "alice's nohup sleep survived the logout"
+}
+sc_faults() {
+	check "kill -9 of the helper ends the su session cleanly" kill_helper
+	check "kill -9 of su leaves no helper once the orphaned shell ends" kill_su
+	check "nohup sleep 1000 & over ssh is gone after logout" ssh_nohup
+}
+
+# 10: an idle helper does not wake up; report its memory and threads.
+ctxt_switches() {
+	awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { s += $2 } END { print s }' "/proc/$1/status"
+}
+idle_helper() {
+	local ssh_pid h a b pss threads rc=0
+	ssh "$USER_A@127.0.0.1" 'sleep 30' </dev/null >/dev/null 2>&1 &
+	ssh_pid=$!
+	wait_until 60 test -n "$(helper_for sshd "$USER_A")" || {
+		kill "$ssh_pid"
+		fail "no helper appeared for the ssh session"
+	}
+	h=$(helper_for sshd "$USER_A")
+	sleep 2
+	a=$(ctxt_switches "$h")
+	sleep 4
+	b=$(ctxt_switches "$h")
+	pss=$(awk '/^Pss:/ { print $2 }' "/proc/$h/smaps_rollup")
+	threads=$(awk '/^Threads:/ { print $2 }' "/proc/$h/status")
+	echo "helper pid $h: context switches $a -> $b over 4 s"
+	echo "helper pss_kb=$pss threads=$threads" >"$tmp/idle.metrics"
+	kill "$ssh_pid"
+	wait "$ssh_pid" 2>/dev/null
+	[ "$a" = "$b" ] || rc=1
+	[ "$rc" = 0 ] || fail "the idle helper woke up $((b - a)) times"
+}
+sc_idle() {
+	rm -f "$tmp/idle.metrics"
+	check "an idle helper makes no wakeups over 4 s" idle_helper
+	[ -f "$tmp/idle.metrics" ] && diag <"$tmp/idle.metrics"
+	check "after the idle ssh session: nothing left in another PID namespace" host_clean
+}
+
+all="harness sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle"
+[ "${VM_SMOKE:-0}" = 1 ] && all=harness
+read -ra list <<<"${*:-$all}"
+for s in "${list[@]}"; do
+	echo "# scenario: $s"
+	"sc_$s"
+done
+echo "1..$n"
+rm -rf "$tmp"
+[ "$failed" = 0 ]

@@ -1,0 +1,22 @@
+# VM integration tests, included by the top-level Makefile.
+#
+#   make vm-test    build, install into a staging tree, boot a Debian 12
+#                   guest and run test/vm/scenarios.sh (TAP on stdout)
+#   make vm-smoke   boot the guest without the module: checks the image,
+#                   boot, runner and result collection only
+#
+# Variables (also read from the environment by test/vm/run.sh):
+#   VM_SCENARIOS  scenario names to run (default: all; see scenarios.sh)
+#   VM_CACHE      image cache directory (default /var/cache/pam-unshare-vm)
+#   VM_ACCEL      auto | tcg | kvm (default auto)
+#   VM_TIMEOUT    hard limit for the guest run, seconds (default 900)
+#   VM_CPUS, VM_MEM  guest vCPUs (2) and memory in MiB (1536)
+VM_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+VM_SCENARIOS ?=
+
+.PHONY: vm-test vm-smoke
+vm-test: build
+	MAKE="$(MAKE)" $(VM_DIR)/run.sh $(VM_SCENARIOS)
+
+vm-smoke:
+	$(VM_DIR)/run.sh --smoke
