@@ -100,18 +100,22 @@ var ErrNested = errors.New("this thread already entered a PID namespace that it 
 // starts the helper as PID 1. The next process this thread starts is PID 2.
 // On error nothing is left behind: no helper, and the thread is back in its
 // own namespaces. The caller must hold runtime.LockOSThread.
-func Enter(cfg Config) (s *Session, err error) {
+func Enter(cfg Config) (*Session, error) {
 	if nested, err := threadEnteredNamespace(); err != nil {
 		return nil, stepErr("inspect /proc/thread-self/ns", err)
 	} else if nested {
 		return nil, stepErr("enter", ErrNested)
 	}
-	s = &Session{tid: unix.Gettid(), helperFD: -1, control: -1, savedPidNS: -1, savedMntNS: -1, grace: cfg.Grace}
+	s := &Session{tid: unix.Gettid(), helperFD: -1, control: -1, savedPidNS: -1, savedMntNS: -1, grace: cfg.Grace}
+	// Undo everything on any early return, and on a panic too: a thread
+	// left in the new namespaces would break the host's next fork.
+	entered := false
 	defer func() {
-		if err != nil {
+		if !entered {
 			s.abort()
 		}
 	}()
+	var err error
 	if s.savedPidNS, err = openNS("/proc/thread-self/ns/pid_for_children"); err != nil {
 		return nil, stepErr("save the PID namespace", err)
 	}
@@ -138,12 +142,19 @@ func Enter(cfg Config) (s *Session, err error) {
 		return nil, stepErr("socketpair", err)
 	}
 	s.control = pair[0]
-	defer unix.Close(pair[1])
 	helperEnd, err := dupHigh(pair[1])
+	unix.Close(pair[1])
 	if err != nil {
 		return nil, stepErr("socketpair", err)
 	}
-	defer unix.Close(helperEnd)
+	// The host must not keep the helper's end: a helper that dies must
+	// give end-of-file, not a wait for readyTimeout.
+	helperEndOpen := true
+	defer func() {
+		if helperEndOpen {
+			unix.Close(helperEnd)
+		}
+	}()
 
 	if err = unix.Unshare(unix.CLONE_NEWPID | unix.CLONE_NEWNS); err != nil {
 		return nil, stepErr("unshare(CLONE_NEWPID|CLONE_NEWNS)", err)
@@ -156,7 +167,10 @@ func Enter(cfg Config) (s *Session, err error) {
 	if helper == "" {
 		helper = DefaultHelperPath
 	}
-	if s.helperPID, err = spawn(helper, helperArgv(cfg), []string{}, from, to); err != nil {
+	s.helperPID, err = spawn(helper, helperArgv(cfg), []string{}, from, to)
+	unix.Close(helperEnd)
+	helperEndOpen = false
+	if err != nil {
 		return nil, stepErr("start "+helper, err)
 	}
 	// The helper is our child; pidfd_open on a child always works when
@@ -167,6 +181,7 @@ func Enter(cfg Config) (s *Session, err error) {
 	if err = s.awaitReady(); err != nil {
 		return nil, err
 	}
+	entered = true
 	return s, nil
 }
 

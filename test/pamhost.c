@@ -17,9 +17,12 @@
  *   I,OPEN_US,TOTAL_US,ISOLATED
  * ISOLATED is 1 when the child, before exec, saw getpid() == 2 and
  * readlink("/proc/self") == "2": it is PID 2 of a new PID namespace and the
- * /proc it sees belongs to that namespace.
+ * /proc it sees belongs to that namespace. CMD inherits stdout, so its
+ * output and the CSV lines share it. CMD must be an absolute path.
+ * After a failed open there is no child and no close, as in su: the line
+ * then shows close=NONE child=-1.
  *
- * -e measures teardown: after pam_close_session returns, wait until no
+ * -e (an extension for the benchmark) measures teardown: after pam_close_session returns, wait until no
  * process is left in the child's PID namespace, and add close_us=C
  * empty_us=E to the stderr line and CLOSE_US,EMPTY_US to the CSV line.
  * EMPTY_US is counted from the return of pam_close_session; it is -1 when
@@ -212,12 +215,15 @@ static int ns_has_process(const char *nslink)
 
 /*
  * Wait until no process is left in the PID namespace nslink, polling every
- * 100 us for at most 10 s. Returns microseconds waited, or -1 on timeout
- * or when the namespace is unknown.
+ * 100 us for at most 10 s. Returns the microseconds from the call to the
+ * start of the first scan that found the namespace empty (0: it was
+ * already empty), or -1 on timeout or when the namespace is unknown. A
+ * scan of /proc takes a few hundred microseconds; counting from its start
+ * keeps that cost out of the result.
  */
 static long long wait_ns_empty(const char *nslink)
 {
-	long long start = now_us();
+	long long start = now_us(), scan = start;
 	const struct timespec tick = { 0, 100000 };
 
 	if (nslink[0] == '\0')
@@ -226,8 +232,9 @@ static long long wait_ns_empty(const char *nslink)
 		if (now_us() - start > 10000000)
 			return -1;
 		nanosleep(&tick, NULL);
+		scan = now_us();
 	}
-	return now_us() - start;
+	return scan - start;
 }
 
 static void usage(void)
@@ -284,8 +291,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pamhost: CMD must be an absolute path\n");
 		exit(2);
 	}
-	/* Line-buffer stderr so lines from many hosts do not interleave. */
+	/* Line-buffer both streams: each result line is one write(2), so
+	 * lines from many hosts sharing a file do not interleave, and lines
+	 * already printed survive if the process is killed. */
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	for (long i = 0; i < n; i++) {
 		pam_handle_t *pamh = NULL;
@@ -319,7 +329,7 @@ int main(int argc, char **argv)
 			if (teardown && rep.isolated == '1')
 				empty_us = wait_ns_empty(rep.nspid);
 		}
-		pam_end(pamh, close_rc == PAM_SUCCESS ? PAM_SUCCESS : open_rc);
+		pam_end(pamh, open_rc != PAM_SUCCESS ? open_rc : close_rc);
 		total_us = now_us() - t0;
 		if (open_rc != PAM_SUCCESS || close_rc != PAM_SUCCESS ||
 		    child != 0)

@@ -406,27 +406,41 @@ func ownershipProblem(st os.FileInfo, exe bool) string {
 }
 
 // checkHelper checks the helper binary the way the module does before it
-// runs it.
+// runs it (checkTrusted in pam_unshare/session.go): an executable regular
+// file that only root could have put there.
 func checkHelper(path string) check {
 	c := check{Name: "helper " + path}
 	if msg := checkOwnership(path, true); msg != "" {
-		c.Status, c.Message = statusFail, msg+" (the module refuses sessions with PAM_SYSTEM_ERR)"
+		c.Status, c.Message = statusFail, msg+" (the module refuses every session with PAM_SYSTEM_ERR)"
+		return c
+	}
+	if d := untrustedParent(path); d != "" {
+		c.Status = statusFail
+		c.Message = fmt.Sprintf("directory %s is not owned by root or is writable by group or others, "+
+			"so the helper could be replaced (the module refuses every session with PAM_SYSTEM_ERR)", d)
 		return c
 	}
 	c.Status, c.Message = statusOK, "root-owned, not writable by group or others"
-	for d := filepath.Dir(path); d != "/" && d != "."; d = filepath.Dir(d) {
+	return c
+}
+
+// untrustedParent returns the first directory above path that is not owned
+// by root or is writable by group or others without the sticky bit, or "".
+func untrustedParent(path string) string {
+	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
 		st, err := os.Stat(d)
 		if err != nil {
-			continue
+			return d
 		}
 		sys, ok := st.Sys().(*syscall.Stat_t)
-		if (ok && sys.Uid != 0) || st.Mode().Perm()&0o022 != 0 && st.Mode()&fs.ModeSticky == 0 {
-			c.Status = statusWarn
-			c.Details = append(c.Details, fmt.Sprintf("directory %s is not root-owned or is writable by others: "+
-				"the helper could be replaced", d))
+		sticky := st.Mode()&fs.ModeSticky != 0
+		if ok && sys.Uid != 0 || st.Mode().Perm()&0o022 != 0 && !sticky {
+			return d
+		}
+		if d == "/" || d == "." {
+			return ""
 		}
 	}
-	return c
 }
 
 // checkPamd checks every service whose session stack runs the module. It
@@ -489,7 +503,8 @@ func stackCheck(p stackProblem) check {
 		}
 		c.Message = fmt.Sprintf("%s (%s) is not the last session module", moduleName, where)
 		c.Details = append(c.Details,
-			"these run after it, in a process where /proc/self does not resolve, and break: "+strings.Join(mods, ", "),
+			"these run after it, in the host process, where /proc/self no longer resolves; "+
+				"those that read /proc/self or fork fail: "+strings.Join(mods, ", "),
 			fmt.Sprintf("fix: %s enable %s (moves the line to the end)", progName, p.entry.file))
 	}
 	if len(p.dups) > 0 {

@@ -334,6 +334,11 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 	if err := checkIncluders(r, name); err != nil {
 		return enableResult{}, err
 	}
+	if strings.HasPrefix(name, "common-") {
+		return enableResult{}, fmt.Errorf("%s is included by many services, some of which (sshd) run more session "+
+			"modules after it, and %s must be the last one; enable it in the services themselves "+
+			"(for example \"pam-unshare enable su sshd sudo\")", name, moduleName)
+	}
 
 	// Unchanged when the only existing line already sits last with the same
 	// arguments: keep the administrator's formatting.

@@ -88,6 +88,8 @@ struct init {
 	int use_pidfd;             /* 0 with -P or when the kernel lacks it */
 	int sig_fd;                /* signalfd */
 	int host_fd;               /* pidfd of the host process, or -1 */
+	int control_fd;            /* NSINIT_FD_CONTROL, or -1 after end-of-file */
+	int host_alive;            /* 0 once the host process has exited */
 	int leader_fd;             /* pidfd of PID 2, or -1 */
 	enum leader_state leader;
 	long backoff_ms;
@@ -342,25 +344,34 @@ static void teardown(const struct init *st)
 	}
 }
 
-/* Read one message from the host. Returns 1 if the session must end:
- * NSINIT_MSG_TERMINATE, end-of-file (the host is gone) or an error. */
-static int control_says_end(void)
-{
-	struct nsinit_msg msg;
-	ssize_t n = recv(NSINIT_FD_CONTROL, &msg, sizeof(msg), MSG_DONTWAIT);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	return n <= 0 || msg.type == NSINIT_MSG_TERMINATE;
-}
-
 /* The host process exited. PID 2 may still run (an orphaned shell after
- * kill -9 of su); if it never appeared, nobody can start it now. */
+ * kill -9 of su) and the session lives on until it ends; if PID 2 never
+ * appeared, nobody can start it now, and serve() ends the session. */
 static void host_gone(struct init *st)
 {
 	if (st->host_fd >= 0)
 		close(st->host_fd);
 	st->host_fd = -1;
+	st->host_alive = 0;
+}
+
+/* Read one message from the host. Returns 1 for NSINIT_MSG_TERMINATE.
+ * End-of-file means every copy of the host's end is closed: the host has
+ * exited (its end is close-on-exec, so the session's programs do not hold
+ * it), which is host_gone, not a request to end. */
+static int control_says_end(struct init *st)
+{
+	struct nsinit_msg msg;
+	ssize_t n = recv(st->control_fd, &msg, sizeof(msg), MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n == (ssize_t)sizeof(msg))
+		return msg.type == NSINIT_MSG_TERMINATE;
+	close(st->control_fd);
+	st->control_fd = -1;
+	host_gone(st);
+	return 0;
 }
 
 /* Wait for the end of the session. Returns when the namespace must go. */
@@ -374,13 +385,16 @@ static void serve(struct init *st)
 			leader_check(st);
 		if (st->leader == LEADER_GONE)
 			return;
-		if (st->leader == LEADER_NOT_YET && st->host_fd < 0 && st->use_pidfd)
-			return; /* host gone and no leader: nobody can start it now */
+		if (st->leader == LEADER_NOT_YET && !st->host_alive)
+			return; /* nobody can start the session now */
 
 		i_sig = n;
 		pfd[n++] = (struct pollfd){ .fd = st->sig_fd, .events = POLLIN };
-		i_ctl = n;
-		pfd[n++] = (struct pollfd){ .fd = NSINIT_FD_CONTROL, .events = POLLIN };
+		i_ctl = -1;
+		if (st->control_fd >= 0) {
+			i_ctl = n;
+			pfd[n++] = (struct pollfd){ .fd = st->control_fd, .events = POLLIN };
+		}
 		if (st->host_fd >= 0) {
 			i_host = n;
 			pfd[n++] = (struct pollfd){ .fd = st->host_fd, .events = POLLIN };
@@ -408,7 +422,7 @@ static void serve(struct init *st)
 		}
 		if ((pfd[i_sig].revents & POLLIN) && signals_drain(st->sig_fd))
 			return;
-		if (pfd[i_ctl].revents && control_says_end())
+		if (i_ctl >= 0 && pfd[i_ctl].revents && control_says_end(st))
 			return;
 		if (i_host >= 0 && pfd[i_host].revents)
 			host_gone(st);
@@ -456,6 +470,8 @@ int main(int argc, char **argv)
 		.propagation = MS_SLAVE,
 		.use_pidfd = 1,
 		.host_fd = -1,
+		.control_fd = NSINIT_FD_CONTROL,
+		.host_alive = 1,
 		.leader_fd = -1,
 		.leader = LEADER_NOT_YET,
 		.backoff_ms = BACKOFF_FIRST_MS,
@@ -481,8 +497,10 @@ int main(int argc, char **argv)
 		st.host_fd = NSINIT_FD_HOST;
 	else
 		st.use_pidfd = 0;
-	if (!st.use_pidfd && have_host_fd)
-		host_gone(&st);
+	if (!st.use_pidfd && have_host_fd) {
+		close(NSINIT_FD_HOST); /* -P: behave as if the kernel had no pidfds */
+		st.host_fd = -1;
+	}
 
 	(void)prctl(PR_SET_NAME, COMM_NAME, 0, 0, 0);
 	/* Leave the host's session and terminal, and its working directory. */

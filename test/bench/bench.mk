@@ -11,6 +11,8 @@
 #   BENCH_SCALE   concurrent live sessions in the scale run (default 1000)
 #   BENCH_USER    user the sessions are opened for (default nobody; root is
 #                 exempt from pam_unshare by default)
+#   BENCH_HELPER  PID-1 helper passed as helper= (default the one in
+#                 $(BUILD)); set it to compare helper builds
 #   BENCH_GOFLAGS extra go build flags for the no-op module (empty). The
 #                 module is otherwise built exactly like pam_unshare.so
 #                 (GOFLAGS, same version script), so that the difference
@@ -19,6 +21,7 @@
 BENCH_N ?= 200
 BENCH_SCALE ?= 1000
 BENCH_USER ?= nobody
+BENCH_HELPER ?= $(BUILD)/pam_unshare-init
 BENCH_GOFLAGS ?=
 
 # A Go c-shared PAM module that returns PAM_SUCCESS and does nothing else.
@@ -32,7 +35,7 @@ $(BUILD)/bench/noop.so: test/bench/noop/noop.go go.mod pam_unshare/exports.map
 .PHONY: bench bench-floor
 bench: build $(BUILD)/bench/noop.so
 	N=$(BENCH_N) SCALE=$(BENCH_SCALE) BENCH_USER=$(BENCH_USER) \
-		test/bench/bench.sh $(BUILD) $(BUILD)/bench.csv
+		HELPER=$(BENCH_HELPER) test/bench/bench.sh $(BUILD) $(BUILD)/bench.csv
 
 bench-floor: $(BUILD)/pamhost
 	GO=$(GO) test/bench/floor.sh $(BUILD)

@@ -7,7 +7,9 @@
 #   CSV defaults to BUILD_DIR/bench.csv; a markdown copy of the table goes
 #   next to it (.md).
 # Environment: N (sessions per latency run, default 200), SCALE (concurrent
-#   sessions, default 1000), BENCH_USER (default nobody).
+#   sessions, default 1000), BENCH_USER (default nobody), HELPER (the PID-1
+#   helper to pass as helper=, default BUILD_DIR/pam_unshare-init; set it
+#   to compare helper builds).
 #
 # Runs as root, in a private mount namespace of its own (it re-executes
 # itself under unshare -m), and reads /proc only: the module mounts the
@@ -42,7 +44,8 @@ BENCH_USER=${BENCH_USER:-nobody}
 PAMHOST=$BUILD/pamhost
 NOOP=$BUILD/bench/noop.so
 MODULE=$BUILD/pam_unshare.so
-HELPER=$BUILD/pam_unshare-init
+HELPER=${HELPER:-$BUILD/pam_unshare-init}
+[[ $HELPER == /* ]] || HELPER=$PWD/$HELPER # helper= must be absolute
 
 for f in "$PAMHOST" "$NOOP"; do
 	[[ -e $f ]] || { echo "bench: missing $f (make build)" >&2; exit 1; }
@@ -146,17 +149,49 @@ count_running() {
 }
 # pid_namespaces: every PID namespace that has a process, one a line.
 pid_namespaces() {
-	find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/pid' \
-		-printf '%l\n' 2>/dev/null | sort -u
+	# find fails on processes that exit while it runs; that is fine.
+	{ find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/pid' \
+		-printf '%l\n' 2>/dev/null || true; } | sort -u
+}
+# count_tasks: threads on the machine.
+count_tasks() {
+	{ find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/task/*' \
+		2>/dev/null || true; } | wc -l
 }
 # Depth of this script's PID namespace (fields on its NSpid line).
 SELF_DEPTH=$(awk '$1 == "NSpid:" { print NF - 1 }' /proc/self/status)
-# session_leaders: host PIDs of processes that are PID 2 one namespace
-# below this script's, i.e. the leaders of live sessions.
-session_leaders() {
-	grep -s '^NSpid:' /proc/[0-9]*/status |
-		awk -v d=$((SELF_DEPTH + 1)) 'NF == d + 1 && $NF == 2 {
-			sub("^/proc/", "", $1); sub("/.*", "", $1); print $1 }'
+# children_of HOSTS_FILE: one line "PID NAME NSPIDS LAST" for each child
+# of the processes listed in HOSTS_FILE, in one pass over /proc: NSPIDS is
+# how many PID namespaces it is in, LAST its PID in the innermost one.
+# Only this script's hosts count, so sessions that others open on the
+# machine meanwhile do not.
+children_of() {
+	{ grep -s -H -E '^(Name|PPid|NSpid):' /proc/[0-9]*/status || true; } |
+		awk 'NR == FNR { host[$1] = 1; next }
+		{
+			i = index($0, ":"); split(substr($0, 1, i - 1), path, "/")
+			rest = substr($0, i + 1); j = index(rest, ":")
+			key = substr(rest, 1, j - 1); n = split(substr(rest, j + 1), v)
+			p = path[3]
+			if (key == "Name") name[p] = v[1]
+			else if (key == "PPid") ppid[p] = v[1]
+			else { depth[p] = n; last[p] = v[n] }
+		}
+		END { for (p in ppid) if (ppid[p] in host)
+			print p, name[p], depth[p], last[p] }' "$1" -
+}
+# Depth of this script's PID namespace (PIDs on its NSpid line).
+SELF_DEPTH=$(awk '$1 == "NSpid:" { print NF - 1 }' /proc/self/status)
+# leaders_in FILE: leaders of live sessions in children_of output: a sleep
+# that is PID 2 one PID namespace below this script's.
+leaders_in() {
+	awk -v d=$((SELF_DEPTH + 1)) '$2 == "sleep" && $3 == d && $4 == 2 {
+		print $1 }' "$1"
+}
+# helpers_in FILE: the PID-1 helpers in children_of output.
+helpers_in() {
+	awk -v d=$((SELF_DEPTH + 1)) '$2 == "pam_unshare" && $3 == d && $4 == 1 {
+		print $1 }' "$1"
 }
 
 echo "bench: $(uname -r), $(nproc) CPUs, N=$N, SCALE=$SCALE," \
@@ -166,7 +201,7 @@ echo "bench: $(uname -r), $(nproc) CPUs, N=$N, SCALE=$SCALE," \
 # Sessions one after another in one pamhost, fork-per-session like su; the
 # child lists /proc. open = pam_open_session alone; total = pam_start to
 # pam_end, child included. Session 0 also pays for loading the module.
-declare -A OPEN50 TOTAL50
+declare -A OPEN50 TOTAL50 PSS
 for s in "${STACKS[@]}"; do
 	rc=0
 	timeout -k 5 120 "$PAMHOST" -c "$CONF" -s "$s" -u "$BENCH_USER" \
@@ -190,6 +225,8 @@ for s in "${STACKS[@]}"; do
 	record latency "$l" "open p99" "$(pct "$W/lat-$s.open" 99)" us
 	record latency "$l" "open session 0 (cold)" \
 		"$(head -n1 "$W/lat-$s.open")" us
+	record latency "$l" "total session 0 (cold)" \
+		"$(head -n1 "$W/lat-$s.total")" us
 	record latency "$l" "total p50" "${TOTAL50[$s]}" us
 	record latency "$l" "total p90" "$(pct "$W/lat-$s.total" 90)" us
 	record latency "$l" "total p99" "$(pct "$W/lat-$s.total" 99)" us
@@ -234,10 +271,13 @@ for s in "${STACKS[@]}"; do
 		continue
 	fi
 	sleep 0.3
-	record memory "$l" "host PSS" "$(field "/proc/$hp/smaps_rollup" Pss)" KiB
+	PSS[$s]=$(field "/proc/$hp/smaps_rollup" Pss)
+	record memory "$l" "host PSS" "${PSS[$s]}" KiB
 	record memory "$l" "host RSS" "$(field "/proc/$hp/status" VmRSS)" KiB
 	record memory "$l" "host threads" "$(field "/proc/$hp/status" Threads)" \
 		count
+	fds=(/proc/"$hp"/fd/*)
+	record memory "$l" "host open fds" "${#fds[@]}" count
 	if [[ $s == unshare ]]; then
 		if hpid=$(child_with_comm "$hp" pam_unshare); then
 			st=/proc/$hpid/status
@@ -254,6 +294,8 @@ for s in "${STACKS[@]}"; do
 				"<= 256 KiB: $(verdict test "$pss" -le 256)"
 			record helper "$l" "private (clean+dirty)" "$priv" KiB
 			record helper "$l" RSS "$(field "$st" VmRSS)" KiB
+			record helper "$l" "executable size" \
+				$(($(stat -c %s "$HELPER") / 1024)) KiB
 			record helper "$l" threads "$thr" count \
 				"1: $(verdict test "$thr" = 1)"
 			record helper "$l" "wakeups in 5 s idle" $((w1 - w0)) count \
@@ -269,6 +311,13 @@ for s in "${STACKS[@]}"; do
 	[[ $rc == 0 ]] || { echo "bench: memory $s: exit $rc" >&2;
 		cat "$W/mem-$s.err" >&2; }
 done
+
+if [[ -n ${PSS[noop]:-} && -n ${PSS[permit]:-} ]]; then
+	record memory "b - a" "host PSS" $((PSS[noop] - PSS[permit])) KiB
+fi
+if [[ -n ${PSS[unshare]:-} && -n ${PSS[noop]:-} ]]; then
+	record memory "c - b" "host PSS" $((PSS[unshare] - PSS[noop])) KiB
+fi
 
 # --- 3. teardown -------------------------------------------------------------
 # close = pam_close_session; empty = from its return until no process is
@@ -314,8 +363,7 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 	record limits host "ulimit -n" "$(ulimit -n)" count
 	record limits host "ulimit -u" "$(ulimit -u)" count
 	pid_namespaces >"$W/ns-before"
-	tasks0=$(find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/task/*' \
-		2>/dev/null | wc -l)
+	tasks0=$(count_tasks)
 	mem0=$(field /proc/meminfo MemAvailable)
 	hosts=()
 	t0=$(now_us)
@@ -326,25 +374,28 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 		BG_PIDS+=("$!")
 	done
 	t_launch=$(now_us)
+	printf '%s\n' "${hosts[@]}" >"$W/hosts"
 	# Wait until every session has its leader, or every host that has
 	# none has exited, or 120 s pass.
 	live=0
 	for ((i = 0; i < 1200; i++)); do
-		live=$(session_leaders | wc -l)
+		children_of "$W/hosts" >"$W/children"
+		live=$(leaders_in "$W/children" | wc -l)
 		((live >= SCALE)) && break
 		(($(count_running "${hosts[@]}") > live)) || break
 		sleep 0.1
 	done
 	t_open=$(now_us)
 	sleep 1
-	leaders=$(session_leaders)
-	live=$(wc -w <<<"$leaders")
-	helpers=()
-	for p in "${hosts[@]}"; do
-		h=$(child_with_comm "$p" pam_unshare) && helpers+=("$h")
-	done
-	tasks1=$(find /proc -mindepth 3 -maxdepth 3 \
-		-path '/proc/[0-9]*/task/*' 2>/dev/null | wc -l)
+	children_of "$W/hosts" >"$W/children"
+	mapfile -t leaders < <(leaders_in "$W/children")
+	mapfile -t helpers < <(helpers_in "$W/children")
+	live=${#leaders[@]}
+	# The sessions' PID namespaces, to check afterwards that none is left.
+	for p in "${leaders[@]}"; do
+		echo "/proc/$p/ns/pid"
+	done | { xargs -r readlink 2>/dev/null || true; } | sort -u >"$W/ns-mine"
+	tasks1=$(count_tasks)
 	mem1=$(field /proc/meminfo MemAvailable)
 	helper_pss=$(sum_pss "${helpers[@]}")
 	host_pss=$(sum_pss "${hosts[@]}")
@@ -352,19 +403,29 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 		"zero failures: $(verdict test "$live" = "$SCALE")"
 	record scale "$l" "helpers" "${#helpers[@]}" count
 	record scale "$l" "launch $SCALE hosts" $(((t_launch - t0) / 1000)) ms
-	record scale "$l" "time to open all" $(((t_open - t0) / 1000)) ms
+	record scale "$l" "time to open all" $(((t_open - t0) / 1000)) ms \
+		"from the first launch"
 	record scale "$l" "helpers total PSS" "$helper_pss" KiB
 	record scale "$l" "helper PSS mean" \
 		$((helper_pss / (${#helpers[@]} > 0 ? ${#helpers[@]} : 1))) KiB
 	record scale "$l" "hosts total PSS" "$host_pss" KiB
-	record scale "$l" "MemAvailable drop" $(((mem0 - mem1) / 1024)) MiB
+	record scale "$l" "MemAvailable drop" $(((mem0 - mem1) / 1024)) MiB \
+		"machine-wide"
 	record scale "$l" "MemAvailable drop per session" \
 		$(((mem0 - mem1) / SCALE)) KiB
 	record scale "$l" "tasks (threads) before / during" \
 		"$tasks0 / $tasks1" count
+	if ((live > 0)); then
+		per=$(((tasks1 - tasks0) / live))
+		record scale "$l" "tasks per session" "$per" count \
+			"host threads + helper + leader"
+		((per > 0)) && record scale "$l" "sessions kernel.pid_max allows" \
+			$((($(cat /proc/sys/kernel/pid_max) - tasks0) / per)) count \
+			"at this many tasks per session"
+	fi
 	# Teardown: SIGTERM each leader by PID, then wait for every host.
 	t1=$(now_us)
-	for p in $leaders; do
+	for p in "${leaders[@]}"; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
 	for ((i = 0; i < 6000; i++)); do
@@ -385,21 +446,37 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 	[[ -z $fails ]] || printf 'bench: scale failures:\n%s\n' "$fails" >&2
 	sleep 0.5
 	pid_namespaces >"$W/ns-after"
+	mine=$(wc -l <"$W/ns-mine")
+	mine_left=$(comm -12 "$W/ns-mine" "$W/ns-after" | wc -l)
 	newns=$(comm -13 "$W/ns-before" "$W/ns-after" | wc -l)
+	# Processes in another PID namespace than PID 1's; if PID 1's link is
+	# unreadable (some sandboxes deny it even to root), than this shell's.
+	# Machine-wide, so other sessions opened meanwhile count here too.
+	ref=/proc/1/ns/pid
+	init_ns=$(readlink $ref 2>/dev/null) ||
+		{ ref=/proc/self/ns/pid; init_ns=$(readlink $ref); }
 	other=0
-	init_ns=$(readlink /proc/1/ns/pid)
 	for f in /proc/[0-9]*/ns/pid; do
 		n=$(readlink "$f" 2>/dev/null) || continue
 		[[ $n == "$init_ns" ]] || other=$((other + 1))
 	done
-	record scale "$l" "new PID namespaces left" "$newns" count \
-		"0: $(verdict test "$newns" = 0)"
-	record scale "$l" "processes outside /proc/1/ns/pid" "$other" count
+	record scale "$l" "session PID namespaces seen" "$mine" count
+	record scale "$l" "of those still with a process" "$mine_left" count \
+		"0: $(verdict test "$mine_left" = 0)"
+	record scale "$l" "new PID namespaces on the machine" "$newns" count \
+		"machine-wide"
+	record scale "$l" "processes outside ${ref%/ns/pid}/ns/pid" "$other" \
+		count "machine-wide"
 fi
 
 {
 	echo "| section | case | metric | value | unit | target |"
 	echo "|---|---|---|---|---|---|"
-	printf '%s\n' "${ROWS[@]}"
+	# Rows grouped by section, in the order the sections appear above.
+	for sec in latency memory helper teardown limits scale; do
+		for r in "${ROWS[@]}"; do
+			if [[ $r == "| $sec |"* ]]; then printf '%s\n' "$r"; fi
+		done
+	done
 } | tee "$MD"
 echo "bench: results in $CSV and $MD" >&2

@@ -19,6 +19,8 @@ BUILD=$(cd "$1" && pwd)
 PAMHOST=$BUILD/pamhost
 GO=${GO:-go}
 SRC=$(cd "$(dirname "$0")/noop" && pwd)
+# The version script pam_unshare.so is linked with.
+MAP=$(cd "$(dirname "$0")/../../pam_unshare" && pwd)/exports.map
 
 W=$(mktemp -d /tmp/pam_unshare-floor.XXXXXX)
 trap 'rm -rf "$W"' EXIT
@@ -92,6 +94,8 @@ echo "session required pam_permit.so" >"$W/conf/permit"
 build default plain
 build stripped plain -ldflags=-s\ -w
 build trimpath plain -trimpath -ldflags=-s\ -w
+build asmodule plain -trimpath \
+	-ldflags=-extldflags\ -Wl,--version-script="$MAP"
 build gcsections plain -trimpath \
 	-ldflags=-s\ -w\ -extldflags=-Wl,--gc-sections,-O1
 build imports imports -trimpath -ldflags=-s\ -w
@@ -102,7 +106,8 @@ measure "pam_permit (baseline)" permit
 measure "go default" default
 measure "-ldflags=-s -w" stripped
 measure "-trimpath -ldflags=-s -w" trimpath
-measure "+ -extldflags=-Wl,--gc-sections" gcsections
+measure "-trimpath + version script (as pam_unshare.so)" asmodule
+measure "-trimpath -s -w + -Wl,--gc-sections,-O1" gcsections
 measure "default, GOMAXPROCS=1 in env" default GOMAXPROCS=1
 measure "default, GODEBUG=madvdontneed=1 in env" default \
 	GODEBUG=madvdontneed=1

@@ -20,6 +20,8 @@
 #   VM_TIMEOUT  hard limit for the guest run in seconds (default 900)
 #   VM_CPUS     guest vCPUs (default 2)
 #   VM_MEM      guest memory in MiB (default 1536)
+#   VM_PAM_ARGS extra arguments for the `session required pam_unshare.so`
+#               line, e.g. "debug" (default none)
 #   VM_DESTDIR  an existing `make install DESTDIR=` tree to use instead of
 #               running `make install` (for example from a package build)
 #   MAKE        make program (default make)
@@ -114,7 +116,7 @@ install_module() {
 		cp -a "$VM_DESTDIR/." "$destdir/"
 		return
 	fi
-	"$make" -C "$top" --no-print-directory install DESTDIR="$destdir" >&2
+	"$make" -C "$top" --no-print-directory install DESTDIR="$destdir"
 }
 
 # kvm_works boots the guest kernel under KVM without a root file system: a
@@ -123,7 +125,7 @@ install_module() {
 kvm_works() {
 	local img=$1 probe_log=$2
 	[ -w /dev/kvm ] || return 1
-	timeout -k 3 20 qemu-system-x86_64 -accel kvm -cpu host -m 256 \
+	timeout -k 3 8 qemu-system-x86_64 -accel kvm -cpu host -m 256 \
 		-display none -monitor none -serial "file:$probe_log" -no-reboot \
 		-kernel "$img/vmlinuz" -append "console=ttyS0 panic=-1" \
 		>/dev/null 2>&1 || return 1
@@ -141,8 +143,6 @@ cleanup() {
 trap cleanup EXIT
 
 img=$(image_dir)
-# Where Debian 12 keeps PAM modules (the guest matches this host).
-pamdir=usr/lib/x86_64-linux-gnu/security
 
 # The payload disk (/dev/vdb): the runner and scenarios, the installed
 # module tree and an empty out/ directory the guest writes results into.
@@ -152,16 +152,25 @@ cp "$here/runner.sh" "$here/scenarios.sh" "$payload/bin/"
 {
 	printf 'VM_SMOKE=%q\n' "$smoke"
 	printf 'VM_SCENARIOS=%q\n' "${scenarios[*]}"
+	printf 'VM_PAM_ARGS=%q\n' "${VM_PAM_ARGS:-}"
 } >"$payload/bin/config"
+install_rc=0
 if [ "$smoke" = 0 ]; then
-	install_module "$payload/root"
-	for f in usr/libexec/pam_unshare/pam_unshare-init "$pamdir/pam_unshare.so"; do
-		[ -e "$payload/root/$f" ] || {
-			log "make install did not install /$f"
+	# A failed install is reported as a failing check inside the guest
+	# (harness scenario); the tests still run if the binaries got installed.
+	install_module "$payload/root" >"$payload/bin/install.log" 2>&1 || install_rc=$?
+	if [ "$install_rc" != 0 ]; then
+		log "make install DESTDIR=... failed ($install_rc):"
+		tail -n 5 "$payload/bin/install.log" >&2
+	fi
+	for f in usr/libexec/pam_unshare/pam_unshare-init pam_unshare.so; do
+		[ -n "$(find "$payload/root" -path "*/$f")" ] || {
+			log "make install did not install $f"
 			exit 1
 		}
 	done
 fi
+printf 'VM_INSTALL_RC=%q\n' "$install_rc" >>"$payload/bin/config"
 payload_mb=$(($(du -sm "$payload" | cut -f1) + 64))
 mkfs.ext4 -q -F -L vmpayload -d "$payload" "$work/payload.img" "${payload_mb}M" >&2
 
@@ -206,14 +215,18 @@ debugfs -R "rdump /out $work" "$work/payload.img" >/dev/null 2>&1 || true
 report_failure_context() {
 	if [ -f "$out/journal.txt" ]; then
 		echo "# ---- guest journal (pam_unshare, su, sudo, sshd, kernel) ----"
-		grep -E 'pam_unshare|[[:space:]](su|sudo|sshd|pamtester)\[|kernel: .*(segfault|BUG|Oops|traps)' \
-			"$out/journal.txt" | tail -n 200 | sed 's/^/# /'
+		grep -E 'pam_unshare|kernel: .*(segfault|BUG|Oops|traps)|(su|sudo|sshd|pamtester)\[[0-9]+\]: .*(PAM|pam_|fatal|error|session)' \
+			"$out/journal.txt" | grep -v 'pam_env(' | tail -n 150 | sed 's/^/# /'
 	fi
 }
 
 if [ ! -f "$out/done" ]; then
 	echo "1..1"
 	echo "not ok 1 - guest returned no results (qemu exit $qemu_rc)"
+	if grep -q '^VMTEST-TAP-BEGIN' "$work/console.log" 2>/dev/null; then
+		echo "# ---- TAP the guest printed before it stopped ----"
+		sed -n '/^VMTEST-TAP-BEGIN/,/^VMTEST-TAP-END/p' "$work/console.log" | sed 's/^/# /'
+	fi
 	echo "# ---- last 60 console lines ($work/console.log) ----"
 	tail -n 60 "$work/console.log" 2>/dev/null | sed 's/^/# /'
 	report_failure_context

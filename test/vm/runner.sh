@@ -9,7 +9,7 @@
 #   out/tap.txt      TAP from scenarios.sh
 #   out/journal.txt  the guest journal of this boot
 #   out/done         written last; its absence means the run did not finish
-# The TAP also goes to the console between VMTEST-TAP-BEGIN/END markers.
+# The TAP also goes to the console, between VMTEST-TAP-BEGIN/END lines.
 set -u
 
 payload=${1:?usage: runner.sh PAYLOAD}
@@ -18,24 +18,27 @@ out=$payload/out
 mkdir -p "$out"
 VM_SMOKE=0
 VM_SCENARIOS=
+VM_INSTALL_RC=0
+VM_PAM_ARGS=
 # shellcheck source=/dev/null
 . "$bin/config"
 
 log() { echo "vmtest: $*" >/dev/console; }
 
-# install_module copies the staged `make install` tree into the guest.
+# install_module copies the staged `make install` tree into the guest,
+# keeping the guest's merged-/usr symlinks (/lib -> usr/lib) intact.
 install_module() {
-	cp -a "$payload/root/." /
+	tar -C "$payload/root" -cf - . | tar -C / -xf - --keep-directory-symlink --no-same-owner
 }
 
 # enable_module makes pam_unshare the last session module of su, sshd and
 # sudo, and adds the pamtester-unshare service used by the scenarios.
 enable_module() {
-	local f
+	local f line="session required pam_unshare.so${VM_PAM_ARGS:+ $VM_PAM_ARGS}"
 	for f in su sshd sudo; do
-		printf 'session required pam_unshare.so\n' >>"/etc/pam.d/$f"
+		printf '%s\n' "$line" >>"/etc/pam.d/$f"
 	done
-	printf 'session required pam_unshare.so\n' >/etc/pam.d/pamtester-unshare
+	printf '%s\n' "$line" >/etc/pam.d/pamtester-unshare
 }
 
 # wait_for_sshd waits until alice can log in over ssh (before the module is
@@ -66,16 +69,16 @@ else
 		enable_module
 	fi
 	log "running scenarios"
-	export VM_SMOKE
+	export VM_SMOKE VM_INSTALL_RC VM_PAM_ARGS
+	# The TAP also streams to the console, so a run that never finishes
+	# still shows how far it got.
+	echo "VMTEST-TAP-BEGIN" >/dev/console
 	# shellcheck disable=SC2086 # VM_SCENARIOS is a word list
-	bash "$bin/scenarios.sh" $VM_SCENARIOS >"$out/tap.txt" 2>"$out/scenarios.stderr" </dev/null
+	bash "$bin/scenarios.sh" $VM_SCENARIOS 2>"$out/scenarios.stderr" </dev/null |
+		tee "$out/tap.txt" >/dev/console
+	echo "VMTEST-TAP-END" >/dev/console
 fi
 
 journalctl -b --no-pager -o short-precise >"$out/journal.txt" 2>&1
-{
-	echo "VMTEST-TAP-BEGIN"
-	cat "$out/tap.txt"
-	echo "VMTEST-TAP-END"
-} >/dev/console
 date -u +%FT%TZ >"$out/done"
 sync

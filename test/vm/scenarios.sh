@@ -18,7 +18,8 @@ export LC_ALL=C
 HELPER=/usr/libexec/pam_unshare/pam_unshare-init
 HELPER_COMM=pam_unshare
 USER_A=alice
-PAM_LINE='session required pam_unshare.so'
+# The module line runner.sh appended (VM_PAM_ARGS: extra module arguments).
+PAM_LINE="session required pam_unshare.so${VM_PAM_ARGS:+ $VM_PAM_ARGS}"
 # Per-command limit, so one hung session cannot stall the whole run.
 T=120
 
@@ -53,7 +54,8 @@ check() {
 	fi
 }
 
-# fail MSG: print MSG and return 1 (for use inside assertion functions).
+# fail MSG: print MSG and return 1. Assertion functions use it as
+# `cond || { fail MSG; return 1; }`.
 fail() {
 	echo "$*"
 	return 1
@@ -61,24 +63,60 @@ fail() {
 
 # ---- observing the guest from the host side -------------------------------
 
-# helper_pids prints the PIDs of live session helpers.
+# helper_pids prints the PIDs of live session helpers that were not there
+# at mark_leftovers.
 helper_pids() {
 	local p
-	for p in $(pgrep -x "$HELPER_COMM"); do
+	for p in $(pgrep -x "$HELPER_COMM" | grep -vxF -f "$tmp/known"); do
 		[ "$(readlink "/proc/$p/exe" 2>/dev/null)" = "$HELPER" ] && echo "$p"
 	done
 }
 
-# foreign_procs prints every process whose PID namespace is not the host's.
-foreign_procs() {
+# foreign_pids prints the PID of every process whose PID namespace is not
+# the host's (session helpers and everything inside sessions).
+foreign_pids() {
 	local d ns
 	for d in /proc/[0-9]*; do
 		ns=$(readlink "$d/ns/pid" 2>/dev/null) || continue
-		if [ "$ns" != "$host_pidns" ]; then
-			printf '%s %s %s: %s\n' "${d#/proc/}" "$ns" \
-				"$(cat "$d/comm" 2>/dev/null)" \
-				"$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)"
-		fi
+		[ "$ns" = "$host_pidns" ] || echo "${d#/proc/}"
+	done
+}
+
+# mark_leftovers records the processes already outside the host's PID
+# namespace, so that a check reports only what the scenario under test left
+# behind (an earlier leak is reported once, by the check that caused it).
+mark_leftovers() { foreign_pids >"$tmp/known"; }
+: >"$tmp/known"
+
+# new_foreign_pids: foreign_pids minus those recorded by mark_leftovers.
+new_foreign_pids() { foreign_pids | grep -vxF -f "$tmp/known"; }
+
+# proc_line PID: one line describing a process, for diagnostics.
+proc_line() {
+	local p=$1
+	printf 'pid %s ppid %s state %s comm %s pidns %s nspid %s args: %s\n' "$p" \
+		"$(awk '/^PPid:/ { print $2 }' "/proc/$p/status" 2>/dev/null)" \
+		"$(awk '/^State:/ { print $2 }' "/proc/$p/status" 2>/dev/null)" \
+		"$(cat "/proc/$p/comm" 2>/dev/null)" \
+		"$(readlink "/proc/$p/ns/pid" 2>/dev/null)" \
+		"$(awk '/^NSpid:/ { $1 = ""; print }' "/proc/$p/status" 2>/dev/null | tr -s ' ' | tr ' ' '/')" \
+		"$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+}
+
+# describe_leftovers PID...: each process, then each host-side parent with
+# where it is blocked (wchan and kernel stack).
+describe_leftovers() {
+	local p pp parents=""
+	for p in "$@"; do
+		proc_line "$p"
+		pp=$(awk '/^PPid:/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+		[ -n "$pp" ] && [ "$(readlink "/proc/$pp/ns/pid" 2>/dev/null)" = "$host_pidns" ] &&
+			parents="$parents $pp"
+	done
+	for pp in $(echo "$parents" | tr ' ' '\n' | sort -un); do
+		echo "host parent: $(proc_line "$pp")"
+		echo "  wchan: $(cat "/proc/$pp/wchan" 2>/dev/null)"
+		sed 's/^/  stack: /' "/proc/$pp/stack" 2>/dev/null | head -n 8
 	done
 }
 
@@ -92,11 +130,11 @@ proc_mounts_baseline=$(proc_mounts)
 # host_intact: the host's /proc is still the host's, with all its mounts.
 host_intact() {
 	local self now
-	self=$(readlink /proc/self) || fail "host: /proc/self does not resolve"
+	self=$(readlink /proc/self) || { fail "host: /proc/self does not resolve"; return 1; }
 	case $self in
-	'' | *[!0-9]* | 1 | 2) fail "host: /proc/self is '$self'" ;;
+	'' | *[!0-9]* | 1 | 2) { fail "host: /proc/self is '$self'"; return 1; } ;;
 	esac
-	[ "$(cat /proc/1/comm)" = systemd ] || fail "host: /proc/1/comm is $(cat /proc/1/comm)"
+	[ "$(cat /proc/1/comm)" = systemd ] || { fail "host: /proc/1/comm is $(cat /proc/1/comm)"; return 1; }
 	now=$(proc_mounts)
 	[ "$now" = "$proc_mounts_baseline" ] || {
 		echo "host: mounts under /proc changed"
@@ -107,23 +145,25 @@ host_intact() {
 		return 1
 	}
 	findmnt -n /proc/sys/fs/binfmt_misc >/dev/null ||
-		fail "host: nothing mounted at /proc/sys/fs/binfmt_misc"
+		{ fail "host: nothing mounted at /proc/sys/fs/binfmt_misc"; return 1; }
 }
 
-# host_clean: two seconds after a session, nothing is left in another PID
-# namespace and no helper is alive; the host /proc is intact.
+# host_clean: two seconds after a session, the host /proc is intact and
+# nothing that was not there at mark_leftovers is left in another PID
+# namespace (no helper, no session process).
 host_clean() {
 	local left
 	sleep 2
 	host_intact || return 1
-	left=$(foreign_procs)
+	left=$(new_foreign_pids)
 	[ -z "$left" ] || {
-		echo "processes left in other PID namespaces (pid ns comm: args):"
-		echo "$left"
+		echo "processes left in other PID namespaces:"
+		# shellcheck disable=SC2086 # a list of PIDs
+		describe_leftovers $left
 		return 1
 	}
-	left=$(helper_pids)
-	[ -z "$left" ] || fail "helpers still alive: $left"
+	left=$(foreign_pids | wc -l)
+	[ "$left" = 0 ] || echo "($left processes left over by earlier checks)"
 }
 
 # wait_until SECONDS CMD...: poll CMD every 0.2 s until it succeeds.
@@ -156,6 +196,10 @@ helper_for() {
 	done
 }
 
+helpers_at_least() { [ "$(helper_pids | wc -l)" -ge "$1" ]; }
+has_helper_of() { [ -n "$(helper_of "$1")" ]; }
+has_helper_for() { [ -n "$(helper_for "$1" "$2")" ]; }
+
 journal_since() {
 	journalctl --no-pager -o short-precise --since "@$1" 2>/dev/null
 }
@@ -173,14 +217,14 @@ sees_only_session() {
 	local f=$1 bad
 	tr -d '\r' <"$f" >"$f.clean"
 	awk '$1 == 1 { print $4 }' "$f.clean" | grep -qx "$HELPER_COMM" ||
-		fail "PID 1 is not $HELPER_COMM"
+		{ fail "PID 1 is not $HELPER_COMM"; return 1; }
 	awk 'NR > 1 { print $4 }' "$f.clean" | grep -qx ps ||
-		fail "ps does not list itself (is the output a ps listing?)"
+		{ fail "ps does not list itself (is the output a ps listing?)"; return 1; }
 	bad=$(awk 'NR > 1 && $1 != 1 && $4 !~ /^(ps|bash|sh|sleep|sudo|su|sshd)$/' "$f.clean")
-	[ -z "$bad" ] || fail "foreign processes visible: $bad"
+	[ -z "$bad" ] || { fail "foreign processes visible: $bad"; return 1; }
 	bad=$(grep -E 'systemd|cron|dbus|agetty|\[listener\]|sshd -D|/usr/sbin/sshd' "$f.clean")
-	[ -z "$bad" ] || fail "host processes visible: $bad"
-	[ "$(awk 'NR > 1' "$f.clean" | wc -l)" -le 8 ] || fail "too many processes"
+	[ -z "$bad" ] || { fail "host processes visible: $bad"; return 1; }
+	[ "$(awk 'NR > 1' "$f.clean" | wc -l)" -le 8 ] || { fail "too many processes"; return 1; }
 }
 
 # session_check DESC CMD...: run a session command, assert what it sees,
@@ -188,6 +232,7 @@ sees_only_session() {
 session_check() {
 	local desc=$1 rc=0
 	shift
+	mark_leftovers
 	timeout "$T" "$@" >"$tmp/session" 2>"$tmp/session.err" </dev/null || rc=$?
 	{
 		[ "$rc" = 0 ] || echo "exit status $rc"
@@ -216,6 +261,12 @@ sc_harness() {
 	check "harness: binfmt_misc is mounted at /proc/sys/fs/binfmt_misc" \
 		findmnt /proc/sys/fs/binfmt_misc
 	[ "${VM_SMOKE:-0}" = 1 ] && return
+	if [ "${VM_INSTALL_RC:-0}" = 0 ]; then
+		ok "harness: make install DESTDIR=... succeeded on the build host"
+	else
+		not_ok "harness: make install DESTDIR=... succeeded on the build host (exit $VM_INSTALL_RC)"
+		tail -n 5 "$(dirname "$0")/install.log" 2>/dev/null | diag
+	fi
 	check "harness: make install put the helper and the module in place" \
 		ls -l "$HELPER" /usr/lib/x86_64-linux-gnu/security/pam_unshare.so
 	local f
@@ -263,15 +314,16 @@ orphans_reaped() {
 		echo "--- while running"; ps -eo pid,ppid,stat,comm
 		sleep 4
 		echo "--- after exit"; ps -eo pid,ppid,stat,comm' </dev/null >"$tmp/orphans" 2>&1 ||
-		fail "su exited $?"
+		{ fail "su exited $?"; return 1; }
 	cat "$tmp/orphans"
 	awk '/while running/ { on = 1 } /after exit/ { on = 0 } on && $4 == "sleep" && $2 == 1' \
-		"$tmp/orphans" | grep -q . || fail "no orphaned sleep was reparented to PID 1"
+		"$tmp/orphans" | grep -q . || { fail "no orphaned sleep was reparented to PID 1"; return 1; }
 	awk '/after exit/ { on = 1 } on && ($3 ~ /Z/ || $4 == "sleep")' "$tmp/orphans" |
-		grep -q . && fail "zombies or sleeps left after the orphans exited"
+		grep -q . && { fail "zombies or sleeps left after the orphans exited"; return 1; }
 	return 0
 }
 sc_orphans() {
+	mark_leftovers
 	check "five orphaned sleeps are reparented to the helper and reaped (no zombies)" orphans_reaped
 	check "after the orphan session: nothing left in another PID namespace" host_clean
 }
@@ -279,10 +331,10 @@ sc_orphans() {
 # 5: root is exempt.
 root_sees_host() {
 	local out
-	out=$(timeout "$T" su - root -c 'ps -e; readlink /proc/1/ns/pid' </dev/null 2>&1) || fail "su exited $?"
+	out=$(timeout "$T" su - root -c 'ps -e; readlink /proc/1/ns/pid' </dev/null 2>&1) || { fail "su exited $?"; return 1; }
 	echo "$out"
-	echo "$out" | awk '$1 == 1 { print $4 }' | grep -qx systemd || fail "PID 1 is not systemd"
-	echo "$out" | grep -qxF "$host_pidns" || fail "root's PID namespace is not the host's"
+	echo "$out" | awk '$1 == 1 { print $4 }' | grep -qx systemd || { fail "PID 1 is not systemd"; return 1; }
+	echo "$out" | grep -qxF "$host_pidns" || { fail "root's PID namespace is not the host's"; return 1; }
 }
 sc_root_exempt() {
 	check "su - root is exempt: ps -e shows systemd as PID 1" root_sees_host
@@ -294,6 +346,7 @@ sc_root_exempt() {
 parallel_sessions() {
 	local kind=$1 count=$2 i pids=() rc bad=0 tok seen
 	local barrier=/tmp/vmtest-barrier
+	mark_leftovers
 	rm -rf "$barrier" && mkdir -m 1777 "$barrier"
 	for i in $(seq 1 "$count"); do
 		tok=$((20000 + i))
@@ -308,9 +361,9 @@ parallel_sessions() {
 		pids+=($!)
 	done
 	# Release the sessions once all of them are inside their namespaces.
-	wait_until 120 sh -c "[ \$(pgrep -cx $HELPER_COMM) -ge $count ]" ||
-		echo "only $(pgrep -cx "$HELPER_COMM") of $count helpers appeared within 120 s"
-	echo "concurrent helpers: $(pgrep -cx "$HELPER_COMM")"
+	wait_until 120 helpers_at_least "$count" ||
+		echo "only $(helper_pids | wc -l) of $count helpers appeared within 120 s"
+	echo "concurrent helpers: $(helper_pids | wc -l)"
 	touch "$barrier/go"
 	for i in $(seq 1 "$count"); do
 		rc=0
@@ -324,7 +377,7 @@ parallel_sessions() {
 		fi
 	done
 	rm -rf "$barrier"
-	[ "$bad" = 0 ] || fail "$bad of $count sessions failed or saw another session"
+	[ "$bad" = 0 ] || { fail "$bad of $count sessions failed or saw another session"; return 1; }
 }
 sc_concurrency() {
 	check "20 parallel su sessions all succeed and see only their own processes" parallel_sessions su 20
@@ -345,19 +398,21 @@ cpu_busy_pct() {
 # 7: pamtester opens and closes without ever forking a session process.
 pamtester_open_close() {
 	local busy
+	mark_leftovers
 	timeout "$T" pamtester -v pamtester-unshare "$USER_A" open_session close_session </dev/null ||
-		fail "pamtester exited $?"
+		{ fail "pamtester exited $?"; return 1; }
 	host_clean || return 1
 	busy=$(cpu_busy_pct 3)
 	echo "CPU busy over 3 s after pamtester: ${busy}%"
 	[ "$busy" -lt 30 ] || {
 		ps -eo pid,pcpu,comm,args --sort=-pcpu | head -n 5
-		fail "CPU is being burnt"
+		{ fail "CPU is being burnt"; return 1; }
 	}
 }
 pamtester_open_only() {
+	mark_leftovers
 	timeout "$T" pamtester -v pamtester-unshare "$USER_A" open_session </dev/null ||
-		fail "pamtester exited $?"
+		{ fail "pamtester exited $?"; return 1; }
 	host_clean
 }
 sc_pamtester() {
@@ -378,8 +433,8 @@ refused() {
 	rm -f "$marker"
 	timeout "$T" "$@" </dev/null || rc=$?
 	echo "$what exited $rc"
-	[ ! -e "$marker" ] || fail "$what ran the command although the session was refused"
-	[ "$rc" != 0 ] || fail "$what succeeded"
+	[ ! -e "$marker" ] || { fail "$what ran the command although the session was refused"; return 1; }
+	[ "$rc" != 0 ] || { fail "$what succeeded"; return 1; }
 }
 bad_arg_logged() {
 	local since=$1 i
@@ -391,11 +446,12 @@ bad_arg_logged() {
 		sleep 1
 	done
 	journal_since "$since" | grep -E 'pam_unshare|su\[|sudo\[|sshd\[' | tail -n 20
-	fail "no pam_unshare journal line names bogus_option"
+	{ fail "no pam_unshare journal line names bogus_option"; return 1; }
 }
 sc_bad_argument() {
 	local since
 	since=$(date +%s)
+	mark_leftovers
 	set_pam_args bogus_option
 	check "bad argument: su is refused" \
 		refused su su "$USER_A" -c 'touch /var/tmp/vmtest-marker'
@@ -412,29 +468,31 @@ sc_bad_argument() {
 # 9: faults.
 kill_helper() {
 	local su_pid h t0 rc=0
+	mark_leftovers
 	t0=$SECONDS
 	su "$USER_A" -c 'sleep 60; echo survived' </dev/null >"$tmp/kh" 2>&1 &
 	su_pid=$!
-	wait_until 30 test -n "$(helper_of "$su_pid")" || fail "no helper appeared for su $su_pid"
+	wait_until 30 has_helper_of "$su_pid" || { fail "no helper appeared for su $su_pid"; return 1; }
 	h=$(helper_of "$su_pid")
 	sleep 1
 	echo "killing helper $h of su $su_pid"
 	kill -9 "$h"
 	wait_until 20 sh -c "! kill -0 $su_pid 2>/dev/null" || {
 		kill -9 "$su_pid"
-		fail "su still running 20 s after its helper was killed"
+		{ fail "su still running 20 s after its helper was killed"; return 1; }
 	}
 	wait "$su_pid" || rc=$?
 	echo "su exited $rc after $((SECONDS - t0)) s"
 	cat "$tmp/kh"
-	! grep -q survived "$tmp/kh" || fail "the session's command survived its helper"
+	! grep -q survived "$tmp/kh" || { fail "the session's command survived its helper"; return 1; }
 	host_clean
 }
 kill_su() {
 	local su_pid h
+	mark_leftovers
 	su "$USER_A" -c 'sleep 4; echo shell done' </dev/null >"$tmp/ks" 2>&1 &
 	su_pid=$!
-	wait_until 30 test -n "$(helper_of "$su_pid")" || fail "no helper appeared for su $su_pid"
+	wait_until 30 has_helper_of "$su_pid" || { fail "no helper appeared for su $su_pid"; return 1; }
 	h=$(helper_of "$su_pid")
 	echo "killing su $su_pid (helper $h)"
 	kill -9 "$su_pid"
@@ -444,11 +502,12 @@ kill_su() {
 	host_clean
 }
 ssh_nohup() {
+	mark_leftovers
 	timeout "$T" ssh "$USER_A@127.0.0.1" 'nohup sleep 1000 >/dev/null 2>&1 &' </dev/null ||
-		fail "ssh exited $?"
+		{ fail "ssh exited $?"; return 1; }
 	sleep 1
 	host_clean || return 1
-	! pgrep -u "$USER_A" -a -x sleep || fail "alice's nohup sleep survived the logout"
+	! pgrep -u "$USER_A" -a -x sleep || { fail "alice's nohup sleep survived the logout"; return 1; }
 }
 sc_faults() {
 	check "kill -9 of the helper ends the su session cleanly" kill_helper
@@ -462,11 +521,12 @@ ctxt_switches() {
 }
 idle_helper() {
 	local ssh_pid h a b pss threads rc=0
+	mark_leftovers
 	ssh "$USER_A@127.0.0.1" 'sleep 30' </dev/null >/dev/null 2>&1 &
 	ssh_pid=$!
-	wait_until 60 test -n "$(helper_for sshd "$USER_A")" || {
+	wait_until 60 has_helper_for sshd "$USER_A" || {
 		kill "$ssh_pid"
-		fail "no helper appeared for the ssh session"
+		{ fail "no helper appeared for the ssh session"; return 1; }
 	}
 	h=$(helper_for sshd "$USER_A")
 	sleep 2
@@ -480,7 +540,7 @@ idle_helper() {
 	kill "$ssh_pid"
 	wait "$ssh_pid" 2>/dev/null
 	[ "$a" = "$b" ] || rc=1
-	[ "$rc" = 0 ] || fail "the idle helper woke up $((b - a)) times"
+	[ "$rc" = 0 ] || { fail "the idle helper woke up $((b - a)) times"; return 1; }
 }
 sc_idle() {
 	rm -f "$tmp/idle.metrics"
@@ -494,7 +554,9 @@ all="harness sessions first_command orphans root_exempt concurrency pamtester ba
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do
 	echo "# scenario: $s"
+	t0=$SECONDS
 	"sc_$s"
+	echo "# scenario $s took $((SECONDS - t0)) s"
 done
 echo "1..$n"
 rm -rf "$tmp"

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"debug/elf"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRootPropagation(t *testing.T) {
+	for file, want := range map[string]string{
+		"systemd":     "shared",
+		"slave":       "slave",
+		"private":     "private",
+		"overmounted": "shared and slave",
+	} {
+		b, err := os.ReadFile(filepath.Join("testdata/mountinfo", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rootPropagation(string(b)); got != want {
+			t.Errorf("%s: %q, want %q", file, got, want)
+		}
+	}
+	if got := rootPropagation("23 28 0:21 / /proc rw - proc proc rw\n"); got != "" {
+		t.Errorf("no / line: %q", got)
+	}
+	if c := checkPropagation(""); c.Status != statusWarn {
+		t.Errorf("empty mountinfo: %+v", c)
+	}
+	// This machine's own mountinfo parses.
+	if got := rootPropagation(readFileOr("/proc/self/mountinfo")); got == "" {
+		t.Error("cannot find / in /proc/self/mountinfo")
+	}
+}
+
+func findCheck(t *testing.T, checks []check, name string) check {
+	t.Helper()
+	for _, c := range checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no check %q in %+v", name, checks)
+	return check{}
+}
+
+func TestCheckPamd(t *testing.T) {
+	r := debian12(t, "sshd-enabled-wrong", "twice", "bad-options", "good")
+	// Enable su properly: su and su-l (which includes su) are both fine.
+	res, err := enablePAM(r, "su", []byte(r["su"]), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r["su"] = string(res.out)
+
+	checks, helpers := checkPamd(r, "/etc/pam.d")
+	if c := findCheck(t, checks, "service su"); c.Status != statusOK {
+		t.Errorf("su: %+v", c)
+	}
+	if c := findCheck(t, checks, "service su-l"); c.Status != statusOK || !strings.Contains(c.Message, "(su line 62)") {
+		t.Errorf("su-l: %+v", c)
+	}
+	c := findCheck(t, checks, "service sshd-enabled-wrong")
+	if c.Status != statusFail || !strings.Contains(c.Message, "is not the last session module") ||
+		!strings.Contains(strings.Join(c.Details, "\n"), "pam_unix.so (common-session line 23), pam_systemd.so (common-session line 24), pam_motd.so (sshd-enabled-wrong line 8)") {
+		t.Errorf("sshd-enabled-wrong: %+v", c)
+	}
+	if c := findCheck(t, checks, "service twice"); c.Status != statusFail || !strings.Contains(strings.Join(c.Details, "\n"), "also at twice line 3") {
+		t.Errorf("twice: %+v", c)
+	}
+	if c := findCheck(t, checks, "service bad-options"); c.Status != statusFail || !strings.Contains(strings.Join(c.Details, "\n"), `"grace=forever"`) {
+		t.Errorf("bad-options: %+v", c)
+	}
+	if len(helpers) != 1 || helpers[0] != "/opt/pam_unshare/init" {
+		t.Errorf("helpers %q", helpers)
+	}
+	for _, c := range checks {
+		if c.Name == "service sshd" || c.Name == "service sudo" {
+			t.Errorf("unexpected check for a service without the module: %+v", c)
+		}
+	}
+
+	// Nothing enabled: one informative line.
+	checks, _ = checkPamd(debian12(t), "/etc/pam.d")
+	if len(checks) != 1 || checks[0].Status != statusOK || !strings.Contains(checks[0].Message, "no service") {
+		t.Errorf("%+v", checks)
+	}
+}
+
+func TestCheckELF(t *testing.T) {
+	// Any Linux-PAM module exports the two session entry points.
+	var pamPermit string
+	for _, d := range pamDirs() {
+		if p := filepath.Join(d, "pam_permit.so"); fileExists(p) {
+			pamPermit = p
+			break
+		}
+	}
+	if pamPermit == "" {
+		t.Skip("pam_permit.so not installed")
+	}
+	f, err := elf.Open(pamPermit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if msg := checkELF(f); msg != "" {
+		t.Errorf("pam_permit.so: %s", msg)
+	}
+	// pam_rootok.so has authentication and account entry points only.
+	if p := filepath.Join(filepath.Dir(pamPermit), "pam_rootok.so"); fileExists(p) {
+		f, err := elf.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if msg := checkELF(f); !strings.Contains(msg, "does not export pam_sm_close_session and pam_sm_open_session") {
+			t.Errorf("pam_rootok.so: %q", msg)
+		}
+	}
+	// An executable is not a module.
+	exe, _ := os.Executable()
+	if f, err := elf.Open(exe); err == nil {
+		defer f.Close()
+		if msg := checkELF(f); msg == "" {
+			t.Error("the test binary passed as a module")
+		}
+	}
+	if c := checkModule(filepath.Join(t.TempDir(), "nothing.so")); c.Status != statusFail || c.Message != "missing" {
+		t.Errorf("%+v", c)
+	}
+}
+
+func TestCheckBuiltModule(t *testing.T) {
+	path := "../../build/pam_unshare.so"
+	if !fileExists(path) {
+		t.Skip("build/pam_unshare.so not built (make build)")
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if msg := checkELF(f); msg != "" {
+		t.Error(msg)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func TestOwnership(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "helper")
+	os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755)
+	if os.Geteuid() == 0 {
+		if msg := checkOwnership(p, true); msg != "" {
+			t.Errorf("0755 root file: %s", msg)
+		}
+		if c := checkHelper(p); c.Status == statusFail {
+			t.Errorf("%+v", c)
+		}
+	} else if msg := checkOwnership(p, true); !strings.Contains(msg, "must be owned by root") {
+		t.Errorf("non-root file: %q", msg)
+	}
+	os.Chmod(p, 0o775)
+	if msg := checkOwnership(p, true); msg == "" {
+		t.Error("group-writable file passed")
+	}
+	os.Chmod(p, 0o644)
+	if os.Geteuid() == 0 {
+		if msg := checkOwnership(p, true); !strings.Contains(msg, "not executable") {
+			t.Errorf("%q", msg)
+		}
+	}
+	if msg := checkOwnership(dir, false); msg != "not a regular file" && !strings.Contains(msg, "owned") {
+		t.Errorf("directory: %q", msg)
+	}
+	if c := checkHelper(filepath.Join(dir, "none")); c.Status != statusFail || !strings.Contains(c.Message, "missing") {
+		t.Errorf("%+v", c)
+	}
+}
+
+func TestCmdDoctor(t *testing.T) {
+	dir := copyPamd(t)
+	// A module that exists but is not one, so the report has a failure
+	// whatever this machine has installed.
+	code, out, errs := run("doctor", "--pamd", dir, "--module", "/etc/hostname", "--json")
+	if code != 1 {
+		t.Errorf("exit %d, want 1; stderr %s", code, errs)
+	}
+	var rep doctorReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.OK {
+		t.Error("ok with a bad module")
+	}
+	c := findCheck(t, rep.Checks, "module /etc/hostname")
+	if c.Status != statusFail {
+		t.Errorf("%+v", c)
+	}
+	findCheck(t, rep.Checks, "propagation of /")
+	findCheck(t, rep.Checks, "pidfd_open")
+
+	code, out, _ = run("doctor", "--pamd", dir, "--module", "/etc/hostname")
+	if code != 1 || !strings.Contains(out, "✗ module /etc/hostname: ") || !strings.Contains(out, "problem(s) found") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	if code, _, _ := run("doctor", "extra"); code != 2 {
+		t.Errorf("extra argument: exit %d", code)
+	}
+}

@@ -1,0 +1,296 @@
+package main
+
+// run: start a command in a fresh PID and mount namespace through nsinit,
+// the code pam_unshare.so uses, without PAM.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pam-unshare/pam-unshare/nsinit"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+)
+
+// runService is the service name the helper shows for "run" sessions.
+const runService = "pam-unshare-run"
+
+// setprivPaths are tried in order for --user.
+var setprivPaths = []string{"/usr/bin/setpriv", "/bin/setpriv"}
+
+// runPlan is what run will do, worked out before entering the namespace:
+// after nsinit.Enter nothing may start a process the Go way or look up a
+// path.
+type runPlan struct {
+	cfg  nsinit.Config
+	argv []string // absolute argv[0]
+	env  []string
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", stderr)
+	userName := fs.String("user", "", "run the command as this user, through setpriv(1) (the default: as the caller)")
+	opts := fs.String("options", "", "module arguments; propagation=, grace= and helper= apply, the others are ignored")
+	for _, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return flag.ErrHelp
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cmd := fs.Args()
+	if len(cmd) == 0 {
+		fmt.Fprintf(stderr, "%s run: no COMMAND given\n", progName)
+		fs.Usage()
+		return errUsage
+	}
+	modArgs, err := moduleOptions(*opts)
+	if err != nil {
+		return err
+	}
+	o, _ := options.Parse(modArgs) // checked by moduleOptions
+	plan, err := planRun(cmd, *userName, o, os.Environ())
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("run needs root: creating PID and mount namespaces needs CAP_SYS_ADMIN")
+	}
+	status, err := runIsolated(plan, stderr)
+	if err != nil {
+		return err
+	}
+	if status != 0 {
+		return exitError(status)
+	}
+	return nil
+}
+
+// planRun resolves the command, the user and the namespace settings.
+func planRun(cmd []string, userName string, o options.Options, env []string) (runPlan, error) {
+	p := runPlan{cfg: nsinit.Config{
+		HelperPath:  o.Helper,
+		Propagation: o.Propagation,
+		Grace:       o.Grace,
+		Service:     runService,
+	}}
+	path, err := exec.LookPath(cmd[0])
+	if err != nil {
+		return p, fmt.Errorf("%s: %w", cmd[0], err)
+	}
+	if path, err = filepath.Abs(path); err != nil {
+		return p, err
+	}
+	if userName == "" {
+		u, err := user.Current()
+		if err == nil {
+			p.cfg.User = u.Username
+		} else {
+			p.cfg.User = strconv.Itoa(os.Getuid())
+		}
+		p.argv = append([]string{path}, cmd[1:]...)
+		p.env = env
+		return p, nil
+	}
+	u, err := user.Lookup(userName)
+	if err != nil {
+		return p, fmt.Errorf("--user %s: %w", userName, err)
+	}
+	setpriv := ""
+	for _, s := range setprivPaths {
+		if _, err := os.Stat(s); err == nil {
+			setpriv = s
+			break
+		}
+	}
+	if setpriv == "" {
+		return p, errors.New("--user needs setpriv(1) from util-linux, which is not installed")
+	}
+	p.cfg.User = u.Username
+	p.argv = append([]string{setpriv, "--reuid=" + u.Uid, "--regid=" + u.Gid, "--init-groups", "--reset-env", "--", path}, cmd[1:]...)
+	// setpriv --reset-env keeps TERM and sets HOME, SHELL, USER, LOGNAME
+	// and PATH for the user, as su does.
+	p.env = filterEnv(env, "TERM")
+	return p, nil
+}
+
+// filterEnv keeps only the named variables.
+func filterEnv(env []string, keep ...string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, n := range keep {
+			if k == n {
+				out = append(out, kv)
+			}
+		}
+	}
+	return out
+}
+
+// runIsolated enters a namespace, runs the command as its PID 2, waits for
+// it and tears the namespace down. It returns the command's exit status
+// (128+N for a signal, as the shell reports it).
+func runIsolated(p runPlan, stderr io.Writer) (int, error) {
+	// Set up signal forwarding before Enter: the thread that enters may not
+	// create threads afterwards, and signal.Notify may need one.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	s, err := nsinit.Enter(p.cfg)
+	if err != nil {
+		return 0, fmt.Errorf("entering a new namespace: %w", err)
+	}
+	pid, err := nsinit.Spawn(p.argv, p.env)
+	if err != nil {
+		endErr := s.End()
+		if endErr != nil {
+			fmt.Fprintf(stderr, "%s: ending the namespace: %v\n", progName, endErr)
+		}
+		return 0, fmt.Errorf("starting %s: %w", p.argv[0], err)
+	}
+
+	// The terminal sends SIGINT and SIGQUIT to the command as well; pass on
+	// the signals that are meant for this process only.
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == syscall.SIGTERM || sig == syscall.SIGHUP {
+					unix.Kill(pid, sig.(syscall.Signal))
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+
+	var ws unix.WaitStatus
+	for {
+		_, err = unix.Wait4(pid, &ws, 0, nil)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	close(done)
+	endErr := s.End()
+	if err != nil {
+		return 0, fmt.Errorf("waiting for %s: %w", p.argv[0], err)
+	}
+	if endErr != nil {
+		fmt.Fprintf(stderr, "%s: ending the namespace: %v\n", progName, endErr)
+	}
+	return exitStatus(ws), nil
+}
+
+// exitStatus turns a wait status into a shell-style exit status.
+func exitStatus(ws unix.WaitStatus) int {
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return 1
+}
+
+// checkEndToEnd runs a probe through "run": it must be PID 2, see its own
+// /proc, and see nothing else but PID 1.
+func checkEndToEnd(root bool, helper string) check {
+	c := check{Name: "isolated session"}
+	if !root {
+		c.Status, c.Message = statusSkip, "not checked: needs root"
+		return c
+	}
+	if checkOwnership(helper, true) != "" {
+		c.Status, c.Message = statusSkip, "not checked: no usable helper at "+helper
+		return c
+	}
+	exe, err := selfExe()
+	if err != nil {
+		c.Status, c.Message = statusFail, err.Error()
+		return c
+	}
+	out, err := exec.Command(exe, "run", "--options", "helper="+helper, "--", exe, probeInsideCmd).CombinedOutput()
+	msg := strings.TrimSpace(string(out))
+	if err != nil {
+		c.Status, c.Message = statusFail, "a test session failed: "+msg
+		if msg == "" {
+			c.Message += err.Error()
+		}
+		return c
+	}
+	c.Status, c.Message = statusOK, "a test session ran as PID 2 with its own /proc ("+msg+")"
+	return c
+}
+
+// probeInsideCmd is the hidden command checkEndToEnd runs in the namespace.
+const probeInsideCmd = "__probe-inside"
+
+func cmdProbeInside(_ []string, stdout, _ io.Writer) error {
+	pid := os.Getpid()
+	self, _ := os.Readlink("/proc/self")
+	pids, err := procPIDs("/proc")
+	if err != nil {
+		fmt.Fprintln(stdout, err)
+		return exitError(1)
+	}
+	fmt.Fprintf(stdout, "pid %d, /proc/self -> %s, /proc lists %v", pid, self, pids)
+	if pid != 2 || self != "2" || !sameInts(pids, []int{1, 2}) {
+		fmt.Fprintln(stdout, "; want pid 2, /proc/self -> 2, /proc lists [1 2]")
+		return exitError(1)
+	}
+	return nil
+}
+
+// procPIDs lists the process directories of a proc mount.
+func procPIDs(proc string) ([]int, error) {
+	ents, err := os.ReadDir(proc)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	sort.Ints(pids)
+	return pids, nil
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeProc describes one process of a fake /proc.
+type fakeProc struct {
+	pid     int
+	comm    string
+	exe     string
+	cmdline []string
+	pidNS   string
+	nsPID   string // the NSpid: value
+	start   int    // clock ticks after boot
+}
+
+// writeFakeProc builds a /proc-like tree: status, stat, cmdline, exe and
+// ns/pid for each process.
+func writeFakeProc(t *testing.T, procs []fakeProc) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, p := range procs {
+		dir := filepath.Join(root, fmt.Sprint(p.pid))
+		if err := os.MkdirAll(filepath.Join(dir, "ns"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "status"), fmt.Sprintf("Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t%d\nNSpid:\t%s\nNSpgid:\t%s\n",
+			p.comm, p.pid, p.nsPID, p.nsPID))
+		writeFile(t, filepath.Join(dir, "stat"), fmt.Sprintf("%d (%s) S 1 %d %d 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 %d 2473984 100 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n",
+			p.pid, p.comm, p.pid, p.pid, p.start))
+		writeFile(t, filepath.Join(dir, "cmdline"), strings.Join(p.cmdline, "\x00")+"\x00")
+		if p.exe != "" {
+			os.Symlink(p.exe, filepath.Join(dir, "exe"))
+		}
+		os.Symlink(p.pidNS, filepath.Join(dir, "ns", "pid"))
+	}
+	writeFile(t, filepath.Join(root, "uptime"), "1000.50 1900.00\n")
+	os.MkdirAll(filepath.Join(root, "self"), 0o755) // not a process
+	return root
+}
+
+const hostNS = "pid:[4026531836]"
+
+func statusFixture(t *testing.T) string {
+	helper := "/usr/libexec/pam_unshare/pam_unshare-init"
+	return writeFakeProc(t, []fakeProc{
+		{1, "systemd", "/usr/lib/systemd/systemd", []string{"/sbin/init"}, hostNS, "1", 5},
+		// su session of alice: su (host), helper, shell, a pipeline.
+		{500, "su", "/usr/bin/su", []string{"su", "-", "alice"}, hostNS, "500", 40000},
+		{501, "pam_unshare", helper, []string{"pam_unshare-init", "-g", "1000", "su", "alice"}, "pid:[4026532100]", "501\t1", 40000},
+		{502, "bash", "/usr/bin/bash", []string{"-bash"}, "pid:[4026532100]", "502\t2", 40001},
+		{503, "sleep", "/usr/bin/sleep", []string{"sleep", "100"}, "pid:[4026532100]", "503\t3", 40010},
+		// sshd session of bob, seen after an upgrade replaced the helper,
+		// with the polling fallback; the session leader has exited.
+		{600, "sshd", "/usr/sbin/sshd", []string{"sshd: bob [priv]"}, hostNS, "600", 90000},
+		{601, "pam_unshare", helper + " (deleted)", []string{"pam_unshare-init", "-P", "sshd", "bob"}, "pid:[4026532200]", "601\t1", 90000},
+		// Not helpers: a process that renamed itself, and PID 1 of a
+		// container.
+		{700, "pam_unshare", "/usr/bin/python3", []string{"python3", "fake.py"}, hostNS, "700", 95000},
+		{800, "pam_unshare", "/usr/bin/true", []string{"x"}, "pid:[4026532300]", "800\t1", 95000},
+	})
+}
+
+func TestFindSessions(t *testing.T) {
+	root := statusFixture(t)
+	procs, err := readProcs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := readUptime(filepath.Join(root, "uptime"))
+	if err != nil || up != 1000.5 {
+		t.Fatalf("uptime %v %v", up, err)
+	}
+	got := findSessions(procs, up)
+	want := []session{
+		{User: "alice", Service: "su", HelperPID: 501, LeaderPID: 502, Processes: 3, AgeSeconds: 600, PidNS: "pid:[4026532100]"},
+		{User: "bob", Service: "sshd", HelperPID: 601, LeaderPID: 0, Processes: 1, AgeSeconds: 100, PidNS: "pid:[4026532200]"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+
+	var b strings.Builder
+	printSessions(&b, got)
+	wantText := "USER   SERVICE  HELPER  LEADER  PROCS  AGE\n" +
+		"alice  su       501     502     3      10:00\n" +
+		"bob    sshd     601     -       1      01:40\n"
+	if b.String() != wantText {
+		t.Errorf("table:\n%s\nwant:\n%s", b.String(), wantText)
+	}
+	b.Reset()
+	printSessions(&b, nil)
+	if b.String() != "no isolated sessions\n" {
+		t.Errorf("%q", b.String())
+	}
+}
+
+func TestHelperArgs(t *testing.T) {
+	for _, tc := range []struct {
+		argv          []string
+		service, user string
+	}{
+		{[]string{"pam_unshare-init", "su", "alice"}, "su", "alice"},
+		{[]string{"pam_unshare-init", "-g", "500", "-P", "sudo", "bob"}, "sudo", "bob"},
+		{[]string{"pam_unshare-init", "-m", "private", "-g", "0", "sshd", "carol"}, "sshd", "carol"},
+		{[]string{"pam_unshare-init", "-g", "1000", "--", "su", "-odd-user"}, "su", "-odd-user"},
+		{[]string{"pam_unshare-init"}, "?", "?"},
+	} {
+		s, u := helperArgs(tc.argv)
+		if s != tc.service || u != tc.user {
+			t.Errorf("%q: %s %s", tc.argv, s, u)
+		}
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	stat := "1234 (a) b) (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 2473984 100\n"
+	if got := parseStartTime(stat); got != 98765 {
+		t.Errorf("start time %d", got)
+	}
+	comm, ns := parseStatus("Name:\tpam_unshare\nNSpid:\t4242\t7\t1\n")
+	if comm != "pam_unshare" || fmt.Sprint(ns) != "[4242 7 1]" {
+		t.Errorf("%q %v", comm, ns)
+	}
+}
+
+func TestFormatAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		5 * time.Second:                 "00:05",
+		61 * time.Minute:                "01:01:00",
+		49*time.Hour + 3*time.Second:    "2-01:00:03",
+		59*time.Minute + 59*time.Second: "59:59",
+	} {
+		if got := formatAge(d); got != want {
+			t.Errorf("%v: %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestCmdStatus(t *testing.T) {
+	code, out, errs := run("status", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var s []session
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Errorf("%v: %q", err, out)
+	}
+	if code, _, _ := run("status", "extra"); code != 2 {
+		t.Errorf("extra argument: exit %d", code)
+	}
+}

@@ -1,0 +1,87 @@
+# packaging/packaging.mk - distribution packages. Included by the top-level
+# Makefile; see packaging/README.md.
+#
+# Targets:
+#   make dist         source tarball with vendor/ (offline builds), in
+#                     $(PKG_OUT)/pam-unshare-$(PKG_VERSION).tar.gz
+#   make deb          Debian package (dpkg-buildpackage), in $(PKG_OUT)/
+#   make rpm          RPM (rpmbuild -bb), in $(PKG_OUT)/
+#   make arch-check   run the Arch PKGBUILD's build() and package() without
+#                     makepkg and list the files (makepkg needs Arch)
+#   make lintian      lintian on the package "make deb" built
+#
+# Variables:
+#   PKG_VERSION  package version; the one in packaging/debian/changelog
+#   PKG_OUT      where packages land ($(BUILD)/pkg)
+#   GO_BIN       absolute path of the Go toolchain handed to the package
+#                builds, which run with a clean environment
+#
+# Every package is built from a copy of the source tree in $(PKG_OUT)/stage,
+# never in the working tree: dpkg-buildpackage writes next to the tree it
+# builds, and debian/ is copied from packaging/debian/ (the source of truth)
+# at build time.
+
+PKG_VERSION ?= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' packaging/debian/changelog)
+PKG_OUT     ?= $(BUILD)/pkg
+PKG_NAME    := pam-unshare
+PKG_DIST    := $(PKG_OUT)/$(PKG_NAME)-$(PKG_VERSION).tar.gz
+PKG_STAGE   := $(PKG_OUT)/stage
+GO_BIN      ?= $(firstword $(shell command -v $(GO) 2>/dev/null) /usr/local/go/bin/go)
+DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
+
+# The package builds get a clean environment, as on a build daemon: no HOME,
+# no Go settings of the caller. debian/rules and the spec set GOCACHE and
+# GOPATH inside the build tree; vendor/ makes the module proxy unnecessary.
+PKG_ENV := env -u HOME -u GOPATH -u GOCACHE -u GOMODCACHE -u GOFLAGS -u GOPROXY GO=$(GO_BIN)
+
+.PHONY: dist deb rpm arch-check lintian packaging-clean
+
+# The source tarball: the tree without build output, VCS data or a debian/
+# directory, plus vendor/ so that the package builds need no network.
+dist:
+	rm -rf $(PKG_STAGE)/dist && mkdir -p $(PKG_STAGE)/dist/$(PKG_NAME)-$(PKG_VERSION)
+	tar -c --exclude=./$(BUILD) --exclude=./.git --exclude=./debian --exclude=./vendor \
+		--exclude='*.pam-unshare.bak' --exclude='*.qcow2' --exclude='*.img' --exclude='*.iso' . | tar -x -C $(PKG_STAGE)/dist/$(PKG_NAME)-$(PKG_VERSION)
+	cd $(PKG_STAGE)/dist/$(PKG_NAME)-$(PKG_VERSION) && $(GO_BIN) mod vendor
+	tar -C $(PKG_STAGE)/dist -czf $(PKG_DIST) --owner=0 --group=0 --sort=name \
+		$(PKG_NAME)-$(PKG_VERSION)
+	@echo "source tarball: $(PKG_DIST)"
+
+deb: dist
+	rm -rf $(PKG_STAGE)/deb && mkdir -p $(PKG_STAGE)/deb
+	tar -xzf $(PKG_DIST) -C $(PKG_STAGE)/deb
+	cp -a packaging/debian $(PKG_STAGE)/deb/$(PKG_NAME)-$(PKG_VERSION)/debian
+	cd $(PKG_STAGE)/deb/$(PKG_NAME)-$(PKG_VERSION) && $(PKG_ENV) dpkg-buildpackage -b -us -uc
+	cp $(PKG_STAGE)/deb/$(PKG_NAME)_$(PKG_VERSION)_$(DEB_ARCH).deb \
+		$(PKG_STAGE)/deb/$(PKG_NAME)_$(PKG_VERSION)_$(DEB_ARCH).changes $(PKG_OUT)/
+	@echo "package: $(PKG_OUT)/$(PKG_NAME)_$(PKG_VERSION)_$(DEB_ARCH).deb"
+
+lintian:
+	lintian --info --display-info --pedantic \
+		$(PKG_STAGE)/deb/$(PKG_NAME)_$(PKG_VERSION)_$(DEB_ARCH).changes
+
+# --nodeps: on a non-RPM system rpmbuild cannot see the build dependencies
+# (installed as .debs); on Fedora drop it, or use "rpmbuild -ta".
+RPM_TOP := $(abspath $(PKG_STAGE))/rpm
+rpm: dist
+	rm -rf $(RPM_TOP) && mkdir -p $(RPM_TOP)/SOURCES $(RPM_TOP)/SPECS
+	cp $(PKG_DIST) $(RPM_TOP)/SOURCES/
+	cp packaging/rpm/$(PKG_NAME).spec $(RPM_TOP)/SPECS/
+	$(PKG_ENV) rpmbuild -bb --nodeps --define '_topdir $(RPM_TOP)' \
+		--define 'go_bin $(GO_BIN)' $(RPM_TOP)/SPECS/$(PKG_NAME).spec
+	cp $(RPM_TOP)/RPMS/*/$(PKG_NAME)-$(PKG_VERSION)-*.rpm $(PKG_OUT)/
+	@ls $(PKG_OUT)/*.rpm
+
+# makepkg exists only on Arch; this runs the PKGBUILD's functions the way
+# makepkg would, to check its paths.
+ARCH_TOP := $(abspath $(PKG_STAGE))/arch
+arch-check: dist
+	rm -rf $(ARCH_TOP) && mkdir -p $(ARCH_TOP)/src $(ARCH_TOP)/pkg
+	tar -xzf $(PKG_DIST) -C $(ARCH_TOP)/src
+	cd $(ARCH_TOP)/src && $(PKG_ENV) PATH=$(dir $(GO_BIN)):$$PATH srcdir=$(ARCH_TOP)/src pkgdir=$(ARCH_TOP)/pkg \
+		bash -euc '. $(CURDIR)/packaging/arch/PKGBUILD; test "$$pkgver" = "$(PKG_VERSION)"; \
+			cd "$$srcdir"; build; cd "$$srcdir"; package'
+	cd $(ARCH_TOP)/pkg && find . -type f -printf '%m %p\n' | sort
+
+packaging-clean:
+	rm -rf $(PKG_OUT)

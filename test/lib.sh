@@ -1,0 +1,220 @@
+# shellcheck shell=bash
+# lib.sh - TAP output and a private test world for pam_unshare's tests.
+#
+# Everything that changes mounts happens inside the private mount namespace
+# that run-tests.sh creates with unshare -m: /etc/pam.d, /etc/passwd,
+# /etc/group, /etc/shadow, /etc/sudoers and /dev are replaced only there,
+# so the machine's own files and its /proc are never touched.
+
+TAP_N=0
+TAP_FAILED=0
+TAP_SKIPPED=0
+
+# ok CONDITION-EXIT-STATUS DESCRIPTION: record one TAP result.
+tap() {
+	local status=$1
+	shift
+	TAP_N=$((TAP_N + 1))
+	if [ "$status" -eq 0 ]; then
+		echo "ok $TAP_N - $*"
+	else
+		echo "not ok $TAP_N - $*"
+		TAP_FAILED=$((TAP_FAILED + 1))
+	fi
+}
+
+skip() {
+	TAP_N=$((TAP_N + 1))
+	TAP_SKIPPED=$((TAP_SKIPPED + 1))
+	echo "ok $TAP_N - $1 # SKIP $2"
+}
+
+# diag TEXT...: a TAP comment, shown with failures.
+diag() {
+	sed 's/^/# /' <<<"$*"
+}
+
+# check DESCRIPTION COMMAND...: run COMMAND; pass if it succeeds, otherwise
+# show its output.
+check() {
+	local desc=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		tap 0 "$desc"
+	else
+		tap 1 "$desc"
+		diag "$out"
+	fi
+}
+
+tap_finish() {
+	echo "1..$TAP_N"
+	echo "$((TAP_N - TAP_FAILED - TAP_SKIPPED)) passed, $TAP_FAILED failed, $TAP_SKIPPED skipped"
+	[ "$TAP_FAILED" -eq 0 ]
+}
+
+# --- the private world ---------------------------------------------------
+
+# world_setup DIR: build the test world under DIR and mount it in place.
+world_setup() {
+	W=$1
+	mkdir -p "$W"/etc "$W"/home "$W"/dev
+
+	world_users
+	world_dev
+	world_pamd
+
+	# Make / shared, as systemd does, so that a module that forgets to
+	# make its namespace a slave would unmount /proc here too; and give
+	# /proc a submount where systemd keeps binfmt_misc.
+	mount --make-rshared /
+	if ! findmnt -n /proc/sys/fs/binfmt_misc >/dev/null; then
+		mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null ||
+			mount -t tmpfs binfmt_stand_in /proc/sys/fs/binfmt_misc
+	fi
+}
+
+# Test users: pu-alice and pu-bob (group pu-students), pu-carol (group
+# pu-staff).
+world_users() {
+	local f
+	for f in passwd group shadow; do
+		cp -p /etc/$f "$W"/etc/$f
+	done
+	cat >>"$W"/etc/passwd <<-EOF
+		pu-alice:x:4101:4101::$W/home/pu-alice:/bin/sh
+		pu-bob:x:4102:4101::$W/home/pu-bob:/bin/sh
+		pu-carol:x:4103:4103::$W/home/pu-carol:/bin/sh
+	EOF
+	cat >>"$W"/etc/group <<-EOF
+		pu-students:x:4101:pu-alice,pu-bob
+		pu-staff:x:4103:pu-carol
+	EOF
+	cat >>"$W"/etc/shadow <<-EOF
+		pu-alice:*:19000:0:99999:7:::
+		pu-bob:*:19000:0:99999:7:::
+		pu-carol:*:19000:0:99999:7:::
+	EOF
+	for f in pu-alice pu-bob pu-carol; do
+		mkdir -p "$W/home/$f"
+		chown "$(grep "^$f:" "$W"/etc/passwd | cut -d: -f3,4)" "$W/home/$f"
+	done
+	chmod 755 "$W" "$W"/home
+	for f in passwd group shadow; do
+		mount --bind "$W"/etc/$f /etc/$f
+	done
+}
+
+# A private /dev whose /dev/log is a socket the tests read, so each test can
+# assert the syslog lines the module writes.
+world_dev() {
+	local node
+	mkdir -p "$W"/olddev
+	mount --rbind /dev "$W"/olddev
+	mount -t tmpfs -o mode=755 testdev /dev
+	for node in null zero full random urandom tty ptmx; do
+		[ -e "$W/olddev/$node" ] && cp -a "$W/olddev/$node" /dev/
+	done
+	mkdir -p /dev/pts /dev/shm
+	mount --rbind "$W"/olddev/pts /dev/pts
+	mount --rbind "$W"/olddev/shm /dev/shm
+	ln -s /proc/self/fd /dev/fd
+	ln -s /proc/self/fd/0 /dev/stdin
+	ln -s /proc/self/fd/1 /dev/stdout
+	ln -s /proc/self/fd/2 /dev/stderr
+	SYSLOG=$W/syslog
+	: >"$SYSLOG"
+	python3 "$TEST_DIR"/syslog-catcher.py /dev/log "$SYSLOG" &
+	SYSLOG_PID=$!
+	local i
+	for i in $(seq 50); do
+		[ -S /dev/log ] && break
+		sleep 0.1
+	done
+}
+
+# The PAM services the tests use. $MODULE_ARGS is appended to every
+# pam_unshare line; pamd_write rewrites them with other arguments.
+world_pamd() {
+	mkdir -p "$W"/pam.d
+	cp -a /etc/pam.d/. "$W"/pam.d/
+	pamd_write ""
+	mount --bind "$W"/pam.d /etc/pam.d
+	printf 'root ALL=(ALL:ALL) NOPASSWD: ALL\nDefaults !lecture\n' >"$W"/sudoers
+	chmod 0440 "$W"/sudoers
+	mount --bind "$W"/sudoers /etc/sudoers
+	if [ -d /etc/sudoers.d ]; then
+		mkdir -p "$W"/sudoers.d
+		mount --bind "$W"/sudoers.d /etc/sudoers.d
+	fi
+}
+
+# pamd_write EXTRA_ARGS: (re)write su, su-l, sudo and the pamhost service,
+# each ending with the pam_unshare line.
+pamd_write() {
+	local line="session required $MODULE helper=$HELPER $1"
+	local svc
+	for svc in su su-l sudo; do
+		cat >"$W/pam.d/$svc" <<-EOF
+			auth sufficient pam_rootok.so
+			auth required pam_deny.so
+			account required pam_permit.so
+			session required pam_unix.so
+			$line
+		EOF
+	done
+	# pam_permit first: with exempt users pam_unshare returns PAM_IGNORE,
+	# and a stack of nothing but ignores fails.
+	printf 'session optional pam_permit.so\n%s\n' "$line" >"$W/pam.d/pamhost"
+}
+
+world_teardown() {
+	[ -n "${SYSLOG_PID:-}" ] && kill "$SYSLOG_PID" 2>/dev/null
+	wait 2>/dev/null
+	umount -l "$W"/olddev 2>/dev/null
+	rm -rf "$W"
+}
+
+# --- observations ------------------------------------------------------
+
+# pidns_others: processes of this machine that live in another PID
+# namespace than ours, one "PID COMM" per line.
+pidns_others() {
+	local own p ns
+	own=$(readlink /proc/self/ns/pid)
+	for p in /proc/[0-9]*; do
+		ns=$(readlink "$p"/ns/pid 2>/dev/null) || continue
+		[ "$ns" = "$own" ] && continue
+		echo "${p#/proc/} $(cat "$p"/comm 2>/dev/null)"
+	done
+}
+
+# helpers_alive: host PIDs of running pam_unshare helpers.
+helpers_alive() {
+	pgrep -x pam_unshare || true
+}
+
+# wait_until SECONDS COMMAND...: retry COMMAND every 0.1 s.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+
+no_helpers() { [ -z "$(helpers_alive)" ]; }
+helper_exists() { [ -n "$(helpers_alive)" ]; }
+no_other_pidns() { [ -z "$(pidns_others)" ]; }
+
+# host_proc_intact: /proc here is still the host's proc, with binfmt_misc.
+host_proc_intact() {
+	[ "$(stat -f -c %T /proc)" = proc ] &&
+		readlink /proc/self >/dev/null &&
+		findmnt -n /proc/sys/fs/binfmt_misc >/dev/null
+}
+
+# syslog_since MARK: the syslog lines written after MARK (a byte count).
+syslog_mark() { stat -c %s "$SYSLOG"; }
+syslog_since() { tail -c +"$(($1 + 1))" "$SYSLOG"; }

@@ -1,0 +1,311 @@
+#!/bin/bash
+# run-tests.sh BUILD_DIR - pam_unshare loaded into real PAM clients: the C
+# host test/pamhost.c, su and sudo. Prints TAP.
+#
+# Needs root (it builds namespaces and mounts proc). It re-executes itself
+# inside a private mount namespace and builds its own /etc/pam.d, users,
+# sudoers and /dev/log there (lib.sh), so the machine is never changed. It
+# also runs in a PID namespace of its own, with its own /proc: "nothing is
+# left" then means nothing of this run, whatever else runs on the machine.
+set -u
+
+TEST_DIR=$(cd "$(dirname "$0")" && pwd)
+BUILD=$(cd "${1:-build}" && pwd)
+MODULE=$BUILD/pam_unshare.so
+HELPER=$BUILD/pam_unshare-init
+PAMHOST=$BUILD/pamhost
+export TEST_DIR BUILD MODULE HELPER PAMHOST
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "1..0 # SKIP the real-client tests need root"
+	exit 0
+fi
+if [ -z "${PAM_UNSHARE_TEST_NS:-}" ]; then
+	PAM_UNSHARE_TEST_NS=1 exec unshare --mount --propagation private \
+		--pid --fork --mount-proc "$0" "$@"
+fi
+
+# shellcheck source=test/lib.sh
+. "$TEST_DIR"/lib.sh
+
+W=$(mktemp -d /tmp/pam_unshare-test.XXXXXX)
+world_setup "$W"
+trap world_teardown EXIT
+
+# A host process that no session may see.
+sleep 1001 &
+MARKER=$!
+
+# in_session_ps OUTPUT: PID 1 is the helper and nothing of the host shows.
+sees_only_session() {
+	local out=$1
+	grep -Eq '^ *1 pam_unshare$' <<<"$out" &&
+		! grep -q 'sleep 1001' <<<"$out" &&
+		! grep -Eq '(^| )(init|systemd|sshd|cron|pamhost|run-tests\.sh)$' <<<"$out"
+}
+
+# --- pamhost: the module in a small C host --------------------------------
+
+t_pamhost_ps() {
+	local out
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/ps -e -o pid=,comm= 2>&1)
+	if sees_only_session "$out" && [ "$(grep -c . <<<"$out")" -eq 3 ]; then
+		tap 0 "pamhost: ps -e in the session shows only the helper and ps"
+	else
+		tap 1 "pamhost: ps -e in the session shows only the helper and ps"
+		diag "$out"
+	fi
+}
+
+t_pamhost_50_in_one_process() {
+	local out isolated
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -n 50 -t -- /bin/true 2>/dev/null)
+	isolated=$(awk -F, '$4 == 1' <<<"$out" | wc -l)
+	tap "$([ "$isolated" -eq 50 ] && echo 0 || echo 1)" "pamhost: 50 open-fork-close cycles in one process, 50 isolated (got $isolated)"
+}
+
+t_first_command_sees_new_proc() {
+	local i out bad=0
+	for i in $(seq 100); do
+		out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/cat /proc/1/comm 2>/dev/null)
+		[ "$out" = pam_unshare ] || bad=$((bad + 1))
+	done
+	tap "$bad" "100 fast sessions: the first command always sees the new /proc ($bad saw another)"
+}
+
+t_nofork_host() {
+	local out rc
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -m nofork -n 5 2>&1)
+	rc=$?
+	[ "$rc" -eq 0 ] && wait_until 2 no_helpers && no_other_pidns
+	tap $? "a host that never forks (like pamtester): open and close succeed, nothing is left"
+	[ "$rc" -eq 0 ] || diag "$out"
+}
+
+t_root_exempt() {
+	local out
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u root -- /bin/ps -e -o pid=,args= 2>&1)
+	grep -q 'sleep 1001' <<<"$out"
+	tap $? "root is exempt by default and sees the host's processes"
+}
+
+t_helper_shape() {
+	local helper fds bad="" threads pid
+	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 2 2>/dev/null &
+	pid=$!
+	wait_until 2 helper_exists
+	helper=$(helpers_alive | head -1)
+	if [ -z "$helper" ]; then
+		tap 1 "helper found for a live session"
+		wait "$pid"
+		return
+	fi
+	fds=$(ls -l /proc/"$helper"/fd | awk 'NR > 1 {print $9, $11}')
+	# Allowed: stdio on /dev/null, the control socket, pidfds, signalfd.
+	bad=$(grep -Ev '^[012] /dev/null$|^3 socket:|anon_inode:\[?(pidfd|signalfd)' <<<"$fds")
+	threads=$(awk '/^Threads:/ {print $2}' /proc/"$helper"/status)
+	[ -z "$bad" ]
+	tap $? "the helper holds no inherited descriptors"
+	[ -n "$bad" ] && diag "$fds"
+	[ "$threads" = 1 ]
+	tap $? "the helper is single-threaded (threads=$threads)"
+	grep -q '^pam_unshare-init .*pamhost pu-alice$' <<<"$(tr '\0' ' ' </proc/"$helper"/cmdline | sed 's/ $//')"
+	tap $? "the helper is named pam_unshare and labelled with service and user"
+	wait "$pid"
+}
+
+t_orphans_reaped() {
+	local out
+	# Five sleeps orphaned at once are reparented to the helper (PPID 1);
+	# once they end, none may linger as a zombie.
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sh -c \
+		'for i in 1 2 3 4 5; do (sleep 0.3 &); done; sleep 0.1;
+		 echo orphans=$(ps -e -o ppid=,comm= | grep -c "^ *1 sleep");
+		 sleep 1; ps -e -o stat=,comm=' 2>&1)
+	grep -q '^orphans=5$' <<<"$out" && ! grep -q '^Z' <<<"$out"
+	tap $? "five orphaned sleeps are reparented to the helper and reaped: no zombies"
+	grep -q '^orphans=5$' <<<"$out" && ! grep -q '^Z' <<<"$out" || diag "$out"
+}
+
+t_concurrent_sessions() {
+	local i d pids=()
+	d=$(mktemp -d)
+	for i in $(seq 20); do
+		"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sh -c \
+			"sleep 3.$i & sleep 1; ps -e -o args=" >"$d/$i" 2>&1 &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	local bad=0
+	for i in $(seq 20); do
+		# Exactly one sleep 3.*, and it is this session's own.
+		[ "$(grep -c '^sleep 3\.' "$d/$i")" -eq 1 ] && grep -q "^sleep 3\.$i\$" "$d/$i" || bad=$((bad + 1))
+	done
+	tap "$bad" "20 concurrent sessions cannot see each other ($bad saw another or failed)"
+	rm -rf "$d"
+}
+
+t_kill_helper() {
+	local pid helper start
+	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 30 >/dev/null 2>&1 &
+	pid=$!
+	wait_until 2 helper_exists
+	helper=$(helpers_alive | head -1)
+	start=$SECONDS
+	kill -9 "$helper"
+	wait "$pid"
+	[ $((SECONDS - start)) -lt 5 ] && wait_until 2 no_other_pidns
+	tap $? "kill -9 of the helper ends the session at once and leaves nothing"
+}
+
+t_kill_host() {
+	local pid
+	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 2 >/dev/null 2>&1 &
+	pid=$!
+	wait_until 2 helper_exists
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	sleep 0.5
+	local alive=no
+	helper_exists && alive=yes
+	wait_until 4 no_helpers && wait_until 1 no_other_pidns
+	[ $? -eq 0 ] && [ "$alive" = yes ]
+	tap $? "kill -9 of the host: the session lives until its leader ends, then nothing is left"
+	[ "$alive" = yes ] || diag "the helper did not outlive the host"
+	no_other_pidns || diag "$(pidns_others)"
+}
+
+t_failed_helper() {
+	local out mark
+	pamd_write ""
+	sed -i "s|helper=$HELPER|helper=/bin/false|" "$W"/pam.d/pamhost
+	mark=$(syslog_mark)
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/true 2>&1)
+	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out" && no_helpers && no_other_pidns && host_proc_intact
+	tap $? "a helper that fails: PAM_SYSTEM_ERR, no stray process, host untouched"
+	sleep 0.2
+	syslog_since "$mark" | grep -q 'cannot isolate the session of user pu-alice: .*exited before it was ready'
+	tap $? "a helper that fails: syslog names the failed step"
+	pamd_write ""
+}
+
+t_untrusted_helper() {
+	local out copy=$W/home/pu-alice/pam_unshare-init
+	cp "$HELPER" "$copy"
+	chown pu-alice "$copy"
+	pamd_write "helper=$copy"
+	sed -i "s| helper=$HELPER||" "$W"/pam.d/pamhost
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/true 2>&1)
+	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out"
+	tap $? "a helper owned by a user is refused"
+	pamd_write ""
+}
+
+# --- su and sudo ------------------------------------------------------------
+
+t_su() {
+	local out
+	out=$(su pu-alice -c 'ps -e -o pid=,comm=' 2>&1)
+	sees_only_session "$out"
+	tap $? "su -c: ps -e sees only the helper and the session"
+	sees_only_session "$out" || diag "$out"
+	out=$(su - pu-alice -c 'ps -e -o pid=,comm=' 2>&1)
+	sees_only_session "$out"
+	tap $? "su - (login shell): ps -e sees only the helper and the session"
+	wait_until 2 no_other_pidns && host_proc_intact
+	tap $? "after su: nothing left in another PID namespace, host /proc and binfmt_misc intact"
+}
+
+t_su_root_exempt() {
+	su - root -c 'ps -e -o args=' 2>&1 | grep -q 'sleep 1001'
+	tap $? "su to root is exempt and sees the host"
+}
+
+t_su_nohup_gone() {
+	su pu-alice -c 'nohup sleep 1002 >/dev/null 2>&1 &' 2>/dev/null
+	wait_until 3 sh -c '! pgrep -f "^sleep 1002" >/dev/null'
+	tap $? "a background nohup sleep is gone after logout"
+}
+
+t_sudo() {
+	local out
+	out=$(sudo -u pu-alice ps -e -o pid=,comm= 2>&1)
+	sees_only_session "$out"
+	tap $? "sudo -u: ps -e sees only the helper and the session"
+	sees_only_session "$out" || diag "$out"
+}
+
+t_groups() {
+	pamd_write "only_groups=pu-staff"
+	su pu-alice -c 'ps -e -o args=' 2>&1 | grep -q 'sleep 1001'
+	tap $? "only_groups: a user outside the groups is not isolated"
+	su pu-carol -c 'ps -e -o pid=,comm=' 2>&1 | grep -Eq '^ *1 pam_unshare$'
+	tap $? "only_groups: a member is isolated"
+	pamd_write "exempt_groups=pu-students"
+	su pu-bob -c 'ps -e -o args=' 2>&1 | grep -q 'sleep 1001'
+	tap $? "exempt_groups: a member is not isolated"
+	pamd_write ""
+}
+
+t_bad_option() {
+	local mark m out
+	pamd_write "grace=1 bogus_option"
+	mark=$(syslog_mark)
+	m=$W/marker
+	rm -f "$m"
+	su pu-alice -c "touch $m" >/dev/null 2>&1
+	[ ! -e "$m" ]
+	tap $? "bad module argument: su refuses the session and the command does not run"
+	sudo -u pu-alice touch "$m" >/dev/null 2>&1
+	[ ! -e "$m" ]
+	tap $? "bad module argument: sudo refuses too (the command does not run)"
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/true 2>&1)
+	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out"
+	tap $? "bad module argument: pam_open_session returns PAM_SYSTEM_ERR"
+	sleep 0.2
+	syslog_since "$mark" | grep -q 'pam_unshare(su:session): bad module argument "bogus_option": unknown option'
+	tap $? "bad module argument: syslog names it"
+	no_helpers && no_other_pidns && host_proc_intact
+	tap $? "bad module argument: no process left, host /proc intact"
+	pamd_write ""
+}
+
+t_syslog_lines() {
+	local mark log
+	mark=$(syslog_mark)
+	su pu-alice -c true >/dev/null 2>&1
+	sleep 0.2
+	log=$(syslog_since "$mark")
+	grep -q 'pam_unshare(su:session): session opened for user pu-alice: helper pid [0-9]*' <<<"$log" &&
+		grep -q 'pam_unshare(su:session): session closed for user pu-alice' <<<"$log" &&
+		! grep -q 'pam_unshare.*debug\|entering' <<<"$log"
+	tap $? "syslog: one line at open, one at close, no debug lines without debug"
+	[ "$(grep -c 'pam_unshare' <<<"$log")" -eq 2 ] || diag "$log"
+}
+
+t_pamhost_ps
+t_pamhost_50_in_one_process
+t_first_command_sees_new_proc
+t_nofork_host
+t_root_exempt
+t_helper_shape
+t_orphans_reaped
+t_concurrent_sessions
+t_kill_helper
+t_kill_host
+t_failed_helper
+t_untrusted_helper
+t_su
+t_su_root_exempt
+t_su_nohup_gone
+t_sudo
+t_groups
+t_bad_option
+t_syslog_lines
+
+kill "$MARKER"
+wait_until 3 no_helpers
+tap $? "no helper is left after the whole run"
+host_proc_intact
+tap $? "the host's /proc and binfmt_misc are intact after the whole run"
+tap_finish
