@@ -38,6 +38,10 @@ const readyTimeout = 10 * time.Second
 // helper before it kills it outright.
 const endMargin = 5 * time.Second
 
+// exitWait is how long End waits for the helper's exit to complete once its
+// teardown is over (see reapHelper).
+const exitWait = 250 * time.Millisecond
+
 // Config says how to build the namespace.
 type Config struct {
 	HelperPath  string        // the PID-1 helper; empty means DefaultHelperPath
@@ -279,25 +283,54 @@ func (s *Session) kill() {
 	}
 }
 
-// reapHelper waits up to timeout for the helper to exit, kills it if it
-// has not, and reaps it.
+// reapHelper waits up to timeout for the helper to finish its teardown,
+// kills it if it has not, and reaps it if it can.
+//
+// The helper's descriptors close as it exits, so end-of-file on the control
+// socket marks the end of teardown. Its exit can still block after that:
+// the kernel keeps PID 1 of a namespace in exit until every other process
+// of the namespace has been reaped, and the session leader is the host's
+// child. sshd's monitor closes the PAM session before it reaps its
+// post-auth child, so waiting for the helper there would deadlock. The
+// helper is reaped when it is done within exitWait; otherwise the host
+// reaps it with its own children (or init does, once the host exits).
 func (s *Session) reapHelper(timeout time.Duration) error {
 	var err error
-	if s.helperFD >= 0 && !waitReadable(s.helperFD, timeout) {
+	if !waitHangup(s.control, timeout) {
 		err = fmt.Errorf("helper %d still running %v after teardown began; killed it", s.helperPID, timeout)
 		s.kill()
 	}
-	for {
-		_, werr := unix.Wait4(s.helperPID, nil, 0, nil)
-		// ECHILD: the host reaped it itself (sshd's SIGCHLD handler waits
-		// for any child). Either way it is gone.
-		if werr == nil || errors.Is(werr, unix.ECHILD) {
+	if s.helperFD >= 0 && !waitReadable(s.helperFD, exitWait) {
+		return err // still held in exit by an unreaped session leader
+	}
+	for deadline := time.Now().Add(exitWait); ; {
+		pid, werr := unix.Wait4(s.helperPID, nil, unix.WNOHANG, nil)
+		switch {
+		case pid == s.helperPID, errors.Is(werr, unix.ECHILD):
+			// ECHILD: the host reaped it itself (a SIGCHLD handler that
+			// waits for any child). Either way it is gone.
+			return err
+		case werr != nil && !errors.Is(werr, unix.EINTR):
+			return errors.Join(err, fmt.Errorf("wait for helper %d: %w", s.helperPID, werr))
+		case time.Now().After(deadline):
 			return err
 		}
-		if !errors.Is(werr, unix.EINTR) {
-			return errors.Join(err, fmt.Errorf("wait for helper %d: %w", s.helperPID, werr))
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitHangup waits up to timeout for end-of-file on the control socket,
+// discarding anything read before it.
+func waitHangup(fd int, timeout time.Duration) bool {
+	var buf [64]byte
+	deadline := time.Now().Add(timeout)
+	for waitReadable(fd, time.Until(deadline)) {
+		n, _, err := unix.Recvfrom(fd, buf[:], unix.MSG_DONTWAIT)
+		if n == 0 && err == nil || err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+			return true
 		}
 	}
+	return false
 }
 
 // waitReadable polls fd until it is readable or timeout passes.

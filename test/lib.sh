@@ -154,6 +154,7 @@ world_pamd() {
 pamd_write() {
 	local line="session required $MODULE helper=$HELPER $1"
 	local svc
+	printf 'account required pam_permit.so\nsession required pam_unix.so\n%s\n' "$line" >"$W/pam.d/sshd"
 	for svc in su su-l sudo; do
 		cat >"$W/pam.d/$svc" <<-EOF
 			auth sufficient pam_rootok.so
@@ -168,7 +169,35 @@ pamd_write() {
 	printf 'session optional pam_permit.so\n%s\n' "$line" >"$W/pam.d/pamhost"
 }
 
+# world_sshd: an sshd on 127.0.0.1:2222 that uses /etc/pam.d/sshd, with key
+# login for pu-alice. Sets SSH to the client command. Returns 1 if sshd is
+# not installed.
+world_sshd() {
+	[ -x /usr/sbin/sshd ] || return 1
+	mkdir -p "$W"/ssh /run/sshd "$W"/home/pu-alice/.ssh
+	ssh-keygen -q -t ed25519 -N '' -f "$W"/ssh/hostkey
+	ssh-keygen -q -t ed25519 -N '' -f "$W"/ssh/userkey
+	cp "$W"/ssh/userkey.pub "$W"/home/pu-alice/.ssh/authorized_keys
+	chown -R pu-alice "$W"/home/pu-alice/.ssh
+	# StrictModes is off because the test homes live below /tmp.
+	cat >"$W"/ssh/sshd_config <<-EOF
+		Port 2222
+		ListenAddress 127.0.0.1
+		HostKey $W/ssh/hostkey
+		UsePAM yes
+		StrictModes no
+		PasswordAuthentication no
+		KbdInteractiveAuthentication no
+		PidFile $W/ssh/sshd.pid
+	EOF
+	/usr/sbin/sshd -f "$W"/ssh/sshd_config -E "$W"/ssh/log || return 1
+	SSH=(ssh -i "$W"/ssh/userkey -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+		-o LogLevel=ERROR -o BatchMode=yes -p 2222 pu-alice@127.0.0.1)
+	wait_until 5 test -s "$W"/ssh/sshd.pid
+}
+
 world_teardown() {
+	[ -s "$W"/ssh/sshd.pid ] && kill "$(cat "$W"/ssh/sshd.pid)" 2>/dev/null
 	[ -n "${SYSLOG_PID:-}" ] && kill "$SYSLOG_PID" 2>/dev/null
 	wait 2>/dev/null
 	umount -l "$W"/olddev 2>/dev/null

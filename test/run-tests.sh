@@ -36,12 +36,15 @@ trap world_teardown EXIT
 sleep 1001 &
 MARKER=$!
 
-# in_session_ps OUTPUT: PID 1 is the helper and nothing of the host shows.
+# sees_only_session OUTPUT: in "ps -e -o pid=,comm=" output, PID 1 is the
+# helper and nothing of the host shows: no marker sleep, no daemons, no
+# sshd but the session's own post-auth child at PID 2.
 sees_only_session() {
 	local out=$1
 	grep -Eq '^ *1 pam_unshare$' <<<"$out" &&
 		! grep -q 'sleep 1001' <<<"$out" &&
-		! grep -Eq '(^| )(init|systemd|sshd|cron|pamhost|run-tests\.sh)$' <<<"$out"
+		! grep -Eq '(^| )(init|systemd|cron|pamhost|run-tests\.sh|python3)$' <<<"$out" &&
+		! grep -Ev '^ *2 sshd$' <<<"$out" | grep -Eq ' sshd$'
 }
 
 # --- pamhost: the module in a small C host --------------------------------
@@ -283,6 +286,45 @@ t_syslog_lines() {
 	[ "$(grep -c 'pam_unshare' <<<"$log")" -eq 2 ] || diag "$log"
 }
 
+# --- sshd -------------------------------------------------------------------
+
+t_sshd() {
+	if ! world_sshd; then
+		skip "sshd: ps -e sees only the helper and the session" "openssh-server is not installed"
+		return
+	fi
+	local out
+	out=$(timeout 20 "${SSH[@]}" 'ps -e -o pid=,comm=' 2>&1)
+	# PID 2 is sshd's post-auth child, which runs the user's commands.
+	sees_only_session "$out" && grep -Eq '^ *2 sshd$' <<<"$out"
+	tap $? "sshd: ps -e sees only the helper and the session"
+	sees_only_session "$out" || diag "$out"
+	wait_until 3 no_other_pidns && host_proc_intact
+	tap $? "sshd: after logout nothing is left in another PID namespace"
+	no_other_pidns || diag "$(ps -eo pid,ppid,stat,wchan:20,args)"
+	timeout 20 "${SSH[@]}" 'nohup sleep 1003 >/dev/null 2>&1 &' 2>/dev/null
+	wait_until 3 sh -c '! pgrep -f "^sleep 1003" >/dev/null'
+	tap $? "sshd: a background nohup sleep is gone after logout"
+	out=$(timeout 20 "${SSH[@]}" -tt 'ps -e -o pid=,comm=' 2>&1 | tr -d '\r')
+	sees_only_session "$out"
+	tap $? "sshd with a pty (ssh -tt): ps -e sees only the helper and the session"
+	local i pids=() d
+	d=$(mktemp -d)
+	for i in $(seq 10); do
+		timeout 30 "${SSH[@]}" "sleep 2.$i & sleep 1; ps -e -o args=" >"$d/$i" 2>&1 &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	local bad=0
+	for i in $(seq 10); do
+		[ "$(grep -c '^sleep 2\.' "$d/$i")" -eq 1 ] && grep -q "^sleep 2\.$i\$" "$d/$i" || bad=$((bad + 1))
+	done
+	tap "$bad" "sshd: 10 concurrent sessions cannot see each other ($bad saw another or failed)"
+	rm -rf "$d"
+	wait_until 3 no_other_pidns
+	tap $? "sshd: nothing left after 10 concurrent sessions"
+}
+
 t_pamhost_ps
 t_pamhost_50_in_one_process
 t_first_command_sees_new_proc
@@ -302,6 +344,7 @@ t_sudo
 t_groups
 t_bad_option
 t_syslog_lines
+t_sshd
 
 kill "$MARKER"
 wait_until 3 no_helpers

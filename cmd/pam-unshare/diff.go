@@ -20,16 +20,7 @@ func unifiedDiff(nameA, nameB string, a, b []byte) string {
 	fmt.Fprintf(&out, "--- %s\n+++ %s\n", nameA, nameB)
 
 	// Group the edit script into hunks with diffContext lines around changes.
-	type line struct {
-		kind byte // ' ', '-', '+'
-		text string
-		ai   int // index in x of this or the next line of x
-		bi   int
-	}
-	var all []line
-	for _, op := range ops {
-		all = append(all, line{op.kind, op.text, op.ai, op.bi})
-	}
+	all := ops
 	i := 0
 	for i < len(all) {
 		// Find the next change.

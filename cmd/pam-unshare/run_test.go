@@ -85,6 +85,9 @@ func builtHelper(t *testing.T) string {
 	if msg := checkOwnership(h, true); msg != "" {
 		t.Skipf("no usable helper at %s (make build): %s", h, msg)
 	}
+	if c := checkUnshare(true); c.Status != statusOK {
+		t.Skipf("cannot create namespaces here (a build chroot or container?): %s", c.Message)
+	}
 	return h
 }
 

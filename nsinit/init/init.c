@@ -26,9 +26,19 @@
  *   - the session leader, PID 2, exits. PID 2 is the host's child, not ours,
  *     so we watch it through a pidfd. It does not exist yet when we start:
  *     the host forks it after pam_open_session returns. Until it appears we
- *     look for it with a backoff (1 ms doubling to 5 s) and use
- *     /proc/sys/kernel/ns_last_pid to tell "not yet" from "came and went";
- *   - the host exits before PID 2 ever appeared (nobody can start it now);
+ *     look for it with a backoff (1 ms doubling to 5 s);
+ *   - the host exits and PID 2 is not running (an orphaned PID 2 keeps the
+ *     session alive until it ends; one that never appeared or came and went
+ *     cannot come back, since only the host's thread forks into the
+ *     namespace).
+ *
+ * A PID 2 that is missing while the host lives is never taken as "came and
+ * went": /proc/sys/kernel/ns_last_pid shows 2 as soon as the number is
+ * reserved, before the process can be found, so "last PID >= 2 but no
+ * PID 2" also describes a fork in flight. Ending the namespace then makes
+ * that fork fail with ENOMEM (seen with 20 parallel su on a 2-core guest).
+ * A PID 2 that came and went while the host lives is ended by the host's
+ * pam_close_session, or by its exit.
  *   - SIGTERM, SIGINT or SIGHUP, e.g. from an admin on the host.
  * Once PID 2 is found the program makes no wakeups while the session idles.
  *
@@ -77,9 +87,8 @@
 
 /* What the session leader (PID 2) is doing, as far as we know. */
 enum leader_state {
-	LEADER_NOT_YET, /* not created yet */
-	LEADER_ALIVE,   /* created and still running */
-	LEADER_GONE,    /* created and exited */
+	LEADER_NOT_FOUND, /* not created yet, or came and went */
+	LEADER_ALIVE,     /* found running; watched from now on */
 };
 
 struct init {
@@ -204,23 +213,6 @@ static void reap_children(void)
 		;
 }
 
-/* The last PID handed out in our namespace, or -1 with errno set. */
-static long ns_last_pid(void)
-{
-	char buf[32];
-	int fd = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return strtol(buf, NULL, 10);
-}
-
 /* Whether PID 2 is running: 1 yes, 0 no (absent or a zombie). Used without
  * pidfds only. */
 static int leader_running(void)
@@ -241,29 +233,19 @@ static int leader_running(void)
 	return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }
 
-/*
- * Look for the session leader and update st->leader. ns_last_pid is read
- * before PID 2 is probed: a PID 2 created between the two reads is then
- * merely "not yet" and found next time, never mistaken for "gone".
- */
+/* Look for the session leader and start watching it if it runs. */
 static void leader_check(struct init *st)
 {
-	long last = ns_last_pid();
-
 	if (st->use_pidfd) {
 		int fd = sys_pidfd_open(2);
 
 		if (fd >= 0) {
 			st->leader_fd = fd;
 			st->leader = LEADER_ALIVE;
-			return;
 		}
 	} else if (leader_running()) {
 		st->leader = LEADER_ALIVE;
-		return;
 	}
-	if (last >= 2)
-		st->leader = LEADER_GONE;
 }
 
 /* Whether any process other than us is still running in the namespace.
@@ -381,11 +363,9 @@ static void serve(struct init *st)
 		struct pollfd pfd[4];
 		int n = 0, timeout, i_sig, i_ctl, i_host = -1, i_leader = -1;
 
-		if (st->leader == LEADER_NOT_YET)
+		if (st->leader == LEADER_NOT_FOUND)
 			leader_check(st);
-		if (st->leader == LEADER_GONE)
-			return;
-		if (st->leader == LEADER_NOT_YET && !st->host_alive)
+		if (st->leader == LEADER_NOT_FOUND && !st->host_alive)
 			return; /* nobody can start the session now */
 
 		i_sig = n;
@@ -406,7 +386,7 @@ static void serve(struct init *st)
 
 		if (!st->use_pidfd) {
 			timeout = FALLBACK_POLL_MS;
-		} else if (st->leader == LEADER_NOT_YET) {
+		} else if (st->leader == LEADER_NOT_FOUND) {
 			timeout = (int)st->backoff_ms;
 			if (st->backoff_ms < BACKOFF_MAX_MS)
 				st->backoff_ms *= 2;
@@ -473,7 +453,7 @@ int main(int argc, char **argv)
 		.control_fd = NSINIT_FD_CONTROL,
 		.host_alive = 1,
 		.leader_fd = -1,
-		.leader = LEADER_NOT_YET,
+		.leader = LEADER_NOT_FOUND,
 		.backoff_ms = BACKOFF_FIRST_MS,
 	};
 	int step;

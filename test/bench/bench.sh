@@ -104,7 +104,15 @@ pct() {
 		      i = int((p * NR + 99) / 100); print a[i < 1 ? 1 : i] }'
 }
 # field FILE NAME: the number after "NAME:" in a /proc key-value file.
-field() { awk -v f="$2:" '$1 == f { print $2; exit }' "$1" 2>/dev/null; }
+# Prints nothing, and succeeds, if the process is gone.
+field() {
+	awk -v f="$2:" '$1 == f { print $2; exit }' "$1" 2>/dev/null || true
+}
+# private PID: private (clean + dirty) memory of PID in KiB.
+private() {
+	awk '$1 == "Private_Clean:" || $1 == "Private_Dirty:" { s += $2 }
+		END { print s + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null || true
+}
 # child_with_comm PID COMM: print the PID of a child of PID named COMM.
 child_with_comm() {
 	local c kids=()
@@ -122,7 +130,7 @@ wait_child() {
 	local i
 	for ((i = 0; i < 1000; i++)); do
 		child_with_comm "$1" "$2" && return 0
-		kill -0 "$1" 2>/dev/null || return 1
+		(($(count_running "$1") > 0)) || return 1
 		sleep 0.01
 	done
 	return 1
@@ -133,8 +141,16 @@ sum_pss() {
 	for p in "$@"; do
 		[[ -r /proc/$p/smaps_rollup ]] && files+=("/proc/$p/smaps_rollup")
 	done
-	((${#files[@]} > 0)) || { echo 0; return; }
-	awk '$1 == "Pss:" { s += $2 } END { print s + 0 }' "${files[@]}"
+	# cat, not awk on the files: a process may exit in between.
+	{ cat "${files[@]}" 2>/dev/null || true; } |
+		awk '$1 == "Pss:" { s += $2 } END { print s + 0 }'
+}
+# switches PID: voluntary + involuntary context switches of PID so far;
+# nothing if PID is gone.
+switches() {
+	awk '$1 == "voluntary_ctxt_switches:" ||
+		$1 == "nonvoluntary_ctxt_switches:" { s += $2; n++ }
+		END { if (n == 2) print s }' "/proc/$1/status" 2>/dev/null || true
 }
 # count_running PID...: how many of these processes have not exited yet
 # (a zombie that this shell has not waited for counts as exited).
@@ -200,44 +216,61 @@ echo "bench: $(uname -r), $(nproc) CPUs, N=$N, SCALE=$SCALE," \
 # --- 1. latency ------------------------------------------------------------
 # Sessions one after another in one pamhost, fork-per-session like su; the
 # child lists /proc. open = pam_open_session alone; total = pam_start to
-# pam_end, child included. Session 0 also pays for loading the module.
-declare -A OPEN50 TOTAL50 PSS
+# pam_end, child included. The stacks take turns over ROUNDS runs so that
+# a change in machine load hits all three alike. The first session of each
+# run also loads the module: it is reported apart as "cold" (median over
+# the runs) and left out of the percentiles.
+ROUNDS=5
+PER_RUN=$(((N + ROUNDS - 1) / ROUNDS))
+declare -A OPEN50 TOTAL50 PSS RC
+for ((r = 0; r < ROUNDS; r++)); do
+	for s in "${STACKS[@]}"; do
+		rc=0
+		timeout -k 5 120 "$PAMHOST" -c "$CONF" -s "$s" -u "$BENCH_USER" \
+			-n $((PER_RUN + 1)) -t -- /bin/ls /proc >"$W/lat-$s.out" \
+			2>>"$W/lat-$s.err" || rc=$?
+		((rc == 0)) || RC[$s]=$rc
+		# The child's listing shares stdout with the CSV lines.
+		grep -E '^[0-9]+,[0-9]+,[0-9]+,[01]$' "$W/lat-$s.out" |
+			awk -F, -v cold="$W/lat-$s.cold" -v warm="$W/lat-$s.csv" \
+				'$1 == 0 { print >>cold; next } { print >>warm }' ||
+			true
+	done
+done
 for s in "${STACKS[@]}"; do
-	rc=0
-	timeout -k 5 120 "$PAMHOST" -c "$CONF" -s "$s" -u "$BENCH_USER" \
-		-n "$N" -t -- /bin/ls /proc >"$W/lat-$s.out" \
-		2>"$W/lat-$s.err" || rc=$?
-	# The child's listing shares stdout with the CSV lines; keep the CSV.
-	grep -E '^[0-9]+,[0-9]+,[0-9]+,[01]$' "$W/lat-$s.out" \
-		>"$W/lat-$s.csv" || true
+	touch "$W/lat-$s.csv" "$W/lat-$s.cold"
 	cut -d, -f2 "$W/lat-$s.csv" >"$W/lat-$s.open"
 	cut -d, -f3 "$W/lat-$s.csv" >"$W/lat-$s.total"
+	runs=$((ROUNDS * (PER_RUN + 1)))
 	ok=$(grep -c ' open=PAM_SUCCESS close=PAM_SUCCESS child=0 ' \
 		"$W/lat-$s.err" || true)
-	iso=$(awk -F, '$4 == 1' "$W/lat-$s.csv" | wc -l)
+	iso=$(cat "$W/lat-$s.csv" "$W/lat-$s.cold" | awk -F, '$4 == 1' | wc -l)
 	l=${LABEL[$s]}
 	OPEN50[$s]=$(pct "$W/lat-$s.open" 50)
 	TOTAL50[$s]=$(pct "$W/lat-$s.total" 50)
-	record latency "$l" "sessions ok" "$ok/$N" count \
-		"$( [[ $ok == "$N" ]] && echo all || echo "pamhost exit $rc")"
+	record latency "$l" "sessions ok" "$ok/$runs" count \
+		"$( [[ $ok == "$runs" ]] && echo all ||
+			echo "pamhost exit ${RC[$s]:-0}")"
 	record latency "$l" "open p50" "${OPEN50[$s]}" us
 	record latency "$l" "open p90" "$(pct "$W/lat-$s.open" 90)" us
 	record latency "$l" "open p99" "$(pct "$W/lat-$s.open" 99)" us
-	record latency "$l" "open session 0 (cold)" \
-		"$(head -n1 "$W/lat-$s.open")" us
-	record latency "$l" "total session 0 (cold)" \
-		"$(head -n1 "$W/lat-$s.total")" us
 	record latency "$l" "total p50" "${TOTAL50[$s]}" us
 	record latency "$l" "total p90" "$(pct "$W/lat-$s.total" 90)" us
 	record latency "$l" "total p99" "$(pct "$W/lat-$s.total" 99)" us
+	cut -d, -f2 "$W/lat-$s.cold" >"$W/lat-$s.cold-open"
+	cut -d, -f3 "$W/lat-$s.cold" >"$W/lat-$s.cold-total"
+	record latency "$l" "open cold (first session; median)" \
+		"$(pct "$W/lat-$s.cold-open" 50)" us
+	record latency "$l" "total cold (first session; median)" \
+		"$(pct "$W/lat-$s.cold-total" 50)" us
 	if [[ $s == unshare ]]; then
-		record latency "$l" isolated "$iso/$N" count \
-			"100%: $(verdict test "$iso" = "$N")"
+		record latency "$l" isolated "$iso/$runs" count \
+			"100%: $(verdict test "$iso" = "$runs")"
 	else
-		record latency "$l" isolated "$iso/$N" count
+		record latency "$l" isolated "$iso/$runs" count
 	fi
-	if [[ $rc != 0 ]]; then
-		echo "bench: latency $s: pamhost exit $rc; stderr:" >&2
+	if [[ -n ${RC[$s]:-} ]]; then
+		echo "bench: latency $s: pamhost exit ${RC[$s]}; stderr:" >&2
 		grep -v ' open=PAM_SUCCESS close=PAM_SUCCESS child=0 ' \
 			"$W/lat-$s.err" | head -n 5 >&2 || true
 	fi
@@ -273,6 +306,7 @@ for s in "${STACKS[@]}"; do
 	sleep 0.3
 	PSS[$s]=$(field "/proc/$hp/smaps_rollup" Pss)
 	record memory "$l" "host PSS" "${PSS[$s]}" KiB
+	record memory "$l" "host private" "$(private "$hp")" KiB
 	record memory "$l" "host RSS" "$(field "/proc/$hp/status" VmRSS)" KiB
 	record memory "$l" "host threads" "$(field "/proc/$hp/status" Threads)" \
 		count
@@ -283,23 +317,27 @@ for s in "${STACKS[@]}"; do
 			st=/proc/$hpid/status
 			ro=/proc/$hpid/smaps_rollup
 			pss=$(field "$ro" Pss)
-			priv=$(($(field "$ro" Private_Clean) + $(field "$ro" Private_Dirty)))
+			priv=$(private "$hpid")
 			thr=$(field "$st" Threads)
-			w0=$(($(field "$st" voluntary_ctxt_switches) +
-				$(field "$st" nonvoluntary_ctxt_switches)))
+			w0=$(switches "$hpid")
 			sleep 5
-			w1=$(($(field "$st" voluntary_ctxt_switches) +
-				$(field "$st" nonvoluntary_ctxt_switches)))
+			w1=$(switches "$hpid")
 			record helper "$l" PSS "$pss" KiB \
-				"<= 256 KiB: $(verdict test "$pss" -le 256)"
+				"<= 256 KiB: $(verdict test "${pss:-0}" -le 256)"
 			record helper "$l" "private (clean+dirty)" "$priv" KiB
 			record helper "$l" RSS "$(field "$st" VmRSS)" KiB
 			record helper "$l" "executable size" \
 				$(($(stat -c %s "$HELPER") / 1024)) KiB
 			record helper "$l" threads "$thr" count \
 				"1: $(verdict test "$thr" = 1)"
-			record helper "$l" "wakeups in 5 s idle" $((w1 - w0)) count \
-				"0: $(verdict test $((w1 - w0)) = 0)"
+			if [[ -n $w0 && -n $w1 ]]; then
+				record helper "$l" "wakeups in 5 s idle" \
+					$((w1 - w0)) count \
+					"0: $(verdict test $((w1 - w0)) = 0)"
+			else
+				record helper "$l" "wakeups in 5 s idle" - count \
+					"helper exited while idle"
+			fi
 		else
 			record helper "$l" "helper found" no "" \
 				"no child named pam_unshare"
@@ -460,6 +498,20 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 		n=$(readlink "$f" 2>/dev/null) || continue
 		[[ $n == "$init_ns" ]] || other=$((other + 1))
 	done
+	if ((mine_left > 0)); then
+		echo "bench: processes left in the sessions' PID namespaces:" >&2
+		comm -12 "$W/ns-mine" "$W/ns-after" >"$W/ns-left"
+		for f in /proc/[0-9]*/ns/pid; do
+			n=$(readlink "$f" 2>/dev/null) || continue
+			if grep -qxF "$n" "$W/ns-left"; then
+				p=${f#/proc/}
+				p=${p%%/*}
+				echo "  $n: $(tr '\0' ' ' <"/proc/$p/cmdline" \
+					2>/dev/null) ($(grep -E '^(PPid|NSpid)' \
+					"/proc/$p/status" 2>/dev/null | tr '\n\t' '  '))" >&2
+			fi
+		done
+	fi
 	record scale "$l" "session PID namespaces seen" "$mine" count
 	record scale "$l" "of those still with a process" "$mine_left" count \
 		"0: $(verdict test "$mine_left" = 0)"
