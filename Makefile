@@ -1,11 +1,14 @@
 # Makefile for pam_unshare.
 #
 # Targets:
+#   make deps           install the Debian packages that building and
+#                       testing need (root; Debian 12; Go must be on PATH)
 #   make / make build   build everything into $(BUILD)/
 #   make install        install the module, helper, command and man pages
 #   make uninstall      remove what install put in place
 #   make test           unit tests and real-client tests (root; see README)
 #   make vm-test        su, sudo and sshd in a Debian 12 guest (qemu)
+#   make check          test, then vm-test
 #   make bench          benchmark table (root)
 #   make lint           gofmt, go vet, staticcheck, shellcheck, C warnings
 #   make deb / rpm      packages (see packaging/)
@@ -46,8 +49,24 @@ LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER)
 
 GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.map')
 
-.PHONY: all build install uninstall test lint clean
+# Debian packages: to build; to run the real-client tests; for lint; for
+# the VM tests.
+DEPS_BUILD := build-essential pkg-config libpam0g-dev libc6-dev
+DEPS_TEST  := sudo openssh-server openssh-client procps psmisc python3 util-linux pamtester
+DEPS_LINT  := shellcheck
+DEPS_VM    := qemu-system-x86 qemu-utils debootstrap e2fsprogs coreutils
+
+.PHONY: all build deps install uninstall test check lint clean
 all: build
+
+# Installing openssh-server must not start an sshd on this machine, so
+# package scripts are told not to start services for the duration.
+deps:
+	@command -v $(GO) >/dev/null || { echo "Go 1.22 or newer is needed on PATH (go.dev/dl or /usr/local/go/bin)"; exit 1; }
+	apt-get update -qq
+	@if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		$(DEPS_BUILD) $(DEPS_TEST) $(DEPS_LINT) $(DEPS_VM) >/dev/null
 
 build: $(BUILD)/pam_unshare.so $(BUILD)/pam_unshare-init $(BUILD)/pam-unshare $(BUILD)/pamhost
 
@@ -94,10 +113,12 @@ test: build
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 10s ./pam_unshare/options
 	test/run-tests.sh $(BUILD)
 
+check: test vm-test
+
 lint:
 	@test -z "$$(gofmt -l nsinit pam_unshare cmd test)" || { gofmt -l nsinit pam_unshare cmd test; exit 1; }
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	shellcheck test/*.sh test/*/*.sh .ci/run
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only nsinit/init/init.c test/pamhost.c
 

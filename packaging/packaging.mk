@@ -9,6 +9,7 @@
 #   make arch-check   run the Arch PKGBUILD's build() and package() without
 #                     makepkg and list the files (makepkg needs Arch)
 #   make lintian      lintian on the package "make deb" built
+#   make packaging-lint  shellcheck the maintainer scripts and the PKGBUILD
 #
 # Variables:
 #   PKG_VERSION  package version; the one in packaging/debian/changelog
@@ -34,7 +35,7 @@ DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 # GOPATH inside the build tree; vendor/ makes the module proxy unnecessary.
 PKG_ENV := env -u HOME -u GOPATH -u GOCACHE -u GOMODCACHE -u GOFLAGS -u GOPROXY GO=$(GO_BIN)
 
-.PHONY: dist deb rpm arch-check lintian packaging-clean
+.PHONY: dist deb rpm arch-check lintian packaging-lint packaging-clean
 
 # The source tarball: the tree without build output, VCS data or a debian/
 # directory, plus vendor/ so that the package builds need no network.
@@ -64,6 +65,7 @@ lintian:
 # (installed as .debs); on Fedora drop it, or use "rpmbuild -ta".
 RPM_TOP := $(abspath $(PKG_STAGE))/rpm
 rpm: dist
+	grep -q "^Version: *$(PKG_VERSION)$$" packaging/rpm/$(PKG_NAME).spec || { echo "the spec's Version is not $(PKG_VERSION)" >&2; exit 1; }
 	rm -rf $(RPM_TOP) && mkdir -p $(RPM_TOP)/SOURCES $(RPM_TOP)/SPECS
 	cp $(PKG_DIST) $(RPM_TOP)/SOURCES/
 	cp packaging/rpm/$(PKG_NAME).spec $(RPM_TOP)/SPECS/
@@ -85,3 +87,11 @@ arch-check: dist
 
 packaging-clean:
 	rm -rf $(PKG_OUT)
+
+# Shell in the packaging: maintainer scripts, PKGBUILD, pacman install file.
+# (PKGBUILD variables are read by makepkg: SC2034; srcdir/pkgdir come from
+# it: SC2154.)
+packaging-lint:
+	shellcheck -s sh packaging/debian/pam-unshare.prerm
+	shellcheck -s bash -e SC2034,SC2154 packaging/arch/PKGBUILD
+	shellcheck -s bash packaging/arch/pam-unshare.install

@@ -99,5 +99,5 @@ func (h host) user() string    { return h.item(C.PAM_USER) }
 func (h host) service() string { return h.item(C.PAM_SERVICE) }
 
 func (h host) setState(id int64) pam.Error { return pam.Error(C.pu_state_set(h.pamh, C.long(id))) }
-func (h host) state() int64               { return int64(C.pu_state_get(h.pamh)) }
-func (h host) clearState()                { C.pu_state_clear(h.pamh) }
+func (h host) state() int64                { return int64(C.pu_state_get(h.pamh)) }
+func (h host) clearState()                 { C.pu_state_clear(h.pamh) }

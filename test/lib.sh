@@ -31,7 +31,7 @@ skip() {
 
 # diag TEXT...: a TAP comment, shown with failures.
 diag() {
-	sed 's/^/# /' <<<"$*"
+	printf '# %s\n' "${*//$'\n'/$'\n'# }"
 }
 
 # check DESCRIPTION COMMAND...: run COMMAND; pass if it succeeds, otherwise
@@ -126,11 +126,7 @@ world_dev() {
 	: >"$SYSLOG"
 	python3 "$TEST_DIR"/syslog-catcher.py /dev/log "$SYSLOG" &
 	SYSLOG_PID=$!
-	local i
-	for i in $(seq 50); do
-		[ -S /dev/log ] && break
-		sleep 0.1
-	done
+	wait_until 5 test -S /dev/log
 }
 
 # The PAM services the tests use. $MODULE_ARGS is appended to every
@@ -191,6 +187,7 @@ world_sshd() {
 		PidFile $W/ssh/sshd.pid
 	EOF
 	/usr/sbin/sshd -f "$W"/ssh/sshd_config -E "$W"/ssh/log || return 1
+	# shellcheck disable=SC2034 # used by run-tests.sh
 	SSH=(ssh -i "$W"/ssh/userkey -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
 		-o LogLevel=ERROR -o BatchMode=yes -p 2222 pu-alice@127.0.0.1)
 	wait_until 5 test -s "$W"/ssh/sshd.pid

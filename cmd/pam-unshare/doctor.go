@@ -465,15 +465,12 @@ func checkPamd(r Resolver, pamd string) ([]check, []string) {
 		if !found {
 			continue
 		}
-		c := stackCheck(p)
-		args := moduleArgs(r, n, p.entry)
-		if o, err := options.Parse(args); err != nil {
-			c.Status = statusFail
-			c.Details = append(c.Details, fmt.Sprintf("%s line %d: %v: every session of this service is refused",
-				p.entry.file, p.entry.line, err))
-		} else if o.Helper != "" {
+		args := moduleArgs(r, p.entry)
+		o, argErr := options.Parse(args)
+		if argErr == nil && o.Helper != "" {
 			helpers = append(helpers, o.Helper)
 		}
+		c := stackCheck(p, argErr, fixCommand(pamd, p.entry.file, args))
 		checks = append(checks, c)
 	}
 	if len(checks) == 0 {
@@ -483,38 +480,57 @@ func checkPamd(r Resolver, pamd string) ([]check, []string) {
 	return checks, helpers
 }
 
-// stackCheck turns a service's stack analysis into a report line.
-func stackCheck(p stackProblem) check {
-	c := check{Name: "service " + p.service}
-	where := fmt.Sprintf("%s line %d", p.entry.file, p.entry.line)
-	if len(p.after) == 0 && len(p.dups) == 0 {
-		c.Status, c.Message = statusOK, fmt.Sprintf("%s is the last session module (%s)", moduleName, where)
-		if p.service == "systemd-user" || p.service == "systemd-run0" {
-			c.Status = statusWarn
-			c.Message += "; systemd PAMName= services are not isolated (the module returns PAM_IGNORE)"
-		}
-		return c
+// fixCommand is the enable command that moves the module line of file to
+// the end with the same arguments.
+func fixCommand(pamd, file string, args []string) string {
+	cmd := progName + " enable"
+	if pamd != defaultPamd {
+		cmd += " --pamd " + pamd
 	}
-	c.Status = statusFail
+	if len(args) > 0 {
+		cmd += fmt.Sprintf(" --options '%s'", strings.Join(args, " "))
+	}
+	return cmd + " " + file
+}
+
+// stackCheck turns a service's stack analysis into a report line. argErr is
+// the module line's argument error, if any; fix is the command that repairs
+// the order.
+func stackCheck(p stackProblem, argErr error, fix string) check {
+	c := check{Name: "service " + p.service, Status: statusOK}
+	where := fmt.Sprintf("%s line %d", p.entry.file, p.entry.line)
+	c.Message = fmt.Sprintf("%s is the last session module (%s)", moduleName, where)
+	if argErr != nil {
+		c.Status = statusFail
+		c.Message = fmt.Sprintf("%s (%s): %v", moduleName, where, argErr)
+		c.Details = append(c.Details, "the module refuses every session of this service with PAM_SYSTEM_ERR")
+	}
 	if len(p.after) > 0 {
 		var mods []string
 		for _, e := range p.after {
 			mods = append(mods, e.String())
 		}
-		c.Message = fmt.Sprintf("%s (%s) is not the last session module", moduleName, where)
+		if c.Status == statusOK {
+			c.Message = fmt.Sprintf("%s (%s) is not the last session module", moduleName, where)
+		}
+		c.Status = statusFail
 		c.Details = append(c.Details,
 			"these run after it, in the host process, where /proc/self no longer resolves; "+
 				"those that read /proc/self or fork fail: "+strings.Join(mods, ", "),
-			fmt.Sprintf("fix: %s enable %s (moves the line to the end)", progName, p.entry.file))
+			"fix: "+fix+" (moves the line to the end)")
 	}
 	if len(p.dups) > 0 {
-		if c.Message == "" {
+		if c.Status == statusOK {
 			c.Message = fmt.Sprintf("%s (%s) runs more than once per session", moduleName, where)
 		}
+		c.Status = statusFail
 		for _, e := range p.dups {
-			c.Details = append(c.Details, "also at "+fmt.Sprintf("%s line %d", e.file, e.line)+
-				": the second one fails and the session is refused")
+			c.Details = append(c.Details, fmt.Sprintf("also at %s line %d: the second one fails and the session is refused", e.file, e.line))
 		}
+	}
+	if c.Status == statusOK && (p.service == "systemd-user" || p.service == "systemd-run0") {
+		c.Status = statusWarn
+		c.Message += "; systemd PAMName= services are not isolated (the module returns PAM_IGNORE)"
 	}
 	return c
 }

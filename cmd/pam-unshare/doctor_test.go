@@ -68,10 +68,13 @@ func TestCheckPamd(t *testing.T) {
 		!strings.Contains(strings.Join(c.Details, "\n"), "pam_unix.so (common-session line 23), pam_systemd.so (common-session line 24), pam_motd.so (sshd-enabled-wrong line 8)") {
 		t.Errorf("sshd-enabled-wrong: %+v", c)
 	}
+	if !strings.Contains(strings.Join(c.Details, "\n"), "fix: pam-unshare enable --options 'exempt_groups=wheel' sshd-enabled-wrong") {
+		t.Errorf("sshd-enabled-wrong fix: %+v", c.Details)
+	}
 	if c := findCheck(t, checks, "service twice"); c.Status != statusFail || !strings.Contains(strings.Join(c.Details, "\n"), "also at twice line 3") {
 		t.Errorf("twice: %+v", c)
 	}
-	if c := findCheck(t, checks, "service bad-options"); c.Status != statusFail || !strings.Contains(strings.Join(c.Details, "\n"), `"grace=forever"`) {
+	if c := findCheck(t, checks, "service bad-options"); c.Status != statusFail || !strings.Contains(c.Message, `bad module argument "grace=forever"`) {
 		t.Errorf("bad-options: %+v", c)
 	}
 	if len(helpers) != 1 || helpers[0] != "/opt/pam_unshare/init" {

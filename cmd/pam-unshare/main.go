@@ -110,14 +110,30 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: %s %s %s\n\n%s.\n", progName, name, synopsis, capitalize(summary))
-		n := 0
-		fs.VisitAll(func(*flag.Flag) { n++ })
-		if n > 0 {
-			fmt.Fprintf(fs.Output(), "\nOptions:\n")
-			fs.PrintDefaults()
-		}
+		printFlags(fs)
 	}
 	return fs
+}
+
+// printFlags lists the flags GNU-style ("--pamd DIR"), the way the man page
+// writes them; the flag package accepts one dash or two.
+func printFlags(fs *flag.FlagSet) {
+	first := true
+	fs.VisitAll(func(f *flag.Flag) {
+		if first {
+			fmt.Fprintf(fs.Output(), "\nOptions:\n")
+			first = false
+		}
+		name, usage := flag.UnquoteUsage(f)
+		if name != "" {
+			name = " " + strings.ToUpper(name)
+		}
+		fmt.Fprintf(fs.Output(), "  --%s%s\n        %s", f.Name, name, usage)
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(fs.Output(), " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(fs.Output())
+	})
 }
 
 func capitalize(s string) string {

@@ -554,7 +554,7 @@ func checkStack(r Resolver, name string) (found bool, p stackProblem, err error)
 
 // moduleArgs returns the arguments of the first pam_unshare.so line in a
 // service's session stack.
-func moduleArgs(r Resolver, name string, e stackEntry) []string {
+func moduleArgs(r Resolver, e stackEntry) []string {
 	data, err := r.Read(e.file)
 	if err != nil {
 		return nil

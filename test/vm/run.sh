@@ -83,29 +83,35 @@ debian_mirror() {
 	echo "${uri:-http://deb.debian.org/debian}"
 }
 
-# image_dir prints the cache directory of the image for the current package
-# list and build script, building it first if needed.
-image_dir() {
-	local key dir mirror
+# ensure_image sets img to the cache directory of the image for the current
+# package list and build script, building it first if needed, and holds a
+# shared lock on it until this script exits, so that a concurrent run that
+# builds a newer image does not delete it while it is in use.
+ensure_image() {
+	local key mirror old t0
 	key=$(cat "$here/packages.txt" "$here/build-image.sh" | sha256sum | cut -c1-16)
-	dir=$cache/bookworm-$key
+	img=$cache/bookworm-$key
 	mkdir -p "$cache"
 	exec 9>"$cache/.lock"
 	flock 9
-	if [ ! -f "$dir/base.img" ]; then
+	if [ ! -f "$img/base.img" ]; then
 		mirror=${VM_MIRROR:-$(debian_mirror)}
-		log "building guest image $dir (first run or package list changed)"
-		local t0=$SECONDS
-		"$here/build-image.sh" "$dir" "$mirror" >&2
+		log "building guest image $img (first run or package list changed)"
+		t0=$SECONDS
+		"$here/build-image.sh" "$img" "$mirror" >&2
 		log "image built in $((SECONDS - t0))s"
-		# Older images are unreachable once the key changes.
-		find "$cache" -mindepth 1 -maxdepth 1 -name 'bookworm-*' \
-			! -name "bookworm-$key" -exec rm -rf {} + || true
 	else
-		log "using cached image $dir"
+		log "using cached image $img"
 	fi
+	exec 8<"$img/base.img"
+	flock -s 8
+	# Older images are unreachable once the key changes; remove those that
+	# no other run is using.
+	for old in "$cache"/bookworm-*; do
+		[ "$old" = "$img" ] || [ ! -d "$old" ] && continue
+		flock -n -x "$old/base.img" rm -rf "$old" 2>/dev/null || true
+	done
 	exec 9>&-
-	echo "$dir"
 }
 
 # install_module installs the module into the staging tree DESTDIR, as an
@@ -142,7 +148,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-img=$(image_dir)
+ensure_image
 
 # The payload disk (/dev/vdb): the runner and scenarios, the installed
 # module tree and an empty out/ directory the guest writes results into.

@@ -17,7 +17,7 @@ VM_SCENARIOS ?=
 
 .PHONY: vm-test vm-smoke
 vm-test: build
-	MAKE="$(MAKE)" $(VM_DIR)/run.sh $(VM_SCENARIOS)
+	$(VM_DIR)/run.sh $(VM_SCENARIOS)
 
 vm-smoke:
 	$(VM_DIR)/run.sh --smoke
