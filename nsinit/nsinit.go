@@ -60,6 +60,8 @@ type Session struct {
 	control    int // host end of the control socket
 	savedPidNS int // this thread's PID namespace for children, before Enter
 	savedMntNS int // this thread's mount namespace, before Enter
+	savedRoot  int // this thread's root directory (O_PATH), before Enter
+	savedCwd   int // this thread's working directory (O_PATH), before Enter
 	grace      time.Duration
 }
 
@@ -110,7 +112,8 @@ func Enter(cfg Config) (*Session, error) {
 	} else if nested {
 		return nil, stepErr("enter", ErrNested)
 	}
-	s := &Session{tid: unix.Gettid(), helperFD: -1, control: -1, savedPidNS: -1, savedMntNS: -1, grace: cfg.Grace}
+	s := &Session{tid: unix.Gettid(), helperFD: -1, control: -1,
+		savedPidNS: -1, savedMntNS: -1, savedRoot: -1, savedCwd: -1, grace: cfg.Grace}
 	// Undo everything on any early return, and on a panic too: a thread
 	// left in the new namespaces would break the host's next fork.
 	entered := false
@@ -125,6 +128,14 @@ func Enter(cfg Config) (*Session, error) {
 	}
 	if s.savedMntNS, err = openNS("/proc/thread-self/ns/mnt"); err != nil {
 		return nil, stepErr("save the mount namespace", err)
+	}
+	// setns into a mount namespace moves the thread to that namespace's
+	// root directory, so End puts the root and working directory back.
+	if s.savedRoot, err = unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return nil, stepErr("save the root directory", err)
+	}
+	if s.savedCwd, err = unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return nil, stepErr("save the working directory", err)
 	}
 	// A pidfd of this process lets the helper notice the host's death
 	// (kill -9 of su). Kernels before 5.3 lack it; the helper then polls.
@@ -368,11 +379,31 @@ func (s *Session) restore() error {
 			errs = append(errs, fmt.Errorf("setns back to the mount namespace: %w", err))
 		}
 	}
+	if s.savedRoot >= 0 && s.savedCwd >= 0 {
+		if err := restoreDirs(s.savedRoot, s.savedCwd); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
+// restoreDirs makes root the thread's root directory again (a chrooted
+// host stays chrooted) and cwd its working directory.
+func restoreDirs(root, cwd int) error {
+	if err := unix.Fchdir(root); err != nil {
+		return fmt.Errorf("restore the root directory: %w", err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("restore the root directory: %w", err)
+	}
+	if err := unix.Fchdir(cwd); err != nil {
+		return fmt.Errorf("restore the working directory: %w", err)
+	}
+	return nil
+}
+
 func (s *Session) closeAll() {
-	for _, fd := range []*int{&s.helperFD, &s.control, &s.savedPidNS, &s.savedMntNS} {
+	for _, fd := range []*int{&s.helperFD, &s.control, &s.savedPidNS, &s.savedMntNS, &s.savedRoot, &s.savedCwd} {
 		if *fd >= 0 {
 			unix.Close(*fd)
 			*fd = -1

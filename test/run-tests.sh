@@ -76,6 +76,16 @@ t_first_command_sees_new_proc() {
 	tap "$bad" "100 fast sessions: the first command always sees the new /proc ($bad saw another)"
 }
 
+t_host_keeps_cwd() {
+	local out
+	# A relative confdir only works while pamhost's working directory
+	# survives each close; the child prints where it starts.
+	out=$(cd /etc && "$PAMHOST" -c pam.d -s pamhost -u pu-alice -n 3 -- /bin/pwd 2>&1)
+	[ "$(grep -c '^/etc$' <<<"$out")" -eq 3 ]
+	tap $? "the host keeps its working directory across sessions"
+	[ "$(grep -c '^/etc$' <<<"$out")" -eq 3 ] || diag "$out"
+}
+
 t_nofork_host() {
 	local out rc
 	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -m nofork -n 5 2>&1)
@@ -332,6 +342,7 @@ t_sshd() {
 t_pamhost_ps
 t_pamhost_50_in_one_process
 t_first_command_sees_new_proc
+t_host_keeps_cwd
 t_nofork_host
 t_root_exempt
 t_helper_shape

@@ -90,9 +90,9 @@ func findModule() string {
 
 func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("doctor", stderr)
-	pamd := fs.String("pamd", defaultPamd, "directory of PAM service files")
-	module := fs.String("module", "", "the module to check (default: pam_unshare.so in the system's PAM module directory)")
-	helper := fs.String("helper", nsinit.DefaultHelperPath, "the PID-1 helper to check")
+	pamd := fs.String("pamd", defaultPamd, "read PAM service files in `DIR`")
+	module := fs.String("module", "", "check the module at `PATH` (default: pam_unshare.so in the system's PAM module directory)")
+	helper := fs.String("helper", nsinit.DefaultHelperPath, "check the PID-1 helper at `PATH`, and run the test session with it")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	pos, err := parseInterspersed(fs, args, stdout)
 	if err != nil {

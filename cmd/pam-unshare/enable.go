@@ -39,11 +39,11 @@ func cmdDisable(args []string, stdout, stderr io.Writer) error {
 
 func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags(name, stderr)
-	pamd := fs.String("pamd", defaultPamd, "directory of PAM service files")
+	pamd := fs.String("pamd", defaultPamd, "edit PAM service files in `DIR`")
 	dryRun := fs.Bool("dry-run", false, "print the changes as a unified diff and change nothing")
 	var opts *string
 	if name == "enable" {
-		opts = fs.String("options", "", "module arguments, as one string (for example \"exempt_groups=wheel debug\")")
+		opts = fs.String("options", "", "module arguments `ARGS`, as one string (for example \"exempt_groups=wheel debug\")")
 	}
 	services, err := parseInterspersed(fs, args, stdout)
 	if err != nil {

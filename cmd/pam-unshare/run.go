@@ -42,8 +42,8 @@ type runPlan struct {
 
 func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
-	userName := fs.String("user", "", "run the command as this user, through setpriv(1) (the default: as the caller)")
-	opts := fs.String("options", "", "module arguments; propagation=, grace= and helper= apply, the others are ignored")
+	userName := fs.String("user", "", "run the command as `USER`, through setpriv(1) (default: as the caller)")
+	opts := fs.String("options", "", "module arguments `ARGS`; propagation=, grace= and helper= apply, the others are ignored")
 	for _, a := range args {
 		if a == "--" || !strings.HasPrefix(a, "-") {
 			break
