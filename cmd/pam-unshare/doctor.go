@@ -113,7 +113,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	checks = append(checks, checkPropagation(readFileOr("/proc/self/mountinfo")))
 	checks = append(checks, checkModule(*module))
 	helpers := []string{*helper}
-	pamChecks, extra := checkPamd(dirResolver(*pamd), *pamd)
+	pamChecks, extra := checkPamd(newDirResolver(*pamd), *pamd)
 	for _, h := range extra {
 		if h != *helper {
 			helpers = append(helpers, h)

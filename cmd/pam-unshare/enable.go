@@ -62,7 +62,7 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Plan every change first, so that one bad service changes nothing.
-	r := dirResolver(*pamd)
+	r := newDirResolver(*pamd)
 	var edits []edit
 	var errs []error
 	for _, svc := range services {
@@ -120,13 +120,17 @@ func moduleOptions(s string) ([]string, error) {
 }
 
 // planEdit reads one service file and computes its new contents.
-func planEdit(r Resolver, pamd, svc, op string, modArgs []string) (edit, error) {
+func planEdit(r dirResolver, pamd, svc, op string, modArgs []string) (edit, error) {
 	if svc == "" || strings.ContainsRune(svc, '/') || svc == "." || svc == ".." {
 		return edit{}, fmt.Errorf("%q is not a service name (a file name in %s)", svc, pamd)
 	}
 	shown := filepath.Join(pamd, svc)
 	path, err := filepath.EvalSymlinks(shown)
 	if errors.Is(err, fs.ErrNotExist) {
+		if v := r.vendorFile(svc); v != "" {
+			return edit{}, fmt.Errorf("service %q has no %s, only the distribution's default %s; "+
+				"copy it to %s (which then takes its place) and run %s again", svc, shown, v, shown, op)
+		}
 		return edit{}, fmt.Errorf("unknown service %q: %s does not exist", svc, shown)
 	}
 	if err != nil {

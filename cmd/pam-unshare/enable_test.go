@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -73,7 +74,7 @@ func TestCmdEnableDisable(t *testing.T) {
 	}
 
 	// The backup is not a service, and doctor's scan must not see it.
-	if names, _ := dirResolver(dir).List(); strings.Contains(strings.Join(names, " "), backupSuffix) {
+	if names, _ := newDirResolver(dir).List(); strings.Contains(strings.Join(names, " "), backupSuffix) {
 		t.Errorf("List includes backups: %v", names)
 	}
 
@@ -172,5 +173,47 @@ func writeFile(t *testing.T, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCmdEnableKeepsOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the file another owner")
+	}
+	dir := copyPamd(t)
+	su := filepath.Join(dir, "su")
+	if err := os.Chown(su, 1234, 5678); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := run("enable", "--pamd", dir, "su"); code != 0 {
+		t.Fatal(errs)
+	}
+	for _, p := range []string{su, su + backupSuffix} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sys := st.Sys().(*syscall.Stat_t); sys.Uid != 1234 || sys.Gid != 5678 {
+			t.Errorf("%s: owner %d:%d, want 1234:5678", p, sys.Uid, sys.Gid)
+		}
+	}
+}
+
+func TestVendorDir(t *testing.T) {
+	etc, vendor := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(vendor, "login"), "session required pam_limits.so\n@include common-session\n")
+	writeFile(t, filepath.Join(vendor, "common-session"), "session required pam_unix.so\n")
+	writeFile(t, filepath.Join(etc, "su"), "session include login\n")
+	r := dirResolver{etc, vendor}
+	if names, _ := r.List(); strings.Join(names, " ") != "common-session login su" {
+		t.Errorf("List: %q", names)
+	}
+	stack, err := sessionStack(r, "su")
+	if err != nil || len(stack) != 2 || stack[1].module != "pam_unix.so" {
+		t.Errorf("su stack through the vendor dir: %v %v", stack, err)
+	}
+	_, err = planEdit(r, etc, "login", "enable", nil)
+	if err == nil || !strings.Contains(err.Error(), "only the distribution's default "+filepath.Join(vendor, "login")) {
+		t.Errorf("enable login: %v", err)
 	}
 }

@@ -139,8 +139,22 @@ type Resolver interface {
 	List() ([]string, error)
 }
 
-// dirResolver reads a pam.d directory.
-type dirResolver string
+// vendorPamDirs hold the distribution's default service files on systems
+// whose Linux-PAM was built with a vendor directory (openSUSE, for one): a
+// file in /etc/pam.d overrides the file of the same name there.
+var vendorPamDirs = []string{"/usr/lib/pam.d", "/usr/etc/pam.d"}
+
+// dirResolver reads service files from its first directory that has them.
+type dirResolver []string
+
+// newDirResolver reads pamd and, when pamd is the system's /etc/pam.d, the
+// vendor directories after it.
+func newDirResolver(pamd string) dirResolver {
+	if filepath.Clean(pamd) == defaultPamd {
+		return append(dirResolver{pamd}, vendorPamDirs...)
+	}
+	return dirResolver{pamd}
+}
 
 func (d dirResolver) Read(name string) ([]byte, error) {
 	if name == "" || strings.Contains(name, "/") && !filepath.IsAbs(name) {
@@ -149,23 +163,56 @@ func (d dirResolver) Read(name string) ([]byte, error) {
 	if filepath.IsAbs(name) {
 		return os.ReadFile(name)
 	}
-	return os.ReadFile(filepath.Join(string(d), name))
+	var first error
+	for _, dir := range d {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return b, err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
 }
 
 func (d dirResolver) List() ([]string, error) {
-	ents, err := os.ReadDir(string(d))
-	if err != nil {
-		return nil, err
-	}
+	seen := map[string]bool{}
 	var names []string
-	for _, e := range ents {
-		n := e.Name()
-		if !e.Type().IsRegular() && e.Type()&fs.ModeSymlink == 0 || skipName(n) {
-			continue
+	for i, dir := range d {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			if i > 0 && errors.Is(err, fs.ErrNotExist) {
+				continue // no vendor directory here
+			}
+			return nil, err
 		}
-		names = append(names, n)
+		for _, e := range ents {
+			n := e.Name()
+			if !e.Type().IsRegular() && e.Type()&fs.ModeSymlink == 0 || skipName(n) || seen[n] {
+				continue
+			}
+			seen[n] = true
+			names = append(names, n)
+		}
 	}
+	sort.Strings(names)
 	return names, nil
+}
+
+// vendorFile returns the path of service name in a vendor directory, or "".
+func (d dirResolver) vendorFile(name string) string {
+	for _, dir := range d[1:] {
+		if p := filepath.Join(dir, name); fileExistsRegular(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+func fileExistsRegular(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // skipName reports file names in pam.d that are not services: backups and
