@@ -528,6 +528,16 @@ func stackCheck(p stackProblem, argErr error, fix string) check {
 			c.Details = append(c.Details, fmt.Sprintf("also at %s line %d: the second one fails and the session is refused", e.file, e.line))
 		}
 	}
+	if len(p.jumps) > 0 {
+		if c.Status == statusOK {
+			c.Message = fmt.Sprintf("%s (%s) can be skipped", moduleName, where)
+		}
+		c.Status = statusFail
+		for _, e := range p.jumps {
+			c.Details = append(c.Details, fmt.Sprintf("%s line %d: control %s of %s jumps over it: "+
+				"when that jump is taken the session is not isolated", e.file, e.line, e.control, filepath.Base(e.module)))
+		}
+	}
 	if c.Status == statusOK && (p.service == "systemd-user" || p.service == "systemd-run0") {
 		c.Status = statusWarn
 		c.Message += "; systemd PAMName= services are not isolated (the module returns PAM_IGNORE)"

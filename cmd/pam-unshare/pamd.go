@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -251,7 +252,36 @@ type stackEntry struct {
 	file    string // service file the line is in
 	line    int    // its line number
 	module  string // module path as written
+	control string // "required", "[success=1 default=ignore]", ...
 	missing string // set instead of module when an include target does not exist
+}
+
+// maxJump returns the largest jump of a bracketed control
+// ("[success=2 default=ignore]" jumps over the next 2 modules), or 0.
+func (e stackEntry) maxJump() int {
+	if !strings.HasPrefix(e.control, "[") {
+		return 0
+	}
+	n := 0
+	for _, kv := range strings.Fields(strings.Trim(e.control, "[]")) {
+		_, v, _ := strings.Cut(kv, "=")
+		if j, err := strconv.Atoi(v); err == nil && j > n {
+			n = j
+		}
+	}
+	return n
+}
+
+// jumpsOver returns the entries of stack[:at] whose jumps skip the module
+// at position at.
+func jumpsOver(stack []stackEntry, at int) []stackEntry {
+	var out []stackEntry
+	for i, e := range stack[:at] {
+		if i+e.maxJump() >= at {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (e stackEntry) String() string {
@@ -295,7 +325,7 @@ func expandLine(r Resolver, file string, l pamLine, depth int) ([]stackEntry, er
 	case l.typ != "session" && l.typ != "@include":
 		return nil, nil
 	case !l.isInclude():
-		return []stackEntry{{file: file, line: l.num, module: l.module}}, nil
+		return []stackEntry{{file: file, line: l.num, module: l.module, control: l.control}}, nil
 	}
 	data, err := r.Read(l.module)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -376,6 +406,18 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 				"create the file or remove the line, then run enable again",
 				name, kept[at].num, strings.TrimSpace(kept[at].text), sub[0].missing, moduleName)
 		}
+	}
+
+	// A jump that reaches past the end of the stack would skip the module.
+	before, err := expandLines(r, name, kept[:at+1], 0)
+	if err != nil {
+		return enableResult{}, err
+	}
+	if j := jumpsOver(before, len(before)); len(j) > 0 {
+		return enableResult{}, fmt.Errorf("%s line %d: control %s of %s jumps past the end of the session stack, "+
+			"so %s added after it would be skipped whenever that jump is taken; "+
+			"rewrite the control so that it jumps no further than the last module, then run enable again",
+			j[0].file, j[0].line, j[0].control, filepath.Base(j[0].module), moduleName)
 	}
 
 	if err := checkIncluders(r, name); err != nil {
@@ -568,6 +610,7 @@ type stackProblem struct {
 	entry   stackEntry   // the pam_unshare.so line
 	after   []stackEntry // session modules that run after it
 	dups    []stackEntry // further pam_unshare.so lines
+	jumps   []stackEntry // earlier modules whose jumps skip it
 }
 
 // checkStack expands a service's session stack and reports whether the module
@@ -591,6 +634,7 @@ func checkStack(r Resolver, name string) (found bool, p stackProblem, err error)
 		return false, p, nil
 	}
 	p.service, p.entry = name, stack[first]
+	p.jumps = jumpsOver(stack, first)
 	for _, e := range stack[first+1:] {
 		if !e.isModule() {
 			p.after = append(p.after, e)

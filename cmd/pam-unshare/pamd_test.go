@@ -323,3 +323,37 @@ func TestDisableNotesInclude(t *testing.T) {
 		t.Errorf("notes: %q", res.notes)
 	}
 }
+
+func TestEnableRefusesJumpOverModule(t *testing.T) {
+	r := mapResolver{"jumpy": "session [success=1 default=ignore] pam_succeed_if.so quiet user ingroup admins\n"}
+	_, err := enablePAM(r, "jumpy", []byte(r["jumpy"]), nil)
+	if err == nil || !strings.Contains(err.Error(), "jumps past the end of the session stack") {
+		t.Errorf("want a refusal, got %v", err)
+	}
+	// A jump that lands inside the stack is fine.
+	r["ok"] = "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_limits.so\nsession required pam_env.so\n"
+	if _, err := enablePAM(r, "ok", []byte(r["ok"]), nil); err != nil {
+		t.Error(err)
+	}
+	// doctor sees a jump over an existing line.
+	r["ok"] += "session required pam_unshare.so\n"
+	r["jumpy"] += "session required pam_unshare.so\n"
+	if _, p, _ := checkStack(r, "ok"); len(p.jumps) != 0 {
+		t.Errorf("ok: %+v", p.jumps)
+	}
+	if _, p, _ := checkStack(r, "jumpy"); len(p.jumps) != 1 || p.jumps[0].line != 1 {
+		t.Errorf("jumpy: %+v", p.jumps)
+	}
+	if c := stackCheck(mustStack(t, r, "jumpy"), nil, ""); c.Status != statusFail || !strings.Contains(strings.Join(c.Details, " "), "jumps over it") {
+		t.Errorf("%+v", c)
+	}
+}
+
+func mustStack(t *testing.T, r Resolver, name string) stackProblem {
+	t.Helper()
+	found, p, err := checkStack(r, name)
+	if err != nil || !found {
+		t.Fatalf("%s: found=%v err=%v", name, found, err)
+	}
+	return p
+}

@@ -2,7 +2,7 @@
 #
 #   make bench        latency, memory, helper, teardown and scale numbers;
 #                     prints a markdown table, writes $(BUILD)/bench.csv and
-#                     $(BUILD)/bench.md. Root only; about 1-2 minutes.
+#                     $(BUILD)/bench.md. Root only; under a minute on 2 cores.
 #   make bench-floor  what the Go runtime costs a PAM host, for several
 #                     ways of building a module that does nothing.
 #

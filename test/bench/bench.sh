@@ -174,8 +174,6 @@ count_tasks() {
 	{ find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/task/*' \
 		2>/dev/null || true; } | wc -l
 }
-# Depth of this script's PID namespace (fields on its NSpid line).
-SELF_DEPTH=$(awk '$1 == "NSpid:" { print NF - 1 }' /proc/self/status)
 # children_of HOSTS_FILE: one line "PID NAME NSPIDS LAST" for each child
 # of the processes listed in HOSTS_FILE, in one pass over /proc: NSPIDS is
 # how many PID namespaces it is in, LAST its PID in the innermost one.
