@@ -8,12 +8,10 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 
 	"github.com/msteinert/pam/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
@@ -110,8 +108,8 @@ func openSession(h host, args []string) pam.Error {
 	if helper == "" {
 		helper = nsinit.DefaultHelperPath
 	}
-	if err := checkTrusted(helper); err != nil {
-		l.errorf("helper %v; refusing the session", err)
+	if err := nsinit.CheckTrusted(helper, true); err != nil {
+		l.errorf("untrusted helper %v; refusing the session", err)
 		return pam.ErrSystem
 	}
 	l.debugf("entering new PID and mount namespaces for user %s (propagation=%s, grace=%v, helper=%s)",
@@ -179,32 +177,6 @@ func suffix(err error) string {
 		return ""
 	}
 	return "; " + err.Error()
-}
-
-// checkTrusted makes sure that only root could have put path there: the
-// file and every directory above it are owned by root and not writable by
-// group or others (sticky directories such as /tmp excepted). The helper
-// runs as root in every session.
-func checkTrusted(path string) error {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o111 == 0 {
-		return fmt.Errorf("%s: not an executable file", path)
-	}
-	for p := path; ; p = filepath.Dir(p) {
-		if err := unix.Stat(p, &st); err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		sticky := st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Mode&unix.S_ISVTX != 0
-		if st.Uid != 0 || (st.Mode&0o022 != 0 && !sticky) {
-			return fmt.Errorf("%s: %s must be owned by root and not writable by group or others", path, p)
-		}
-		if p == "/" {
-			return nil
-		}
-	}
 }
 
 // main is required by -buildmode=c-shared and never runs.

@@ -47,6 +47,19 @@ sees_only_session() {
 		! grep -Ev '^ *2 sshd$' <<<"$out" | grep -Eq ' sshd$'
 }
 
+# crosstalk DIR N SECONDS: session I ran "sleep SECONDS.I" and saved its
+# "ps -e -o args=" in DIR/I. Prints how many sessions saw another
+# session's sleep, or not their own.
+crosstalk() {
+	local d=$1 n=$2 secs=$3 i bad=0
+	for i in $(seq "$n"); do
+		if [ "$(grep -c "^sleep $secs\\." "$d/$i")" -ne 1 ] || ! grep -q "^sleep $secs\\.$i\$" "$d/$i"; then
+			bad=$((bad + 1))
+		fi
+	done
+	echo "$bad"
+}
+
 # --- pamhost: the module in a small C host --------------------------------
 
 t_pamhost_ps() {
@@ -146,7 +159,7 @@ t_orphans_reaped() {
 }
 
 t_concurrent_sessions() {
-	local i d pids=()
+	local i d bad pids=()
 	d=$(mktemp -d)
 	for i in $(seq 20); do
 		"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sh -c \
@@ -154,11 +167,7 @@ t_concurrent_sessions() {
 		pids+=($!)
 	done
 	wait "${pids[@]}"
-	local bad=0
-	for i in $(seq 20); do
-		# Exactly one sleep 3.*, and it is this session's own.
-		[ "$(grep -c '^sleep 3\.' "$d/$i")" -eq 1 ] && grep -q "^sleep 3\.$i\$" "$d/$i" || bad=$((bad + 1))
-	done
+	bad=$(crosstalk "$d" 20 3)
 	tap "$bad" "20 concurrent sessions cannot see each other ($bad saw another or failed)"
 	rm -rf "$d"
 }
@@ -322,17 +331,14 @@ t_sshd() {
 	out=$(timeout 20 "${SSH[@]}" -tt 'ps -e -o pid=,comm=' 2>&1 | tr -d '\r')
 	sees_only_session "$out"
 	tap $? "sshd with a pty (ssh -tt): ps -e sees only the helper and the session"
-	local i pids=() d
+	local i bad pids=() d
 	d=$(mktemp -d)
 	for i in $(seq 10); do
 		timeout 30 "${SSH[@]}" "sleep 2.$i & sleep 1; ps -e -o args=" >"$d/$i" 2>&1 &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
-	local bad=0
-	for i in $(seq 10); do
-		[ "$(grep -c '^sleep 2\.' "$d/$i")" -eq 1 ] && grep -q "^sleep 2\.$i\$" "$d/$i" || bad=$((bad + 1))
-	done
+	bad=$(crosstalk "$d" 10 2)
 	tap "$bad" "sshd: 10 concurrent sessions cannot see each other ($bad saw another or failed)"
 	rm -rf "$d"
 	wait_until 3 no_other_pidns

@@ -10,14 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -376,71 +374,29 @@ func checkELF(f *elf.File) string {
 	return ""
 }
 
-// checkOwnership returns "" when path is a regular file owned by root and
-// not writable by group or others (and executable, if exe), or what is wrong.
+// checkOwnership returns "" when path is a regular file that only root
+// could have put there (and executable, if exe), or what is wrong. It is
+// the module's own check, nsinit.CheckTrusted.
 func checkOwnership(path string, exe bool) string {
-	st, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "missing"
-	}
-	if err != nil {
+	var te *nsinit.TrustError
+	if err := nsinit.CheckTrusted(path, exe); errors.As(err, &te) {
+		return te.Problem
+	} else if err != nil {
 		return err.Error()
-	}
-	return ownershipProblem(st, exe)
-}
-
-func ownershipProblem(st os.FileInfo, exe bool) string {
-	if !st.Mode().IsRegular() {
-		return "not a regular file"
-	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 {
-		return fmt.Sprintf("owned by uid %d, must be owned by root", sys.Uid)
-	}
-	if st.Mode().Perm()&0o022 != 0 {
-		return fmt.Sprintf("mode %04o: must not be writable by group or others", st.Mode().Perm())
-	}
-	if exe && st.Mode().Perm()&0o100 == 0 {
-		return fmt.Sprintf("mode %04o: not executable", st.Mode().Perm())
 	}
 	return ""
 }
 
 // checkHelper checks the helper binary the way the module does before it
-// runs it (checkTrusted in pam_unshare/session.go): an executable regular
-// file that only root could have put there.
+// runs it: an executable regular file that only root could have put there.
 func checkHelper(path string) check {
 	c := check{Name: "helper " + path}
 	if msg := checkOwnership(path, true); msg != "" {
 		c.Status, c.Message = statusFail, msg+" (the module refuses every session with PAM_SYSTEM_ERR)"
 		return c
 	}
-	if d := untrustedParent(path); d != "" {
-		c.Status = statusFail
-		c.Message = fmt.Sprintf("directory %s is not owned by root or is writable by group or others, "+
-			"so the helper could be replaced (the module refuses every session with PAM_SYSTEM_ERR)", d)
-		return c
-	}
-	c.Status, c.Message = statusOK, "root-owned, not writable by group or others"
+	c.Status, c.Message = statusOK, "root-owned, not writable by group or others, nor is any directory above it"
 	return c
-}
-
-// untrustedParent returns the first directory above path that is not owned
-// by root or is writable by group or others without the sticky bit, or "".
-func untrustedParent(path string) string {
-	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
-		st, err := os.Stat(d)
-		if err != nil {
-			return d
-		}
-		sys, ok := st.Sys().(*syscall.Stat_t)
-		sticky := st.Mode()&fs.ModeSticky != 0
-		if ok && sys.Uid != 0 || st.Mode().Perm()&0o022 != 0 && !sticky {
-			return d
-		}
-		if d == "/" || d == "." {
-			return ""
-		}
-	}
 }
 
 // checkPamd checks every service whose session stack runs the module. It

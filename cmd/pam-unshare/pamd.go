@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -431,7 +432,7 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 
 	// Unchanged when the only existing line already sits last with the same
 	// arguments: keep the administrator's formatting.
-	if len(existing) == 1 && existing[0].control == "required" && equalArgs(existing[0].args, args) {
+	if len(existing) == 1 && existing[0].control == "required" && slices.Equal(existing[0].args, args) {
 		idx := indexOfLine(lines, existing[0].num)
 		lastSession := -1
 		for i, l := range lines {
@@ -589,18 +590,6 @@ func indexOfLine(lines []pamLine, num int) int {
 		}
 	}
 	return -1
-}
-
-func equalArgs(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // stackProblem is what doctor reports about one service whose session stack

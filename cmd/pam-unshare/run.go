@@ -14,6 +14,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -268,7 +269,7 @@ func cmdProbeInside(_ []string, stdout, _ io.Writer) error {
 		return exitError(1)
 	}
 	fmt.Fprintf(stdout, "pid %d, /proc/self -> %s, /proc lists %v", pid, self, pids)
-	if pid != 2 || self != "2" || !sameInts(pids, []int{1, 2}) {
+	if pid != 2 || self != "2" || !slices.Equal(pids, []int{1, 2}) {
 		fmt.Fprintln(stdout, "; want pid 2, /proc/self -> 2, /proc lists [1 2]")
 		return exitError(1)
 	}
@@ -289,16 +290,4 @@ func procPIDs(proc string) ([]int, error) {
 	}
 	sort.Ints(pids)
 	return pids, nil
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

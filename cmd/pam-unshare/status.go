@@ -179,17 +179,13 @@ func findSessions(procs []procInfo, uptime float64) []session {
 // readProcs reads every process of a proc mount. Processes that exit while
 // it reads, or that it may not read, are skipped or read in part.
 func readProcs(proc string) ([]procInfo, error) {
-	ents, err := os.ReadDir(proc)
+	pids, err := procPIDs(proc)
 	if err != nil {
 		return nil, err
 	}
 	var out []procInfo
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		p, ok := readProc(filepath.Join(proc, e.Name()), pid)
+	for _, pid := range pids {
+		p, ok := readProc(filepath.Join(proc, strconv.Itoa(pid)), pid)
 		if ok {
 			out = append(out, p)
 		}
