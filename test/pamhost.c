@@ -2,7 +2,8 @@
  * pamhost - a minimal PAM application that opens sessions the way su does,
  * for tests and benchmarks of session modules.
  *
- *   pamhost -c CONFDIR -s SERVICE -u USER [-n N] [-m fork|nofork] [-t] [-e]
+ *   pamhost -c CONFDIR -s SERVICE -u USER [-n N] [-m fork|nofork|noclose]
+ *           [-t] [-e]
  *           [-- CMD ARGS...]
  *
  * For each of N sessions, all in this one process:
@@ -10,6 +11,9 @@
  *   execs CMD, wait for it -> pam_close_session -> pam_end.
  * In nofork mode the session is opened and closed with no child, as
  * pamtester does, which is the case where a session module sees no PID 2.
+ * In noclose mode the child runs but pam_close_session is skipped: the
+ * host goes straight to pam_end, as a careless application would, and the
+ * module's pam_set_data cleanup must end the session.
  *
  * Output, one line per session on stderr:
  *   session I open=RC close=RC child=EXIT open_us=U total_us=T
@@ -241,7 +245,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pamhost -c CONFDIR -s SERVICE -u USER [-n N] "
-		"[-m fork|nofork] [-t] [-e] [-- CMD ARGS...]\n");
+		"[-m fork|nofork|noclose] [-t] [-e] [-- CMD ARGS...]\n");
 	exit(2);
 }
 
@@ -251,7 +255,7 @@ int main(int argc, char **argv)
 	static char *default_cmd[] = { "/bin/ps", "-e", NULL };
 	char **cmd = default_cmd;
 	long n = 1;
-	int fork_mode = 1, csv = 0, teardown = 0, failed = 0, opt;
+	int fork_mode = 1, close_mode = 1, csv = 0, teardown = 0, failed = 0, opt;
 	const struct pam_conv pc = { conv, NULL };
 
 	/* '+': stop at the first non-option so CMD keeps its own flags. */
@@ -273,6 +277,8 @@ int main(int argc, char **argv)
 				fork_mode = 1;
 			else if (strcmp(optarg, "nofork") == 0)
 				fork_mode = 0;
+			else if (strcmp(optarg, "noclose") == 0)
+				close_mode = 0;
 			else
 				usage();
 			break;
@@ -322,9 +328,14 @@ int main(int argc, char **argv)
 			else
 				child = 0;
 			t_open = now_us();
-			close_rc = pam_close_session(pamh, 0);
+			if (close_mode) {
+				close_rc = pam_close_session(pamh, 0);
+				close_name = rc_name(close_rc);
+			} else {
+				close_rc = PAM_SUCCESS;
+				close_name = "SKIPPED";
+			}
 			close_us = now_us() - t_open;
-			close_name = rc_name(close_rc);
 			/* Only an isolated child's namespace can empty. */
 			if (teardown && rep.isolated == '1')
 				empty_us = wait_ns_empty(rep.nspid);

@@ -108,6 +108,17 @@ t_nofork_host() {
 	[ "$rc" -eq 0 ] || diag "$out"
 }
 
+t_pam_end_without_close() {
+	local out mark
+	mark=$(syslog_mark)
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -m noclose -n 3 -- /bin/true 2>&1)
+	[ "$(grep -c 'open=PAM_SUCCESS close=SKIPPED child=0' <<<"$out")" -eq 3 ] && wait_until 2 no_helpers && no_other_pidns
+	tap $? "pam_end without pam_close_session: the session still ends, three times in one process"
+	sleep 0.2
+	[ "$(syslog_since "$mark" | grep -c 'pam_end without pam_close_session: ended the session of user pu-alice$')" -eq 3 ]
+	tap $? "pam_end without pam_close_session: syslog says so"
+}
+
 t_root_exempt() {
 	local out
 	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u root -- /bin/ps -e -o pid=,args= 2>&1)
@@ -350,6 +361,7 @@ t_pamhost_50_in_one_process
 t_first_command_sees_new_proc
 t_host_keeps_cwd
 t_nofork_host
+t_pam_end_without_close
 t_root_exempt
 t_helper_shape
 t_orphans_reaped
