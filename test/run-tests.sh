@@ -238,6 +238,25 @@ t_untrusted_helper() {
 	pamd_write ""
 }
 
+# --- the helper's polling mode, for kernels without pidfd_open -------------
+
+t_poll_mode() {
+	local out start pid
+	out=$("$BUILD"/pam-unshare run --poll --options "helper=$HELPER" -- /bin/ps -e -o pid=,comm= 2>&1)
+	sees_only_session "$out" && wait_until 3 no_helpers && no_other_pidns
+	tap $? "polling mode: the session is isolated and ends with its leader"
+	# The host dies while its leader runs: the helper outlives the host and
+	# ends within its 1 s poll of the leader's end.
+	"$BUILD"/pam-unshare run --poll --options "helper=$HELPER" -- /bin/sleep 1.5 >/dev/null 2>&1 &
+	pid=$!
+	wait_until 2 helper_exists
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	start=$SECONDS
+	helper_exists && wait_until 4 no_helpers && no_other_pidns && [ $((SECONDS - start)) -ge 1 ]
+	tap $? "polling mode: after kill -9 of the host the session lives until its leader ends"
+}
+
 # --- su and sudo ------------------------------------------------------------
 
 t_su() {
@@ -370,6 +389,7 @@ t_kill_helper
 t_kill_host
 t_failed_helper
 t_untrusted_helper
+t_poll_mode
 t_su
 t_su_root_exempt
 t_su_nohup_gone

@@ -45,6 +45,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	userName := fs.String("user", "", "run the command as `USER`, through setpriv(1) (default: as the caller)")
 	opts := fs.String("options", "", "module arguments `ARGS`; propagation=, grace= and helper= apply, the others are ignored")
+	poll := fs.Bool("poll", false, "make the helper poll, as it does on kernels without pidfd_open (for testing that mode)")
 	for _, a := range args {
 		if a == "--" || !strings.HasPrefix(a, "-") {
 			break
@@ -73,6 +74,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	plan.cfg.NoPidfd = *poll
 	if os.Geteuid() != 0 {
 		return errors.New("run needs root: creating PID and mount namespaces needs CAP_SYS_ADMIN")
 	}
