@@ -108,6 +108,18 @@ t_nofork_host() {
 	[ "$rc" -eq 0 ] || diag "$out"
 }
 
+t_systemd_services() {
+	local out mark
+	printf 'session optional pam_permit.so\nsession required %s helper=%s\n' "$MODULE" "$HELPER" >"$W"/pam.d/systemd-user
+	mark=$(syslog_mark)
+	out=$("$PAMHOST" -c /etc/pam.d -s systemd-user -u pu-alice -- /bin/ps -e -o args= 2>&1)
+	grep -q 'open=PAM_SUCCESS' <<<"$out" && grep -q 'sleep 1001' <<<"$out"
+	tap $? "systemd-user sessions are left alone (PAM_IGNORE): they see the host"
+	sleep 0.2
+	syslog_since "$mark" | grep -q 'pam_unshare(systemd-user:session): service systemd-user starts sessions through systemd'
+	tap $? "systemd-user sessions: syslog says why they are not isolated"
+}
+
 t_pam_end_without_close() {
 	local out mark
 	mark=$(syslog_mark)
@@ -380,6 +392,7 @@ t_pamhost_50_in_one_process
 t_first_command_sees_new_proc
 t_host_keeps_cwd
 t_nofork_host
+t_systemd_services
 t_pam_end_without_close
 t_root_exempt
 t_helper_shape
