@@ -56,6 +56,8 @@ echo vmtest >"$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tvmtest\n' >"$root/etc/hosts"
 printf '/dev/vda\t/\text4\trw,errors=remount-ro\t0\t1\n' >"$root/etc/fstab"
 printf 'deb %s %s main\n' "$mirror" "$suite" >"$root/etc/apt/sources.list"
+# pam_env warns on every session without it.
+echo LANG=C.UTF-8 >"$root/etc/default/locale"
 
 # Root logs in on the serial console without a password (debugging only;
 # the guest has no network).
@@ -128,7 +130,7 @@ EOF
 chmod 755 "$root/usr/local/sbin/vmtest-boot"
 cat >"$root/etc/systemd/system/vmtest-boot.service" <<'EOF'
 [Unit]
-Description=pam_unshare VM test runner
+Description=VM test runner (payload on /dev/vdb)
 After=ssh.service systemd-logind.service systemd-user-sessions.service
 Wants=ssh.service
 

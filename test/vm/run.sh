@@ -32,6 +32,10 @@
 # 77 if the machine cannot run the tests (not root, missing tools).
 set -euo pipefail
 
+# The whole script is one compound command, so bash parses all of it before
+# running any of it: editing this file during a run does not break the run.
+{
+
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 
@@ -139,9 +143,10 @@ kvm_works() {
 }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/pam-unshare-vm.XXXXXX")
+# shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
 	if [ "$keep" = 1 ]; then
-		log "kept $work"
+		log "kept $work ($work/boot-shell.sh boots its guest again)"
 	else
 		rm -rf "$work"
 	fi
@@ -200,15 +205,28 @@ fi
 
 log "booting guest ($accel, $cpus vCPUs, ${mem} MiB, timeout ${timeout_s}s); console: $work/console.log"
 t0=$SECONDS
+append="root=/dev/vda rw console=ttyS0 fsck.mode=skip panic=-1"
+qemu_args=("${accel_args[@]}" -smp "$cpus" -m "$mem" -no-reboot
+	-kernel "$img/vmlinuz" -initrd "$img/initrd.img"
+	-drive "file=$work/root.qcow2,if=virtio,format=qcow2,cache=unsafe"
+	-drive "file=$work/payload.img,if=virtio,format=raw,cache=unsafe"
+	-nic none)
+# For a kept run: boot the same guest again by hand, without the runner.
+{
+	echo '#!/bin/sh'
+	echo "# Boot this run's guest again (module installed, pam.d configured),"
+	echo "# console on stdio, test runner masked. Log in as root without a"
+	echo "# password; Ctrl-a x quits qemu."
+	printf 'exec qemu-system-x86_64'
+	printf ' %q' "${qemu_args[@]}" -display none -serial mon:stdio \
+		-append "$append systemd.mask=vmtest-boot.service"
+	echo
+} >"$work/boot-shell.sh"
+chmod +x "$work/boot-shell.sh"
 qemu_rc=0
-timeout -k 10 "$timeout_s" qemu-system-x86_64 "${accel_args[@]}" \
-	-smp "$cpus" -m "$mem" -no-reboot \
+timeout -k 10 "$timeout_s" qemu-system-x86_64 "${qemu_args[@]}" \
 	-display none -monitor none -serial "file:$work/console.log" \
-	-kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
-	-append "root=/dev/vda rw console=ttyS0 fsck.mode=skip panic=-1 systemd.show_status=auto" \
-	-drive "file=$work/root.qcow2,if=virtio,format=qcow2,cache=unsafe" \
-	-drive "file=$work/payload.img,if=virtio,format=raw,cache=unsafe" \
-	-nic none </dev/null >"$work/qemu.log" 2>&1 || qemu_rc=$?
+	-append "$append" </dev/null >"$work/qemu.log" 2>&1 || qemu_rc=$?
 log "guest ran $((SECONDS - t0))s (qemu exit $qemu_rc)"
 if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
 	log "guest did not power off within ${timeout_s}s"
@@ -255,3 +273,5 @@ if [ "$failed" != 0 ]; then
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
+exit
+}
