@@ -22,6 +22,8 @@
 #   VM_MEM      guest memory in MiB (default 1536)
 #   VM_PAM_ARGS extra arguments for the `session required pam_unshare.so`
 #               line, e.g. "debug" (default none)
+#   VM_ENABLE   append | cli: how the module line gets into /etc/pam.d:
+#               appended by the runner (default) or `pam-unshare enable`
 #   VM_DESTDIR  an existing `make install DESTDIR=` tree to use instead of
 #               running `make install` (for example from a package build)
 #   MAKE        make program (default make)
@@ -81,7 +83,7 @@ done
 debian_mirror() {
 	local uri
 	uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-		/etc/apt/sources.list.d/*.sources 2>/dev/null |
+		/etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v '^[[:space:]]*#' |
 		grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security |
 		head -n 1 | tr -d ' ') || true
 	echo "${uri:-http://deb.debian.org/debian}"
@@ -164,6 +166,7 @@ cp "$here/runner.sh" "$here/scenarios.sh" "$payload/bin/"
 	printf 'VM_SMOKE=%q\n' "$smoke"
 	printf 'VM_SCENARIOS=%q\n' "${scenarios[*]}"
 	printf 'VM_PAM_ARGS=%q\n' "${VM_PAM_ARGS:-}"
+	printf 'VM_ENABLE=%q\n' "${VM_ENABLE:-append}"
 } >"$payload/bin/config"
 install_rc=0
 if [ "$smoke" = 0 ]; then
@@ -176,7 +179,10 @@ if [ "$smoke" = 0 ]; then
 	fi
 	for f in usr/libexec/pam_unshare/pam_unshare-init pam_unshare.so; do
 		[ -n "$(find "$payload/root" -path "*/$f")" ] || {
-			log "make install did not install $f"
+			echo "1..1"
+			echo "not ok 1 - make install DESTDIR=... installs $f"
+			tail -n 20 "$payload/bin/install.log" | sed 's/^/# /'
+			echo "0 passed, 1 failed"
 			exit 1
 		}
 	done
@@ -213,7 +219,7 @@ qemu_args=("${accel_args[@]}" -smp "$cpus" -m "$mem" -no-reboot
 	-nic none)
 # For a kept run: boot the same guest again by hand, without the runner.
 {
-	echo '#!/bin/sh'
+	echo '#!/bin/bash'
 	echo "# Boot this run's guest again (module installed, pam.d configured),"
 	echo "# console on stdio, test runner masked. Log in as root without a"
 	echo "# password; Ctrl-a x quits qemu."

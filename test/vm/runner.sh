@@ -20,6 +20,7 @@ VM_SMOKE=0
 VM_SCENARIOS=
 VM_INSTALL_RC=0
 VM_PAM_ARGS=
+VM_ENABLE=append
 # shellcheck source=/dev/null
 . "$bin/config"
 
@@ -32,12 +33,18 @@ install_module() {
 }
 
 # enable_module makes pam_unshare the last session module of su, sshd and
-# sudo, and adds the pamtester-unshare service used by the scenarios.
+# sudo, and adds the pamtester-unshare service used by the scenarios. With
+# VM_ENABLE=cli it uses `pam-unshare enable`, as the documentation tells an
+# administrator to; otherwise it appends the line itself.
 enable_module() {
 	local f line="session required pam_unshare.so${VM_PAM_ARGS:+ $VM_PAM_ARGS}"
-	for f in su sshd sudo; do
-		printf '%s\n' "$line" >>"/etc/pam.d/$f"
-	done
+	if [ "$VM_ENABLE" = cli ]; then
+		pam-unshare enable ${VM_PAM_ARGS:+--options "$VM_PAM_ARGS"} su sshd sudo >/dev/console 2>&1
+	else
+		for f in su sshd sudo; do
+			printf '%s\n' "$line" >>"/etc/pam.d/$f"
+		done
+	fi
 	printf '%s\n' "$line" >/etc/pam.d/pamtester-unshare
 }
 

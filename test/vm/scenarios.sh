@@ -254,11 +254,25 @@ session_check() {
 
 # ---- scenarios ------------------------------------------------------------
 
-# last_session_line FILE: the module line is FILE's last session (or
-# @include) line.
+# session_stack FILE: FILE's session lines in the order libpam runs them,
+# with @include expanded.
+session_stack() {
+	local line
+	while read -r line; do
+		case $line in
+		@include*) session_stack "/etc/pam.d/${line#@include }" ;;
+		session* | -session*) echo "$line" ;;
+		esac
+	done <"$1"
+}
+
+# last_session_line FILE: the module line is the last of FILE's session
+# stack.
 last_session_line() {
-	[ "$(grep -E '^[[:space:]]*(-?session|@include)' "$1" | tail -n 1)" = "$PAM_LINE" ] || {
-		cat "$1"
+	session_stack "$1" >"$tmp/stack"
+	[ "$(tail -n 1 "$tmp/stack")" = "$PAM_LINE" ] || {
+		echo "session stack of $1:"
+		cat "$tmp/stack"
 		return 1
 	}
 }

@@ -8,6 +8,7 @@
 # Variables (also read from the environment by test/vm/run.sh):
 #   VM_SCENARIOS  scenario names to run (default: all; see scenarios.sh)
 #   VM_PAM_ARGS   extra module arguments, e.g. debug
+#   VM_ENABLE     append | cli (configure pam.d with `pam-unshare enable`)
 #   VM_CACHE      image cache directory (default /var/cache/pam-unshare-vm)
 #   VM_ACCEL      auto | tcg | kvm (default auto)
 #   VM_TIMEOUT    hard limit for the guest run, seconds (default 900)
