@@ -52,9 +52,10 @@ LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER)
 
 GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.map')
 
-# Debian packages: to build; to run the real-client tests; for lint; for
-# the VM tests.
+# Debian packages: to build; to build the .deb (the VM tests install it);
+# to run the real-client tests; for lint; for the VM tests.
 DEPS_BUILD := build-essential pkg-config libpam0g-dev libc6-dev musl-tools
+DEPS_PKG   := debhelper dpkg-dev fakeroot lintian
 DEPS_TEST  := sudo openssh-server openssh-client procps psmisc python3 util-linux pamtester
 DEPS_LINT  := shellcheck
 DEPS_VM    := qemu-system-x86 qemu-utils debootstrap e2fsprogs coreutils
@@ -69,7 +70,7 @@ deps:
 	apt-get update -qq
 	@if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		$(DEPS_BUILD) $(DEPS_TEST) $(DEPS_LINT) $(DEPS_VM) >/dev/null
+		$(DEPS_BUILD) $(DEPS_PKG) $(DEPS_TEST) $(DEPS_LINT) $(DEPS_VM) >/dev/null
 
 build: $(BUILD)/pam_unshare.so $(BUILD)/pam_unshare-init $(BUILD)/pam-unshare $(BUILD)/pamhost
 
