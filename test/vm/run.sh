@@ -22,10 +22,17 @@
 #   VM_MEM      guest memory in MiB (default 1536)
 #   VM_PAM_ARGS extra arguments for the `session required pam_unshare.so`
 #               line, e.g. "debug" (default none)
-#   VM_ENABLE   append | cli: how the module line gets into /etc/pam.d:
-#               appended by the runner (default) or `pam-unshare enable`
-#   VM_DESTDIR  an existing `make install DESTDIR=` tree to use instead of
-#               running `make install` (for example from a package build)
+#   VM_INSTALL  deb | make: how the module gets into the guest (default
+#               deb: `make deb` builds the Debian package, the guest
+#               installs it with `dpkg -i`; make: `make install DESTDIR=`
+#               on this machine, the tree copied into the guest, to test
+#               the module without the packaging)
+#   VM_DEB      with VM_INSTALL=deb: an existing .deb to install instead of
+#               running `make deb`
+#   VM_DESTDIR  with VM_INSTALL=make: an existing `make install DESTDIR=`
+#               tree to use instead of running `make install`
+#   VM_ENABLE   cli | append: how the module line gets into /etc/pam.d:
+#               `pam-unshare enable` (default), or appended by the runner
 #   MAKE        make program (default make)
 #
 # Output: TAP on stdout, ending with the line "N passed, N failed".
@@ -66,6 +73,21 @@ timeout_s=${VM_TIMEOUT:-900}
 cpus=${VM_CPUS:-2}
 mem=${VM_MEM:-1536}
 make=${MAKE:-make}
+install_mode=${VM_INSTALL:-deb}
+case $install_mode in
+deb | make) ;;
+*)
+	echo "run.sh: VM_INSTALL must be deb or make" >&2
+	exit 2
+	;;
+esac
+case ${VM_ENABLE:-cli} in
+cli | append) ;;
+*)
+	echo "run.sh: VM_ENABLE must be cli or append" >&2
+	exit 2
+	;;
+esac
 
 log() { printf 'vm: %s\n' "$*" >&2; }
 skip() {
@@ -78,6 +100,10 @@ skip() {
 for tool in debootstrap qemu-system-x86_64 qemu-img mkfs.ext4 debugfs flock timeout; do
 	command -v "$tool" >/dev/null || skip "missing $tool"
 done
+if [ "$smoke" = 0 ] && [ "$install_mode" = deb ] && [ -z "${VM_DEB:-}" ]; then
+	command -v dpkg-buildpackage >/dev/null ||
+		skip "missing dpkg-buildpackage for make deb (VM_INSTALL=make installs without the package)"
+fi
 
 # debian_mirror prints the Debian archive URI this machine's apt uses.
 debian_mirror() {
@@ -120,15 +146,41 @@ ensure_image() {
 	exec 9>&-
 }
 
-# install_module installs the module into the staging tree DESTDIR, as an
-# administrator would with `make install DESTDIR=...`.
-install_module() {
+# stage_make installs the module into the staging tree DESTDIR with
+# `make install DESTDIR=...` (VM_INSTALL=make); the guest copies the tree
+# into /.
+stage_make() {
 	local destdir=$1
 	if [ -n "${VM_DESTDIR:-}" ]; then
 		cp -a "$VM_DESTDIR/." "$destdir/"
 		return
 	fi
 	"$make" -C "$top" --no-print-directory install DESTDIR="$destdir"
+}
+
+# stage_deb builds the Debian package with `make deb` (dpkg-buildpackage,
+# including the package's unit tests) and copies it into DIR; the guest
+# installs it with `dpkg -i` (VM_INSTALL=deb).
+stage_deb() {
+	local dir=$1 deb
+	if [ -n "${VM_DEB:-}" ]; then
+		deb=$VM_DEB
+	else
+		"$make" -C "$top" --no-print-directory deb >"$work/make-deb.log" 2>&1 || {
+			cat "$work/make-deb.log"
+			return 1
+		}
+		tail -n 20 "$work/make-deb.log"
+		deb=$(sed -n 's/^package: //p' "$work/make-deb.log" | tail -n 1)
+		[ -z "$deb" ] || case $deb in /*) ;; *) deb=$top/$deb ;; esac
+	fi
+	if [ -z "$deb" ] || [ ! -f "$deb" ]; then
+		echo "no .deb found (${deb:-make deb did not name one})"
+		return 1
+	fi
+	cp "$deb" "$dir/"
+	echo "staged $(basename "$deb")"
+	dpkg-deb -c "$deb"
 }
 
 # kvm_works boots the guest kernel under KVM without a root file system: a
@@ -157,37 +209,54 @@ trap cleanup EXIT
 
 ensure_image
 
-# The payload disk (/dev/vdb): the runner and scenarios, the installed
-# module tree and an empty out/ directory the guest writes results into.
+# The payload disk (/dev/vdb): the runner and scenarios, the package in
+# deb/ (or the installed module tree in root/) and an empty out/ directory
+# the guest writes results into.
 payload=$work/payload
-mkdir -p "$payload/bin" "$payload/root" "$payload/out"
+mkdir -p "$payload/bin" "$payload/root" "$payload/deb" "$payload/out"
 cp "$here/runner.sh" "$here/scenarios.sh" "$payload/bin/"
 {
 	printf 'VM_SMOKE=%q\n' "$smoke"
 	printf 'VM_SCENARIOS=%q\n' "${scenarios[*]}"
 	printf 'VM_PAM_ARGS=%q\n' "${VM_PAM_ARGS:-}"
-	printf 'VM_ENABLE=%q\n' "${VM_ENABLE:-append}"
+	printf 'VM_INSTALL=%q\n' "$install_mode"
+	printf 'VM_ENABLE=%q\n' "${VM_ENABLE:-cli}"
 } >"$payload/bin/config"
 install_rc=0
 if [ "$smoke" = 0 ]; then
-	# A failed install is reported as a failing check inside the guest
-	# (harness scenario); the tests still run if the binaries got installed.
-	install_module "$payload/root" >"$payload/bin/install.log" 2>&1 || install_rc=$?
+	# A failed `make install` is reported as a failing check inside the
+	# guest (harness scenario); the tests still run if the binaries got
+	# installed. Without a package or the binaries there is nothing to test.
+	t0=$SECONDS
+	if [ "$install_mode" = deb ]; then
+		what="make deb"
+		[ -z "${VM_DEB:-}" ] || what="VM_DEB=$VM_DEB"
+		log "staging the Debian package ($what)"
+		stage_deb "$payload/deb" >"$payload/bin/install.log" 2>&1 || install_rc=$?
+		log "$what: $((SECONDS - t0))s (exit $install_rc)"
+		want=(usr/libexec/pam_unshare/pam_unshare-init pam_unshare.so usr/sbin/pam-unshare)
+		have=$(dpkg-deb -c "$payload"/deb/*.deb 2>/dev/null || true)
+	else
+		stage_make "$payload/root" >"$payload/bin/install.log" 2>&1 || install_rc=$?
+		what="make install DESTDIR=..."
+		want=(usr/libexec/pam_unshare/pam_unshare-init pam_unshare.so)
+		have=$(cd "$payload/root" && find . 2>/dev/null)
+	fi
 	if [ "$install_rc" != 0 ]; then
-		log "make install DESTDIR=... failed ($install_rc):"
+		log "$what failed ($install_rc):"
 		tail -n 5 "$payload/bin/install.log" >&2
 	fi
-	for f in usr/libexec/pam_unshare/pam_unshare-init pam_unshare.so; do
-		[ -n "$(find "$payload/root" -path "*/$f")" ] || {
+	for f in "${want[@]}"; do
+		grep -q "/$f\$" <<<"$have" || {
 			echo "1..1"
-			echo "not ok 1 - make install DESTDIR=... installs $f"
-			tail -n 20 "$payload/bin/install.log" | sed 's/^/# /'
+			echo "not ok 1 - $what installs $f"
+			tail -n 30 "$payload/bin/install.log" | sed 's/^/# /'
 			echo "0 passed, 1 failed"
 			exit 1
 		}
 	done
 fi
-printf 'VM_INSTALL_RC=%q\n' "$install_rc" >>"$payload/bin/config"
+printf 'VM_INSTALL_RC=%q\nVM_BUILT=%q\n' "$install_rc" "${what:-}" >>"$payload/bin/config"
 payload_mb=$(($(du -sm "$payload" | cut -f1) + 64))
 mkfs.ext4 -q -F -L vmpayload -d "$payload" "$work/payload.img" "${payload_mb}M" >&2
 
@@ -220,9 +289,11 @@ qemu_args=("${accel_args[@]}" -smp "$cpus" -m "$mem" -no-reboot
 # For a kept run: boot the same guest again by hand, without the runner.
 {
 	echo '#!/bin/bash'
-	echo "# Boot this run's guest again (module installed, pam.d configured),"
-	echo "# console on stdio, test runner masked. Log in as root without a"
-	echo "# password; Ctrl-a x quits qemu."
+	echo "# Boot this run's guest again, as the run left it (a full run ends"
+	echo "# with the uninstall scenario: to reinstall, mount /dev/vdb on /mnt,"
+	echo "# dpkg -i /mnt/deb/*.deb and pam-unshare enable su sshd sudo), console"
+	echo "# on stdio, test runner masked. Log in as root without a password;"
+	echo "# Ctrl-a x quits qemu."
 	printf 'exec qemu-system-x86_64'
 	printf ' %q' "${qemu_args[@]}" -display none -serial mon:stdio \
 		-append "$append systemd.mask=vmtest-boot.service"

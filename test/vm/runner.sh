@@ -4,9 +4,14 @@
 #
 #   runner.sh PAYLOAD
 #
-# PAYLOAD is the mounted payload disk: root/ holds the `make install` tree,
-# out/ receives the results, which run.sh reads back after power-off:
+# PAYLOAD is the mounted payload disk: deb/ holds the package (VM_INSTALL=deb)
+# or root/ the `make install` tree (VM_INSTALL=make); out/ receives the
+# results, which run.sh reads back after power-off:
 #   out/tap.txt      TAP from scenarios.sh
+#   out/install.log  what dpkg -i (or the copy) printed
+#   out/enable.log   what pam-unshare enable printed
+#   out/doctor.txt, out/dpkg-r-refused.txt  what pam-unshare doctor and the
+#                    refused dpkg -r printed (admin scenario)
 #   out/journal.txt  the guest journal of this boot
 #   out/done         written last; its absence means the run did not finish
 # The TAP also goes to the console, between VMTEST-TAP-BEGIN/END lines.
@@ -19,33 +24,47 @@ mkdir -p "$out"
 VM_SMOKE=0
 VM_SCENARIOS=
 VM_INSTALL_RC=0
+VM_BUILT=
 VM_PAM_ARGS=
-VM_ENABLE=append
+VM_INSTALL=deb
+VM_ENABLE=cli
 # shellcheck source=/dev/null
 . "$bin/config"
 
 log() { echo "vmtest: $*" >/dev/console; }
 
-# install_module copies the staged `make install` tree into the guest,
-# keeping the guest's merged-/usr symlinks (/lib -> usr/lib) intact.
+# The PAM services the module is enabled for: what an administrator would
+# enable, plus pamtester-unshare, which the pamtester scenario uses.
+SERVICES="su sshd sudo pamtester-unshare"
+
+# install_module installs the package with dpkg -i, as an administrator
+# would (the guest has no network; its Depends, libc6 and libpam0g, are
+# installed). With VM_INSTALL=make it copies the staged `make install` tree
+# into the guest instead, keeping the guest's merged-/usr symlinks
+# (/lib -> usr/lib) intact.
 install_module() {
-	tar -C "$payload/root" -cf - . | tar -C / -xf - --keep-directory-symlink --no-same-owner
+	if [ "$VM_INSTALL" = make ]; then
+		tar -C "$payload/root" -cf - . | tar -C / -xf - --keep-directory-symlink --no-same-owner
+	else
+		dpkg -i "$payload"/deb/*.deb
+	fi
 }
 
-# enable_module makes pam_unshare the last session module of su, sshd and
-# sudo, and adds the pamtester-unshare service used by the scenarios. With
-# VM_ENABLE=cli it uses `pam-unshare enable`, as the documentation tells an
-# administrator to; otherwise it appends the line itself.
+# enable_module makes pam_unshare the last session module of su, sshd, sudo
+# and pamtester-unshare (created first, empty but for a comment) with
+# `pam-unshare enable`, as the documentation tells an administrator to.
+# With VM_ENABLE=append it appends the line itself.
 enable_module() {
 	local f line="session required pam_unshare.so${VM_PAM_ARGS:+ $VM_PAM_ARGS}"
+	echo "# pamtester service of the pam_unshare VM tests" >/etc/pam.d/pamtester-unshare
 	if [ "$VM_ENABLE" = cli ]; then
-		pam-unshare enable ${VM_PAM_ARGS:+--options "$VM_PAM_ARGS"} su sshd sudo >/dev/console 2>&1
+		# shellcheck disable=SC2086 # SERVICES is a word list
+		pam-unshare enable ${VM_PAM_ARGS:+--options "$VM_PAM_ARGS"} $SERVICES
 	else
-		for f in su sshd sudo; do
+		for f in $SERVICES; do
 			printf '%s\n' "$line" >>"/etc/pam.d/$f"
 		done
 	fi
-	printf '%s\n' "$line" >/etc/pam.d/pamtester-unshare
 }
 
 # wait_for_sshd waits until alice can log in over ssh (before the module is
@@ -71,12 +90,18 @@ if ! wait_for_sshd; then
 	} >"$out/tap.txt"
 else
 	if [ "$VM_SMOKE" = 0 ]; then
-		log "installing module"
-		install_module
-		enable_module
+		log "installing module ($VM_INSTALL)"
+		VM_GUEST_INSTALL_RC=0
+		install_module >"$out/install.log" 2>&1 || VM_GUEST_INSTALL_RC=$?
+		log "enabling module ($VM_ENABLE)"
+		VM_ENABLE_RC=0
+		enable_module >"$out/enable.log" 2>&1 || VM_ENABLE_RC=$?
+		cat "$out/install.log" "$out/enable.log" >/dev/console
 	fi
 	log "running scenarios"
-	export VM_SMOKE VM_INSTALL_RC VM_PAM_ARGS
+	VM_OUT=$out
+	export VM_SMOKE VM_INSTALL_RC VM_BUILT VM_PAM_ARGS VM_INSTALL VM_ENABLE VM_OUT \
+		VM_GUEST_INSTALL_RC VM_ENABLE_RC SERVICES
 	# The TAP also streams to the console, so a run that never finishes
 	# still shows how far it got.
 	echo "VMTEST-TAP-BEGIN" >/dev/console

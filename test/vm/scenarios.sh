@@ -10,15 +10,24 @@
 #
 # The guest is prepared by build-image.sh (users alice, bob, carol in group
 # vmtest; root's ssh key logs in as each of them) and by runner.sh, which
-# installs the module and appends `session required pam_unshare.so` to
-# /etc/pam.d/su, sshd and sudo, and writes /etc/pam.d/pamtester-unshare.
+# installs the package (dpkg -i; VM_INSTALL=make: copies a `make install`
+# tree), creates /etc/pam.d/pamtester-unshare and runs `pam-unshare enable`
+# for su, sshd, sudo and pamtester-unshare (VM_ENABLE=append: appends
+# `session required pam_unshare.so` to each itself).
 set -u
 export LC_ALL=C
 
 HELPER=/usr/libexec/pam_unshare/pam_unshare-init
 HELPER_COMM=pam_unshare
+MODULE=/usr/lib/x86_64-linux-gnu/security/pam_unshare.so
+CLI=/usr/sbin/pam-unshare
+PKG=pam-unshare
+SERVICES=${SERVICES:-su sshd sudo pamtester-unshare}
+# How runner.sh installed the module (deb or make) and where its logs are.
+VM_INSTALL=${VM_INSTALL:-deb}
+VM_OUT=${VM_OUT:-/nonexistent}
 USER_A=alice
-# The module line runner.sh appended (VM_PAM_ARGS: extra module arguments).
+# The module line runner.sh wrote (VM_PAM_ARGS: extra module arguments).
 PAM_LINE="session required pam_unshare.so${VM_PAM_ARGS:+ $VM_PAM_ARGS}"
 # Per-command limit, so one hung session cannot stall the whole run.
 T=120
@@ -40,6 +49,12 @@ not_ok() {
 	echo "not ok $n - $*"
 }
 diag() { sed 's/^/# /; s/\r$//'; }
+skip() {
+	local desc=$1
+	shift
+	n=$((n + 1))
+	echo "ok $n - $desc # SKIP $*"
+}
 
 # check DESC CMD...: one TAP line; CMD's output is the diagnostic on failure.
 check() {
@@ -283,19 +298,163 @@ sc_harness() {
 	check "harness: binfmt_misc is mounted at /proc/sys/fs/binfmt_misc" \
 		findmnt /proc/sys/fs/binfmt_misc
 	[ "${VM_SMOKE:-0}" = 1 ] && return
-	if [ "${VM_INSTALL_RC:-0}" = 0 ]; then
-		ok "harness: make install DESTDIR=... succeeded on the build host"
+	local f built installed
+	if [ "$VM_INSTALL" = make ]; then
+		built="make install DESTDIR=..."
+		installed="the make install tree is copied into /"
 	else
-		not_ok "harness: make install DESTDIR=... succeeded on the build host (exit $VM_INSTALL_RC)"
+		built="make deb"
+		installed="dpkg -i installs the package"
+	fi
+	built=${VM_BUILT:-$built}
+	if [ "${VM_INSTALL_RC:-0}" = 0 ]; then
+		ok "harness: $built succeeded on the build host"
+	else
+		not_ok "harness: $built succeeded on the build host (exit $VM_INSTALL_RC)"
 		tail -n 5 "$(dirname "$0")/install.log" 2>/dev/null | diag
 	fi
-	check "harness: make install put the helper and the module in place" \
-		ls -l "$HELPER" /usr/lib/x86_64-linux-gnu/security/pam_unshare.so
-	local f
-	for f in su sshd sudo; do
+	if [ "${VM_GUEST_INSTALL_RC:-0}" = 0 ]; then
+		ok "harness: $installed"
+	else
+		not_ok "harness: $installed (exit $VM_GUEST_INSTALL_RC)"
+		tail -n 20 "$VM_OUT/install.log" 2>/dev/null | diag
+	fi
+	check "harness: the helper, the module and pam-unshare are in place" \
+		ls -l "$HELPER" "$MODULE" "$CLI"
+	if [ "$VM_INSTALL" = deb ]; then
+		check "harness: dpkg lists $PKG as installed and owning the module" pkg_owns_module
+	fi
+	if [ "${VM_ENABLE_RC:-0}" = 0 ]; then
+		ok "harness: enabling the module ($VM_ENABLE) for $SERVICES succeeded"
+	else
+		not_ok "harness: enabling the module ($VM_ENABLE) for $SERVICES succeeded (exit $VM_ENABLE_RC)"
+		diag <"$VM_OUT/enable.log"
+	fi
+	for f in $SERVICES; do
 		check "harness: pam_unshare is the last session line of /etc/pam.d/$f" \
 			last_session_line "/etc/pam.d/$f"
 	done
+}
+
+pkg_installed() {
+	local st
+	st=$(dpkg-query -W -f '${Status}' "$PKG" 2>&1)
+	echo "dpkg status of $PKG: $st"
+	case $st in *" ok installed") ;; *) return 1 ;; esac
+}
+pkg_owns_module() {
+	pkg_installed || return 1
+	dpkg -S "$MODULE" | grep -q "^$PKG:" || { fail "dpkg -S $MODULE: $(dpkg -S "$MODULE" 2>&1)"; return 1; }
+}
+
+# ---- what an administrator does after installing --------------------------
+
+# doctor_clean: `pam-unshare doctor` exits 0 and reports no failed check.
+doctor_clean() {
+	local rc=0
+	timeout "$T" "$CLI" doctor >"$tmp/doctor" 2>&1 || rc=$?
+	cp "$tmp/doctor" "$VM_OUT/doctor.txt" 2>/dev/null
+	cat "$tmp/doctor"
+	[ "$rc" = 0 ] || { fail "pam-unshare doctor exited $rc"; return 1; }
+	! grep -qF '✗' "$tmp/doctor" || { fail "pam-unshare doctor reports a failed check"; return 1; }
+}
+
+# man_page PAGE: man finds the page in the packaged section 8.
+man_page() {
+	local path
+	command -v man >/dev/null || { fail "man is not installed in the guest"; return 1; }
+	path=$(man -w "$1" 2>&1) || { fail "man -w $1: $path"; return 1; }
+	echo "$path"
+	case $path in */man8/"$1".8*) ;; *) fail "not a section 8 page: $path" ;; esac
+}
+
+# remove_refused: `dpkg -r` is refused by the package's prerm while pam.d
+# files use the module, and the package stays installed. If it was removed
+# anyway, it is installed again so that the other scenarios still run.
+remove_refused() {
+	local rc=0
+	timeout "$T" dpkg -r "$PKG" >"$tmp/dpkg-r" 2>&1 </dev/null || rc=$?
+	cp "$tmp/dpkg-r" "$VM_OUT/dpkg-r-refused.txt" 2>/dev/null
+	cat "$tmp/dpkg-r"
+	echo "dpkg -r exited $rc"
+	if [ "$rc" = 0 ]; then
+		echo "reinstalling for the remaining scenarios:"
+		dpkg -i "$(dirname "$VM_OUT")"/deb/*.deb
+		fail "dpkg -r removed the package while the module is enabled"
+		return 1
+	fi
+	pkg_installed || { fail "the package is no longer installed"; return 1; }
+	ls -l "$MODULE" "$HELPER" "$CLI" || { fail "files are gone"; return 1; }
+	grep -q 'pam-unshare disable' "$tmp/dpkg-r" ||
+		{ fail "the refusal does not tell the administrator to run pam-unshare disable"; return 1; }
+}
+
+sc_admin() {
+	check "admin: pam-unshare doctor exits 0 and reports no failed check" doctor_clean
+	# Warnings do not fail the check; show them.
+	grep -E '^! ' "$tmp/doctor" 2>/dev/null | diag
+	check "admin: man -w pam_unshare finds pam_unshare(8)" man_page pam_unshare
+	check "admin: man -w pam-unshare finds pam-unshare(8)" man_page pam-unshare
+	if [ "$VM_INSTALL" != deb ]; then
+		skip "admin: dpkg -r $PKG is refused while the module is enabled" "VM_INSTALL=$VM_INSTALL"
+		return
+	fi
+	mark_leftovers
+	check "admin: dpkg -r $PKG is refused while the module is enabled; the package stays" remove_refused
+	session_check "su - alice after the refused dpkg -r" su - "$USER_A" -c "$PS_CMD"
+}
+
+# ---- removing the package (last) -------------------------------------------
+
+# pamd_users lists the pam.d files that still have a pam_unshare.so session
+# line (as the package's prerm looks for them).
+pamd_users() {
+	grep -lsE '^[[:space:]]*-?session[[:space:]].*pam_unshare\.so' /etc/pam.d/* |
+		grep -vE '\.(pam-unshare\.bak|dpkg-[a-z]+)$'
+}
+disable_all() {
+	local rc=0 left
+	# shellcheck disable=SC2086 # SERVICES is a word list
+	timeout "$T" "$CLI" disable $SERVICES || rc=$?
+	[ "$rc" = 0 ] || { fail "pam-unshare disable exited $rc"; return 1; }
+	left=$(pamd_users)
+	[ -z "$left" ] || { fail "still using the module: $left"; return 1; }
+}
+remove_package() {
+	local rc=0 st
+	timeout "$T" dpkg -r "$PKG" </dev/null || rc=$?
+	[ "$rc" = 0 ] || { fail "dpkg -r exited $rc"; return 1; }
+	st=$(dpkg-query -W -f '${Status}' "$PKG" 2>&1)
+	echo "dpkg status of $PKG: $st"
+	case $st in *" ok installed") fail "still installed" ;; esac
+}
+files_gone() {
+	local f left=0
+	for f in "$MODULE" "$HELPER" "$CLI" /usr/share/man/man8/pam_unshare.8.gz; do
+		[ ! -e "$f" ] || { echo "still there: $f"; left=1; }
+	done
+	[ "$left" = 0 ]
+}
+# su_sees_host: a session after the removal is an ordinary one again.
+su_sees_host() {
+	local out rc=0
+	out=$(timeout "$T" su - "$USER_A" -c 'ps -e' </dev/null 2>&1) || rc=$?
+	echo "$out"
+	[ "$rc" = 0 ] || { fail "su exited $rc"; return 1; }
+	echo "$out" | awk '$1 == 1 { print $4 }' | grep -qx systemd || { fail "PID 1 is not systemd"; return 1; }
+	host_clean
+}
+sc_uninstall() {
+	check "uninstall: pam-unshare disable $SERVICES leaves no pam_unshare line in /etc/pam.d" disable_all
+	if [ "$VM_INSTALL" = deb ]; then
+		check "uninstall: dpkg -r $PKG succeeds once the module is disabled" remove_package
+		check "uninstall: the module, the helper, pam-unshare and the man page are gone" files_gone
+	else
+		skip "uninstall: dpkg -r $PKG succeeds once the module is disabled" "VM_INSTALL=$VM_INSTALL"
+	fi
+	check "uninstall: su - alice -c 'ps -e' sees the host again (systemd is PID 1)" su_sees_host
+	# enable and disable keep the previous version of each file they change.
+	echo "left in /etc/pam.d:" /etc/pam.d/*.pam-unshare.bak | diag
 }
 
 # 1 + 2: each kind of session sees only itself; the host is clean after.
@@ -571,7 +730,7 @@ sc_idle() {
 	check "after the idle ssh session: nothing left in another PID namespace" host_clean
 }
 
-all="harness sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle"
+all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do

@@ -1,14 +1,19 @@
 # VM integration tests, included by the top-level Makefile.
 #
-#   make vm-test    build, install into a staging tree, boot a Debian 12
-#                   guest and run test/vm/scenarios.sh (TAP on stdout)
+#   make vm-test    build the Debian package (make deb), boot a Debian 12
+#                   guest, install it there with dpkg -i, enable it with
+#                   pam-unshare enable and run test/vm/scenarios.sh (TAP on
+#                   stdout)
 #   make vm-smoke   boot the guest without the module: checks the image,
 #                   boot, runner and result collection only
 #
 # Variables (also read from the environment by test/vm/run.sh):
 #   VM_SCENARIOS  scenario names to run (default: all; see scenarios.sh)
 #   VM_PAM_ARGS   extra module arguments, e.g. debug
-#   VM_ENABLE     append | cli (configure pam.d with `pam-unshare enable`)
+#   VM_INSTALL    deb | make (install a `make install DESTDIR=` tree instead
+#                 of the package)
+#   VM_ENABLE     cli | append (append the pam.d line instead of running
+#                 `pam-unshare enable`)
 #   VM_CACHE      image cache directory (default /var/cache/pam-unshare-vm)
 #   VM_ACCEL      auto | tcg | kvm (default auto)
 #   VM_TIMEOUT    hard limit for the guest run, seconds (default 900)
