@@ -106,7 +106,7 @@ var ErrNested = errors.New("this thread already entered a PID namespace that it 
 // starts the helper as PID 1. The next process this thread starts is PID 2.
 // On error nothing is left behind: no helper, and the thread is back in its
 // own namespaces. The caller must hold runtime.LockOSThread.
-func Enter(cfg Config) (*Session, error) {
+func Enter(cfg Config) (_ *Session, retErr error) {
 	if nested, err := threadEnteredNamespace(); err != nil {
 		return nil, stepErr("inspect /proc/thread-self/ns", err)
 	} else if nested {
@@ -119,7 +119,9 @@ func Enter(cfg Config) (*Session, error) {
 	entered := false
 	defer func() {
 		if !entered {
-			s.abort()
+			// A failed undo matters most: the thread may be stuck in a
+			// namespace whose PID 1 is gone, so the host's forks fail.
+			retErr = errors.Join(retErr, s.abort())
 		}
 	}()
 	var err error
@@ -276,14 +278,16 @@ func (s *Session) End() error {
 }
 
 // abort undoes a partial Enter: kill the helper if there is one, reap it,
-// and restore the thread's namespaces.
-func (s *Session) abort() {
+// and restore the thread's namespaces. It returns only restore's error:
+// the helper is gone either way.
+func (s *Session) abort() error {
 	if s.helperPID > 0 {
 		s.kill()
 		_ = s.reapHelper(endMargin)
 	}
-	_ = s.restore()
+	err := s.restore()
 	s.closeAll()
+	return err
 }
 
 func (s *Session) kill() {
