@@ -213,15 +213,17 @@ static void reap_children(void)
 		;
 }
 
-/* Whether PID 2 is running: 1 yes, 0 no (absent or a zombie). Used without
- * pidfds only. */
-static int leader_running(void)
+/* Whether process `pid` of our namespace is running: 1 yes, 0 no (absent,
+ * or dead and only not yet reaped: a zombie). */
+static int pid_running(long pid)
 {
-	char buf[256];
-	int fd = open("/proc/2/stat", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	char path[64], buf[256];
 	char *paren;
+	int fd;
+	ssize_t n;
 
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -229,6 +231,7 @@ static int leader_running(void)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
+	/* The state follows the command name, which may itself hold ')'. */
 	paren = strrchr(buf, ')');
 	return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }
@@ -243,14 +246,14 @@ static void leader_check(struct init *st)
 			st->leader_fd = fd;
 			st->leader = LEADER_ALIVE;
 		}
-	} else if (leader_running()) {
+	} else if (pid_running(2)) {
 		st->leader = LEADER_ALIVE;
 	}
 }
 
 /* Whether any process other than us is still running in the namespace.
- * Zombies do not count: they are dead, only not yet reaped by their parent
- * (for PID 2 that parent is the host, outside the namespace). */
+ * Zombies do not count (for PID 2 the parent that must reap it is the host,
+ * outside the namespace). */
 static int namespace_busy(void)
 {
 	DIR *proc = opendir("/proc");
@@ -260,25 +263,11 @@ static int namespace_busy(void)
 	if (!proc)
 		return 0;
 	while (!busy && (de = readdir(proc)) != NULL) {
-		char path[64], buf[256];
-		char *end, *paren;
+		char *end;
 		long pid = strtol(de->d_name, &end, 10);
-		int fd;
-		ssize_t n;
 
-		if (*end != '\0' || pid <= 1)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		paren = strrchr(buf, ')');
-		busy = paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+		if (*end == '\0' && pid > 1)
+			busy = pid_running(pid);
 	}
 	closedir(proc);
 	return busy;
@@ -408,7 +397,7 @@ static void serve(struct init *st)
 			host_gone(st);
 		if (i_leader >= 0 && pfd[i_leader].revents)
 			return;
-		if (!st->use_pidfd && st->leader == LEADER_ALIVE && !leader_running())
+		if (!st->use_pidfd && st->leader == LEADER_ALIVE && !pid_running(2))
 			return;
 	}
 }
