@@ -65,6 +65,15 @@ type Session struct {
 	grace      time.Duration
 }
 
+// Helper is the helper program Enter runs: HelperPath, or
+// DefaultHelperPath when that is empty.
+func (c Config) Helper() string {
+	if c.HelperPath == "" {
+		return DefaultHelperPath
+	}
+	return c.HelperPath
+}
+
 // HelperPID is the helper's PID as the host sees it.
 func (s *Session) HelperPID() int { return s.helperPID }
 
@@ -104,16 +113,27 @@ var ErrNested = errors.New("this thread already entered a PID namespace that it 
 
 // Enter moves the calling thread into a new PID and mount namespace and
 // starts the helper as PID 1. The next process this thread starts is PID 2.
+// The helper must pass CheckTrusted: it runs as root in every session.
 // On error nothing is left behind: no helper, and the thread is back in its
 // own namespaces. The caller must hold runtime.LockOSThread.
 func Enter(cfg Config) (_ *Session, retErr error) {
-	if nested, err := threadEnteredNamespace(); err != nil {
-		return nil, stepErr("inspect /proc/thread-self/ns", err)
-	} else if nested {
+	helper := cfg.Helper()
+	if err := CheckTrusted(helper, true); err != nil {
+		return nil, stepErr("untrusted helper", err)
+	}
+	childrenNS, err := openNS("/proc/thread-self/ns/pid_for_children")
+	if err != nil {
+		return nil, stepErr("save the PID namespace", err)
+	}
+	if nested, err := enteredNamespace(childrenNS); err != nil || nested {
+		unix.Close(childrenNS)
+		if err != nil {
+			return nil, stepErr("inspect /proc/thread-self/ns/pid", err)
+		}
 		return nil, stepErr("enter", ErrNested)
 	}
 	s := &Session{tid: unix.Gettid(), helperFD: -1, control: -1,
-		savedPidNS: -1, savedMntNS: -1, savedRoot: -1, savedCwd: -1, grace: cfg.Grace}
+		savedPidNS: childrenNS, savedMntNS: -1, savedRoot: -1, savedCwd: -1, grace: cfg.Grace}
 	// Undo everything on any early return, and on a panic too: a thread
 	// left in the new namespaces would break the host's next fork.
 	entered := false
@@ -124,10 +144,6 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 			retErr = errors.Join(retErr, s.abort())
 		}
 	}()
-	var err error
-	if s.savedPidNS, err = openNS("/proc/thread-self/ns/pid_for_children"); err != nil {
-		return nil, stepErr("save the PID namespace", err)
-	}
 	if s.savedMntNS, err = openNS("/proc/thread-self/ns/mnt"); err != nil {
 		return nil, stepErr("save the mount namespace", err)
 	}
@@ -179,10 +195,6 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 	from, to := []int{helperEnd}, []int{C.NSINIT_FD_CONTROL}
 	if hostFD >= 0 {
 		from, to = append(from, hostFD), append(to, C.NSINIT_FD_HOST)
-	}
-	helper := cfg.HelperPath
-	if helper == "" {
-		helper = DefaultHelperPath
 	}
 	s.helperPID, err = spawn(helper, helperArgv(cfg), []string{}, from, to)
 	unix.Close(helperEnd)
@@ -415,14 +427,15 @@ func (s *Session) closeAll() {
 	}
 }
 
-// threadEnteredNamespace reports whether this thread's PID namespace for
-// children differs from its own, i.e. it unshared and has not come back.
-func threadEnteredNamespace() (bool, error) {
+// enteredNamespace reports whether this thread's PID namespace for
+// children, open as childrenNS, differs from its own: the thread unshared
+// and has not come back.
+func enteredNamespace(childrenNS int) (bool, error) {
 	var own, children unix.Stat_t
 	if err := unix.Stat("/proc/thread-self/ns/pid", &own); err != nil {
 		return false, err
 	}
-	if err := unix.Stat("/proc/thread-self/ns/pid_for_children", &children); err != nil {
+	if err := unix.Fstat(childrenNS, &children); err != nil {
 		return false, err
 	}
 	return own.Ino != children.Ino || own.Dev != children.Dev, nil

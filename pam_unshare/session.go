@@ -104,23 +104,16 @@ func openSession(h host, args []string) pam.Error {
 		l.errorf("a session is already open in this PAM transaction; refusing a second one")
 		return pam.ErrSystem
 	}
-	helper := opts.Helper
-	if helper == "" {
-		helper = nsinit.DefaultHelperPath
-	}
-	if err := nsinit.CheckTrusted(helper, true); err != nil {
-		l.errorf("untrusted helper %v; refusing the session", err)
-		return pam.ErrSystem
-	}
-	l.debugf("entering new PID and mount namespaces for user %s (propagation=%s, grace=%v, helper=%s)",
-		userName, opts.Propagation, opts.Grace, helper)
-	ns, err := nsinit.Enter(nsinit.Config{
-		HelperPath:  helper,
+	cfg := nsinit.Config{
+		HelperPath:  opts.Helper,
 		Propagation: opts.Propagation,
 		Grace:       opts.Grace,
 		Service:     service,
 		User:        userName,
-	})
+	}
+	l.debugf("entering new PID and mount namespaces for user %s (propagation=%s, grace=%v, helper=%s)",
+		userName, opts.Propagation, opts.Grace, cfg.Helper())
+	ns, err := nsinit.Enter(cfg)
 	if err != nil {
 		l.errorf("cannot isolate the session of user %s: %v; refusing the session", userName, err)
 		return pam.ErrSystem
