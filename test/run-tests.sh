@@ -47,16 +47,25 @@ sees_only_session() {
 		! grep -Ev '^ *2 sshd$' <<<"$out" | grep -Eq ' sshd$'
 }
 
-# crosstalk DIR N SECONDS: session I ran "sleep SECONDS.I" and saved its
-# "ps -e -o args=" in DIR/I. Prints how many sessions saw another
-# session's sleep, or not their own.
-crosstalk() {
-	local d=$1 n=$2 secs=$3 i bad=0
+# concurrent_crosstalk N SECONDS CMD...: run N sessions at once, session I
+# as CMD "sleep SECONDS.I & sleep 1; ps -e -o args=". Prints how many
+# sessions saw another session's sleep, or not their own (a failed session
+# sees nothing).
+concurrent_crosstalk() {
+	local n=$1 secs=$2 d i bad=0 pids=()
+	shift 2
+	d=$(mktemp -d)
+	for i in $(seq "$n"); do
+		"$@" "sleep $secs.$i & sleep 1; ps -e -o args=" >"$d/$i" 2>&1 &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
 	for i in $(seq "$n"); do
 		if [ "$(grep -c "^sleep $secs\\." "$d/$i")" -ne 1 ] || ! grep -q "^sleep $secs\\.$i\$" "$d/$i"; then
 			bad=$((bad + 1))
 		fi
 	done
+	rm -rf "$d"
 	echo "$bad"
 }
 
@@ -182,17 +191,9 @@ t_orphans_reaped() {
 }
 
 t_concurrent_sessions() {
-	local i d bad pids=()
-	d=$(mktemp -d)
-	for i in $(seq 20); do
-		"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sh -c \
-			"sleep 3.$i & sleep 1; ps -e -o args=" >"$d/$i" 2>&1 &
-		pids+=($!)
-	done
-	wait "${pids[@]}"
-	bad=$(crosstalk "$d" 20 3)
+	local bad
+	bad=$(concurrent_crosstalk 20 3 "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sh -c)
 	tap "$bad" "20 concurrent sessions cannot see each other ($bad saw another or failed)"
-	rm -rf "$d"
 }
 
 t_kill_helper() {
@@ -373,16 +374,9 @@ t_sshd() {
 	out=$(timeout 20 "${SSH[@]}" -tt 'ps -e -o pid=,comm=' 2>&1 | tr -d '\r')
 	sees_only_session "$out"
 	tap $? "sshd with a pty (ssh -tt): ps -e sees only the helper and the session"
-	local i bad pids=() d
-	d=$(mktemp -d)
-	for i in $(seq 10); do
-		timeout 30 "${SSH[@]}" "sleep 2.$i & sleep 1; ps -e -o args=" >"$d/$i" 2>&1 &
-		pids+=($!)
-	done
-	wait "${pids[@]}"
-	bad=$(crosstalk "$d" 10 2)
+	local bad
+	bad=$(concurrent_crosstalk 10 2 timeout 30 "${SSH[@]}")
 	tap "$bad" "sshd: 10 concurrent sessions cannot see each other ($bad saw another or failed)"
-	rm -rf "$d"
 	wait_until 3 no_other_pidns
 	tap $? "sshd: nothing left after 10 concurrent sessions"
 }

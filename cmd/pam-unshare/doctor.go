@@ -92,13 +92,8 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	module := fs.String("module", "", "check the module at `PATH` (default: pam_unshare.so in the system's PAM module directory)")
 	helper := fs.String("helper", nsinit.DefaultHelperPath, "check the PID-1 helper at `PATH`, and run the test session with it")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	pos, err := parseInterspersed(fs, args, stdout)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args, stdout, stderr); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "%s doctor: unexpected argument %q\n", progName, pos[0])
-		return errUsage
 	}
 	if *module == "" {
 		*module = findModule()

@@ -105,22 +105,12 @@ func TestCheckELF(t *testing.T) {
 	if pamPermit == "" {
 		t.Skip("pam_permit.so not installed")
 	}
-	f, err := elf.Open(pamPermit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if msg := checkELF(f); msg != "" {
+	if msg := checkELFFile(t, pamPermit); msg != "" {
 		t.Errorf("pam_permit.so: %s", msg)
 	}
 	// pam_rootok.so has authentication and account entry points only.
 	if p := filepath.Join(filepath.Dir(pamPermit), "pam_rootok.so"); fileExists(p) {
-		f, err := elf.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if msg := checkELF(f); !strings.Contains(msg, "does not export pam_sm_close_session and pam_sm_open_session") {
+		if msg := checkELFFile(t, p); !strings.Contains(msg, "does not export pam_sm_close_session and pam_sm_open_session") {
 			t.Errorf("pam_rootok.so: %q", msg)
 		}
 	}
@@ -142,14 +132,20 @@ func TestCheckBuiltModule(t *testing.T) {
 	if !fileExists(path) {
 		t.Skip("build/pam_unshare.so not built (make build)")
 	}
+	if msg := checkELFFile(t, path); msg != "" {
+		t.Error(msg)
+	}
+}
+
+// checkELFFile opens path as ELF and returns what checkELF says of it.
+func checkELFFile(t *testing.T, path string) string {
+	t.Helper()
 	f, err := elf.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if msg := checkELF(f); msg != "" {
-		t.Error(msg)
-	}
+	return checkELF(f)
 }
 
 func fileExists(p string) bool {

@@ -143,6 +143,19 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// parseFlagsOnly parses a command that takes flags but no other arguments.
+func parseFlagsOnly(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	pos, err := parseInterspersed(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "%s %s: unexpected argument %q\n", progName, fs.Name(), pos[0])
+		return errUsage
+	}
+	return nil
+}
+
 // parseInterspersed parses flags that may come before, between or after
 // the positional arguments ("enable su --dry-run"); "--" ends the flags.
 // --help prints the usage on stdout and returns flag.ErrHelp.

@@ -51,13 +51,8 @@ type procInfo struct {
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", stderr)
 	asJSON := fs.Bool("json", false, "print the sessions as JSON")
-	pos, err := parseInterspersed(fs, args, stdout)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args, stdout, stderr); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "%s status: unexpected argument %q\n", progName, pos[0])
-		return errUsage
 	}
 	procs, err := readProcs("/proc")
 	if err != nil {
