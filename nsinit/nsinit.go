@@ -180,16 +180,9 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 	if err != nil {
 		return nil, stepErr("socketpair", err)
 	}
-	// The host must not keep the helper's end: a helper that dies must
-	// give end-of-file, not a wait for readyTimeout.
-	helperEndOpen := true
-	defer func() {
-		if helperEndOpen {
-			unix.Close(helperEnd)
-		}
-	}()
 
 	if err = unix.Unshare(unix.CLONE_NEWPID | unix.CLONE_NEWNS); err != nil {
+		unix.Close(helperEnd)
 		return nil, stepErr("unshare(CLONE_NEWPID|CLONE_NEWNS)", err)
 	}
 	from, to := []int{helperEnd}, []int{C.NSINIT_FD_CONTROL}
@@ -197,8 +190,9 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 		from, to = append(from, hostFD), append(to, C.NSINIT_FD_HOST)
 	}
 	s.helperPID, err = spawn(helper, helperArgv(cfg), []string{}, from, to)
+	// The host must not keep the helper's end: a helper that dies must
+	// give end-of-file, not a wait for readyTimeout.
 	unix.Close(helperEnd)
-	helperEndOpen = false
 	if err != nil {
 		return nil, stepErr("start "+helper, err)
 	}
