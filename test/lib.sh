@@ -232,6 +232,10 @@ wait_until() {
 
 no_helpers() { [ -z "$(helpers_alive)" ]; }
 helper_exists() { [ -n "$(helpers_alive)" ]; }
+
+# leader_started ARGS: a process with exactly this command line runs (the
+# tests give each session leader a unique one).
+leader_started() { pgrep -x -f "$1" >/dev/null; }
 no_other_pidns() { [ -z "$(pidns_others)" ]; }
 
 # host_proc_intact: /proc here is still the host's proc, with binfmt_misc.

@@ -213,7 +213,9 @@ t_kill_host() {
 	local pid
 	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 2 >/dev/null 2>&1 &
 	pid=$!
-	wait_until 2 helper_exists
+	# Kill the host only once it has started the leader: a host killed
+	# before that rightly takes the namespace with it.
+	wait_until 2 leader_started "/bin/sleep 2"
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	sleep 0.5
@@ -262,7 +264,7 @@ t_poll_mode() {
 	# ends within its 1 s poll of the leader's end.
 	"$BUILD"/pam-unshare run --poll --options "helper=$HELPER" -- /bin/sleep 1.5 >/dev/null 2>&1 &
 	pid=$!
-	wait_until 2 helper_exists
+	wait_until 2 leader_started "/bin/sleep 1.5"
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	start=$SECONDS
