@@ -22,8 +22,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 if [ -z "${PAM_UNSHARE_TEST_NS:-}" ]; then
 	PAM_UNSHARE_TEST_NS=1 exec unshare --mount --propagation private \
-		--pid --fork --mount-proc "$0" "$@"
+		--pid --fork --mount-proc --net "$0" "$@"
 fi
+# A network namespace of our own: the test sshd's port cannot collide with
+# anything on the machine, nor with another run of these tests.
+ip link set lo up
 
 # shellcheck source=test/lib.sh
 . "$TEST_DIR"/lib.sh
