@@ -9,11 +9,15 @@
  *   1. makes / a slave (or private) mount, so nothing below propagates back
  *      to the host, and replaces /proc with one that belongs to the new
  *      PID namespace;
- *   2. tells the host "ready" over the control socket, so the session never
+ *   2. detaches every other proc mount that shows another PID namespace (a
+ *      host /proc bound into a chroot, a second procfs of the host);
+ *   3. tells the host "ready" over the control socket, so the session never
  *      starts with an empty or foreign /proc;
- *   3. sleeps in poll() until the session ends, reaping every orphan that
- *      the kernel reparents to it ("someone has to reap zombies");
- *   4. tears the namespace down: SIGTERM to everything, a grace period, and
+ *   4. sleeps in poll() until the session ends, reaping every orphan that
+ *      the kernel reparents to it ("someone has to reap zombies"), and
+ *      detaching foreign proc mounts that appear later (see "Other proc
+ *      mounts" below);
+ *   5. tears the namespace down: SIGTERM to everything, a grace period, and
  *      exit, upon which the kernel SIGKILLs whatever is left.
  *
  * Why C and not Go: PID 1 must be single-threaded. Each thread of PID 1 takes
@@ -45,6 +49,20 @@
  * Kernels without pidfd_open (before 5.3), or -P, use a polling fallback:
  * PID 2 and the host are checked once a second.
  *
+ * Other proc mounts. Our mount namespace starts as a copy of the host's, and
+ * as a slave it keeps receiving the host's new mounts, so a /proc that root
+ * binds into a chroot shows up here too, before or after login. Any procfs
+ * but one of our own PID namespace lists processes the session must not
+ * see. A proc mount is the session's own when it is a bind of our /proc
+ * (same device), or when it is a whole procfs in which "self" is 1: only in
+ * a procfs of our PID namespace are we PID 1 (in the host's, self is our
+ * host PID; in any other namespace's it does not resolve). Only root can
+ * mount in this namespace, so a procfs that root mounts from inside the
+ * session stays. Every other proc mount is detached (MNT_DETACH, which takes
+ * its submounts along) in our namespace only; the host keeps it. The watch
+ * is poll() on /proc/self/mountinfo, which reports POLLPRI only when the
+ * mount table changes, so it costs no wakeups while the session idles.
+ *
  * Usage (always started by nsinit, never by hand):
  *   pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] SERVICE USER
  * SERVICE and USER only label the process for ps(1) and pam-unshare status.
@@ -59,6 +77,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +87,9 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
@@ -84,6 +105,19 @@
 #define FALLBACK_POLL_MS 1000
 /* How often teardown checks whether the namespace is empty yet. */
 #define TEARDOWN_TICK_MS 10
+/* Mounts stacked at /proc that setup detaches before it gives up. */
+#define PROC_LAYERS_MAX 16
+/* Passes over the mount table before a sweep gives up: each pass detaches
+ * what it finds, and the next one checks that nothing is left (a detach can
+ * uncover a proc mount below it; a path can change under us). */
+#define SWEEP_PASSES 16
+/* After a failed sweep, retry after this long, doubling up to the maximum,
+ * until one succeeds. */
+#define SWEEP_RETRY_FIRST_MS 10
+#define SWEEP_RETRY_MAX_MS 10000
+/* The longest mount table line we can read. The kernel writes each path up
+ * to PATH_MAX, and escapes space, tab, newline and backslash as \ooo. */
+#define MOUNTINFO_LINE_MAX (4 * PATH_MAX + 1024)
 
 /* What the session leader (PID 2) is doing, as far as we know. */
 enum leader_state {
@@ -102,6 +136,9 @@ struct init {
 	int leader_fd;             /* pidfd of PID 2, or -1 */
 	enum leader_state leader;
 	long backoff_ms;
+	int mounts_fd;          /* our /proc/self/mountinfo, watched with POLLPRI */
+	dev_t proc_dev;         /* device of our own /proc */
+	long sweep_retry_ms;    /* 0, or the wait before retrying a failed sweep */
 };
 
 static long now_ms(void)
@@ -176,14 +213,286 @@ static int mounts_setup(unsigned long propagation, int *step)
 	if (mount(NULL, "/", NULL, MS_REC | propagation, NULL) < 0)
 		return -1;
 	*step = NSINIT_STEP_UMOUNT_PROC;
-	/* EINVAL: /proc is not a mount point (e.g. a bare chroot). There is
-	 * nothing to detach; mounting over it is enough. */
-	if (umount2("/proc", MNT_DETACH) < 0 && errno != EINVAL)
+	/* Until EINVAL: /proc is no longer a mount point (or never was, e.g.
+	 * in a bare chroot). Procfs mounted over procfs (unshare --mount-proc
+	 * does that) goes one layer at a time; a lower one left below ours
+	 * would be a foreign procfs that no path reaches, and the sweep
+	 * could not detach it. */
+	for (int layer = 0; umount2("/proc", MNT_DETACH) == 0; layer++)
+		if (layer == PROC_LAYERS_MAX) {
+			errno = EBUSY;
+			return -1;
+		}
+	if (errno != EINVAL)
 		return -1;
 	*step = NSINIT_STEP_MOUNT_PROC;
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return -1;
 	return 0;
+}
+
+/* ---- other proc mounts (see the header comment) ------------------------ */
+
+/* The fields of one /proc/self/mountinfo line that the sweep uses. The
+ * strings point into the line. */
+struct mount_entry {
+	unsigned long long id; /* mount ID, as statx reports it */
+	dev_t dev;             /* the filesystem's device */
+	char *root;            /* the directory of the filesystem mounted here */
+	char *mount_point;
+	char *fstype;
+};
+
+/* Undo mountinfo's escapes in place: the kernel writes space, tab, newline
+ * and backslash in paths as a backslash and three octal digits. */
+static void mountinfo_unescape(char *s)
+{
+	char *out = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+		    s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 4;
+		} else {
+			*out++ = *s++;
+		}
+	}
+	*out = '\0';
+}
+
+/* Split one mountinfo line (proc(5)):
+ *   ID PARENT MAJOR:MINOR ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS
+ * Returns 0, or -1 for a line of another shape. */
+static int mountinfo_parse(char *line, struct mount_entry *e)
+{
+	char *field[6], *rest = line, *tok, *end;
+	unsigned long major, minor;
+
+	for (int i = 0; i < 6; i++) {
+		field[i] = strsep(&rest, " ");
+		if (rest == NULL)
+			return -1;
+	}
+	while ((tok = strsep(&rest, " ")) != NULL && strcmp(tok, "-") != 0)
+		; /* optional fields such as shared:N and master:N */
+	if (tok == NULL || rest == NULL)
+		return -1;
+	e->fstype = strsep(&rest, " ");
+	e->id = strtoull(field[0], &end, 10);
+	if (*end != '\0')
+		return -1;
+	major = strtoul(field[2], &end, 10);
+	if (*end != ':')
+		return -1;
+	minor = strtoul(end + 1, &end, 10);
+	if (*end != '\0')
+		return -1;
+	e->dev = makedev(major, minor);
+	e->root = field[3];
+	e->mount_point = field[4];
+	mountinfo_unescape(e->root);
+	mountinfo_unescape(e->mount_point);
+	return 0;
+}
+
+/* The start of the kernel's struct statx, up to stx_mnt_id (linux/stat.h;
+ * musl ships no kernel headers, and glibc's struct statx has the same
+ * name). */
+struct statx_mnt_id {
+	uint32_t mask;
+	uint32_t before_mnt_id[35];
+	uint64_t mnt_id;
+	uint64_t after_mnt_id[13];
+};
+_Static_assert(sizeof(struct statx_mnt_id) == 256, "struct statx is 256 bytes");
+#define STATX_MNT_ID_BIT 0x1000U
+
+/* Whether `fd` is the mount `e`, and not something a rename or another
+ * mount put at its path since we read the table. */
+static int mount_is(int fd, const struct mount_entry *e)
+{
+	struct statx_mnt_id sx;
+	struct stat sb;
+
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_MNT_ID_BIT, &sx) == 0 && (sx.mask & STATX_MNT_ID_BIT))
+		return sx.mnt_id == e->id;
+	/* Before Linux 5.8: the right filesystem is all we can check. */
+	return fstat(fd, &sb) == 0 && sb.st_dev == e->dev;
+}
+
+/* open_how of openat2(2), as in linux/openat2.h. */
+struct open_how_v0 {
+	uint64_t flags;
+	uint64_t mode;
+	uint64_t resolve;
+};
+#define RESOLVE_NO_SYMLINKS_BIT 0x04U
+
+/* Open the root of mount `e` as an O_PATH descriptor, following no symlink
+ * on the way (the path may run through directories a user owns). Returns
+ * the descriptor, or -1 with errno set (EBUSY: another mount is at that
+ * path now). */
+static int mount_open(const struct mount_entry *e)
+{
+	struct open_how_v0 how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_NO_SYMLINKS_BIT,
+	};
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, e->mount_point, &how, sizeof(how));
+
+	if (fd < 0 && errno == ENOSYS) /* before Linux 5.6 */
+		fd = open(e->mount_point, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (!mount_is(fd, e)) {
+		close(fd);
+		errno = EBUSY;
+		return -1;
+	}
+	return fd;
+}
+
+/* Whether the procfs whose root is `fd` belongs to our PID namespace: only
+ * there are we PID 1, so only there does "self" read "1". */
+static int procfs_is_ours(int fd)
+{
+	char self[16];
+	ssize_t n = readlinkat(fd, "self", self, sizeof(self));
+
+	return n == 1 && self[0] == '1';
+}
+
+/* Detach the mount whose root `fd` is, with everything mounted below it,
+ * from our mount namespace only (/ is a slave or private, so nothing
+ * propagates back). Returns 0, or -1 with errno set. */
+static int mount_detach(int fd)
+{
+	int rc, err;
+
+	/* umount2 takes a path; "." after fchdir is the mount `fd` is. */
+	if (fchdir(fd) < 0)
+		return -1;
+	rc = umount2(".", MNT_DETACH);
+	err = errno;
+	if (chdir("/") < 0) {
+		/* not fatal: we only hold the directory busy */
+	}
+	errno = err;
+	return rc;
+}
+
+/* Look at one mount table line; detach it if it is a foreign proc mount.
+ * Returns 1 if it was one (detached or not; *err gets the errno of a
+ * failure), else 0. */
+static int sweep_line(const struct init *st, char *line, int *err)
+{
+	struct mount_entry e;
+	int fd;
+
+	if (mountinfo_parse(line, &e) < 0 || strcmp(e.fstype, "proc") != 0)
+		return 0;
+	if (e.dev == st->proc_dev)
+		return 0; /* our /proc, or a bind of it */
+	fd = mount_open(&e);
+	if (fd < 0) {
+		*err = errno;
+		return 1;
+	}
+	if (strcmp(e.root, "/") == 0 && procfs_is_ours(fd)) {
+		close(fd);
+		return 0; /* a procfs of our PID namespace, mounted by root */
+	}
+	if (mount_detach(fd) < 0)
+		*err = errno;
+	close(fd);
+	return 1;
+}
+
+/* One pass over the mount table. Returns how many foreign proc mounts it
+ * met (*err: errno of the last one it could not detach), or -1 with errno
+ * set if the table cannot be read. */
+static int sweep_pass(const struct init *st, int *err)
+{
+	/* Static: only the pages a line reaches are ever touched. */
+	static char buf[MOUNTINFO_LINE_MAX];
+	size_t len = 0;
+	int found = 0;
+
+	if (lseek(st->mounts_fd, 0, SEEK_SET) < 0)
+		return -1;
+	for (;;) {
+		size_t room = sizeof(buf) - len;
+		ssize_t n;
+		char *line, *nl;
+
+		if (room == 0) {
+			errno = ENAMETOOLONG; /* a line longer than any path pair */
+			return -1;
+		}
+		n = read(st->mounts_fd, buf + len, room < 4096 ? room : 4096);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return found;
+		len += (size_t)n;
+		line = buf;
+		while ((nl = memchr(line, '\n', len - (size_t)(line - buf))) != NULL) {
+			*nl = '\0';
+			found += sweep_line(st, line, err);
+			line = nl + 1;
+		}
+		len -= (size_t)(line - buf);
+		memmove(buf, line, len);
+	}
+}
+
+/* Detach every proc mount in our namespace that is not a view of our PID
+ * namespace, and check that none is left. Returns 0, or -1 with errno set. */
+static int proc_mounts_sweep(const struct init *st)
+{
+	int err = EBUSY;
+
+	for (int pass = 0; pass < SWEEP_PASSES; pass++) {
+		int found = sweep_pass(st, &err);
+
+		if (found <= 0)
+			return found;
+	}
+	errno = err;
+	return -1;
+}
+
+/* Remember which procfs is our /proc and open the mount table to watch.
+ * Returns 0, or -1 with errno set. */
+static int proc_watch_setup(struct init *st)
+{
+	struct stat sb;
+
+	if (stat("/proc", &sb) < 0)
+		return -1;
+	st->proc_dev = sb.st_dev;
+	st->mounts_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	return st->mounts_fd < 0 ? -1 : 0;
+}
+
+/* The mount table changed, or a failed sweep is due for a retry. After
+ * setup nobody waits for our answer, so a failure goes to syslog and is
+ * retried with a backoff until a sweep succeeds. */
+static void proc_mounts_changed(struct init *st)
+{
+	if (proc_mounts_sweep(st) == 0) {
+		st->sweep_retry_ms = 0;
+		return;
+	}
+	if (st->sweep_retry_ms == 0)
+		syslog(LOG_ERR, "cannot detach a proc mount of another PID namespace: %m; retrying");
+	if (st->sweep_retry_ms < SWEEP_RETRY_FIRST_MS)
+		st->sweep_retry_ms = SWEEP_RETRY_FIRST_MS;
+	else if (st->sweep_retry_ms < SWEEP_RETRY_MAX_MS)
+		st->sweep_retry_ms *= 2;
 }
 
 /* Route the signals we act on to a signalfd. Blocked signals are delivered
@@ -349,8 +658,8 @@ static int control_says_end(struct init *st)
 static void serve(struct init *st)
 {
 	for (;;) {
-		struct pollfd pfd[4];
-		int n = 0, timeout, i_sig, i_ctl, i_host = -1, i_leader = -1;
+		struct pollfd pfd[5];
+		int n = 0, timeout, i_sig, i_ctl, i_host = -1, i_leader = -1, i_mounts;
 
 		if (st->leader == LEADER_NOT_FOUND)
 			leader_check(st);
@@ -372,6 +681,9 @@ static void serve(struct init *st)
 			i_leader = n;
 			pfd[n++] = (struct pollfd){ .fd = st->leader_fd, .events = POLLIN };
 		}
+		/* mountinfo is always readable; a change shows as POLLPRI|POLLERR. */
+		i_mounts = n;
+		pfd[n++] = (struct pollfd){ .fd = st->mounts_fd, .events = POLLPRI };
 
 		if (!st->use_pidfd) {
 			timeout = FALLBACK_POLL_MS;
@@ -382,6 +694,8 @@ static void serve(struct init *st)
 		} else {
 			timeout = -1;
 		}
+		if (st->sweep_retry_ms > 0 && (timeout < 0 || st->sweep_retry_ms < timeout))
+			timeout = (int)st->sweep_retry_ms;
 
 		if (poll(pfd, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
@@ -395,6 +709,8 @@ static void serve(struct init *st)
 			return;
 		if (i_host >= 0 && pfd[i_host].revents)
 			host_gone(st);
+		if ((pfd[i_mounts].revents & (POLLPRI | POLLERR)) || st->sweep_retry_ms > 0)
+			proc_mounts_changed(st);
 		if (i_leader >= 0 && pfd[i_leader].revents)
 			return;
 		if (!st->use_pidfd && st->leader == LEADER_ALIVE && !pid_running(2))
@@ -444,6 +760,7 @@ int main(int argc, char **argv)
 		.leader_fd = -1,
 		.leader = LEADER_NOT_FOUND,
 		.backoff_ms = BACKOFF_FIRST_MS,
+		.mounts_fd = -1,
 	};
 	int step;
 
@@ -481,6 +798,11 @@ int main(int argc, char **argv)
 
 	if (mounts_setup(st.propagation, &step) < 0) {
 		report_failure(step, errno);
+		return 1;
+	}
+	/* Before READY: the session never starts with a foreign procfs. */
+	if (proc_watch_setup(&st) < 0 || proc_mounts_sweep(&st) < 0) {
+		report_failure(NSINIT_STEP_PROC_MOUNTS, errno);
 		return 1;
 	}
 	st.sig_fd = signals_setup();
