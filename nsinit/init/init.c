@@ -118,6 +118,9 @@
 /* The longest mount table line we can read. The kernel writes each path up
  * to PATH_MAX, and escapes space, tab, newline and backslash as \ooo. */
 #define MOUNTINFO_LINE_MAX (4 * PATH_MAX + 1024)
+/* Bytes per read of it: small reads keep the lines we hold in the first
+ * page of the buffer, so the helper's memory grows by one page, not four. */
+#define MOUNTINFO_READ 1024
 
 /* What the session leader (PID 2) is doing, as far as we know. */
 enum leader_state {
@@ -430,7 +433,7 @@ static int sweep_pass(const struct init *st, int *err)
 			errno = ENAMETOOLONG; /* a line longer than any path pair */
 			return -1;
 		}
-		n = read(st->mounts_fd, buf + len, room < 4096 ? room : 4096);
+		n = read(st->mounts_fd, buf + len, room < MOUNTINFO_READ ? room : MOUNTINFO_READ);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
