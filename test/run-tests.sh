@@ -398,7 +398,10 @@ procfs_unreachable_refused() {
 	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/true 2>&1)
 	echo "$out"
 	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out" || rc=1
-	wait_until 2 no_helpers && no_other_pidns || { echo "left over: $(pidns_others)"; rc=1; }
+	if ! { wait_until 2 no_helpers && no_other_pidns; }; then
+		echo "left over: $(pidns_others)"
+		rc=1
+	fi
 	sleep 0.2
 	syslog_since "$mark" | grep 'pam_unshare' || true
 	syslog_since "$mark" | grep -q 'cannot isolate the session of user pu-alice: helper: detach another proc mount' || rc=1
