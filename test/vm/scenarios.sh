@@ -688,7 +688,144 @@ sc_idle() {
 	check "after the idle ssh session: nothing left in another PID namespace" host_clean
 }
 
-all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle uninstall"
+# 11: proc mounts of the host's PID namespace. Root binds /proc into a
+# chroot (schroot and sbuild do) or mounts a second procfs, before alice
+# logs in and while her session runs; bob holds a marker in his own
+# isolated ssh session and in a host daemon. Through none of these mounts
+# may alice's isolated ssh session find a marker, and none may be in its
+# mount table; root outside any session, and alice outside any session
+# (setpriv, no PAM: the door open), find both through each: the check can
+# fail. Paths with a space exercise mountinfo's \040.
+PROCFS_DIR=/var/tmp/pu-procfs
+PROCFS_EARLY=(/srv/pu-chroot/proc "/mnt/pu second proc")
+PROCFS_LATE=(/srv/pu-chroot-late/proc "/mnt/pu late proc")
+PROCFS_DAEMON=pu-procfs-marker.service
+
+# procfs_markers_up: bob's marker in his isolated ssh session and in a
+# system service running as bob. The marker is in $PROCFS_DIR/mark, so no
+# command line of the probe holds it.
+procfs_markers_up() {
+	local mark
+	mark=$(cat "$PROCFS_DIR/mark")
+	# shellcheck disable=SC2029 # the marker is expanded here on purpose
+	ssh "bob@127.0.0.1" "exec -a $mark-session sleep 1000" </dev/null >/dev/null 2>&1 &
+	systemctl reset-failed "$PROCFS_DAEMON" 2>/dev/null
+	systemd-run --quiet --unit="$PROCFS_DAEMON" --uid=bob --description="bob's marker daemon" \
+		/bin/bash -c "exec -a $mark-daemon sleep 1000" || { fail "systemd-run failed"; return 1; }
+	wait_until 60 sh -c "pgrep -f '^$mark-session' && pgrep -f '^$mark-daemon'" >/dev/null ||
+		{ fail "bob's markers are not both running"; return 1; }
+	wait_until 30 has_helper_for sshd bob || { fail "bob's ssh session has no helper"; return 1; }
+}
+
+no_helper_for_bob() { ! has_helper_for sshd bob; }
+procfs_markers_down() {
+	systemctl stop "$PROCFS_DAEMON" 2>/dev/null
+	pkill -u bob -f "^$(cat "$PROCFS_DIR/mark")-session" 2>/dev/null
+	wait_until 30 no_helper_for_bob
+}
+
+# The probe: `sh probe.sh DIR...` prints "visible: DIR WHICH" for each
+# marker (session, daemon) found through DIR, "mounted: LINE" for each
+# line of the caller's mount table naming one of the test's mount points,
+# and "probe done".
+procfs_probe_write() {
+	cat >"$PROCFS_DIR/probe.sh" <<-'EOF'
+		for d in "$@"; do
+			for which in session daemon; do
+				sed "s/\$/-$which/" /var/tmp/pu-procfs/mark >/var/tmp/pu-procfs/want.$$
+				if cat "$d"/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -qF -f /var/tmp/pu-procfs/want.$$; then
+					echo "visible: $d $which"
+				fi
+				rm -f /var/tmp/pu-procfs/want.$$
+			done
+		done
+		grep -E ' /(srv/pu-chroot|mnt/pu\\040)' /proc/self/mountinfo | sed 's/^/mounted: /'
+		echo "probe done"
+	EOF
+	chmod 644 "$PROCFS_DIR/probe.sh"
+}
+
+# probe_hidden FILE: a probe that ran to the end and saw nothing.
+probe_hidden() {
+	tr -d '\r' <"$1"
+	grep -q '^probe done' "$1" || { fail "the probe did not run to the end"; return 1; }
+	! grep -Eq '^(visible|mounted):' "$1"
+}
+
+# probe_leaks WHO FILE: the door open, the probe sees both markers through
+# each of the four mounts.
+probe_leaks() {
+	cat "$2"
+	[ "$(grep -c '^visible:' "$2")" = 8 ] || { fail "$1 does not see both markers through all four mounts"; return 1; }
+}
+
+procfs_before_login() {
+	timeout "$T" ssh "$USER_A@127.0.0.1" "sh $PROCFS_DIR/probe.sh '${PROCFS_EARLY[0]}' '${PROCFS_EARLY[1]}'" \
+		</dev/null >"$tmp/procfs.before" 2>&1
+	probe_hidden "$tmp/procfs.before"
+}
+
+# alice logs in; once her session runs, root mounts; her session waits (up
+# to 10 s) until its mount table no longer names them, then probes.
+procfs_after_login() {
+	local pid flags=$PROCFS_DIR/flags
+	rm -f "$flags"/*
+	timeout "$T" ssh "$USER_A@127.0.0.1" "touch $flags/started
+		while [ ! -e $flags/mounted ]; do sleep 0.1; done
+		n=0
+		while grep -qE ' /(srv/pu-chroot-late|mnt/pu\\\\040late)' /proc/self/mountinfo && [ \$n -lt 100 ]; do
+			sleep 0.1; n=\$((n + 1))
+		done
+		sh $PROCFS_DIR/probe.sh '${PROCFS_LATE[0]}' '${PROCFS_LATE[1]}'" </dev/null >"$tmp/procfs.after" 2>&1 &
+	pid=$!
+	wait_until 60 test -e "$flags/started" || {
+		kill "$pid"
+		fail "alice's session did not start"
+		return 1
+	}
+	mount --bind /proc "${PROCFS_LATE[0]}"
+	mount -t proc proc "${PROCFS_LATE[1]}"
+	touch "$flags/mounted"
+	wait "$pid"
+	probe_hidden "$tmp/procfs.after"
+}
+
+procfs_root_sees() {
+	sh "$PROCFS_DIR/probe.sh" "${PROCFS_EARLY[@]}" "${PROCFS_LATE[@]}" >"$tmp/procfs.root" 2>&1
+	probe_leaks root "$tmp/procfs.root"
+}
+
+procfs_alice_unisolated_sees() {
+	setpriv --reuid="$USER_A" --regid="$(id -g "$USER_A")" --init-groups \
+		sh "$PROCFS_DIR/probe.sh" "${PROCFS_EARLY[@]}" "${PROCFS_LATE[@]}" >"$tmp/procfs.open" 2>&1
+	probe_leaks "alice outside a session" "$tmp/procfs.open"
+}
+
+sc_procfs() {
+	mark_leftovers
+	rm -rf "$PROCFS_DIR"
+	mkdir -p "$PROCFS_DIR/flags" "${PROCFS_EARLY[@]}" "${PROCFS_LATE[@]}"
+	chmod 755 "$PROCFS_DIR"
+	chmod 1777 "$PROCFS_DIR/flags"
+	echo "pu$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')procfs" >"$PROCFS_DIR/mark"
+	chmod 644 "$PROCFS_DIR/mark"
+	procfs_probe_write
+	check "procfs: bob's markers run, in his isolated ssh session and in a host daemon" procfs_markers_up
+	mount --bind /proc "${PROCFS_EARLY[0]}"
+	mount -t proc proc "${PROCFS_EARLY[1]}"
+	check "procfs: a /proc bound into a chroot and a second procfs before login: alice's ssh session finds no marker through them" \
+		procfs_before_login
+	check "procfs: a /proc bound into a chroot and a second procfs after login: alice's running session finds no marker through them" \
+		procfs_after_login
+	check "procfs: root finds both markers through all four mounts" procfs_root_sees
+	check "procfs: alice outside any session finds both markers through all four (the checks can fail)" \
+		procfs_alice_unisolated_sees
+	umount "${PROCFS_EARLY[@]}" "${PROCFS_LATE[@]}"
+	procfs_markers_down
+	check "after the procfs scenario: host /proc intact, nothing left in another PID namespace" host_clean
+}
+
+all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do
