@@ -386,12 +386,12 @@ procfs_leak_outside() {
 	local out
 	out=$(sh "$PROCFS"/probe.sh "${PROCFS_EARLY[@]}" "${PROCFS_LATE[@]}")
 	echo "$out"
-	[ "$(grep -c '^visible:' <<<"$out")" -eq 4 ] &&
+	[ "$(grep -c '^visible:' <<<"$out")" -eq 5 ] &&
 		grep -qF "chroot/proc/sys/fs/binfmt_misc" <<<"$out"
 }
 
 procfs_before_login() {
-	su pu-alice -c "sh $PROCFS/probe.sh '${PROCFS_EARLY[0]}' '${PROCFS_EARLY[1]}'" >"$PROCFS"/before.out 2>&1
+	su pu-alice -c "sh $PROCFS/probe.sh '${PROCFS_EARLY[0]}' '${PROCFS_EARLY[1]}' '${PROCFS_EARLY[2]}'" >"$PROCFS"/before.out 2>&1
 	probe_sees_nothing "$PROCFS"/before.out
 }
 
@@ -505,20 +505,25 @@ helper_idle() {
 
 t_procfs_mounts() {
 	PROCFS=$W/procfs
-	PROCFS_EARLY=("$PROCFS/chroot/proc" "$PROCFS/second proc")
+	# The third has a mount table line over 1 KiB, longer than the
+	# helper's first buffer.
+	local long
+	long=$(printf '%0220d' 0)
+	PROCFS_EARLY=("$PROCFS/chroot/proc" "$PROCFS/second proc" "$PROCFS/$long/$long/$long/$long/$long/proc")
 	PROCFS_LATE=("$PROCFS/late/proc" "$PROCFS/late second")
-	mkdir -p "$PROCFS/chroot/proc" "${PROCFS_EARLY[1]}" "${PROCFS_LATE[@]}" \
+	mkdir -p "$PROCFS/chroot/proc" "${PROCFS_EARLY[@]:1}" "${PROCFS_LATE[@]}" \
 		"$PROCFS/inner" "$PROCFS/inner bind" "$PROCFS/inner sys" "$PROCFS/idle" "$PROCFS/flag"
 	chmod 1777 "$PROCFS/flag"
 	procfs_probe_write
 	mount --rbind /proc "$PROCFS/chroot/proc"
 	mount -t proc proc "${PROCFS_EARLY[1]}"
-	check "before login: the session does not see a /proc bound into a chroot (with its binfmt_misc) nor a second procfs" \
+	mount -t proc proc "${PROCFS_EARLY[2]}"
+	check "before login: the session sees neither a /proc bound into a chroot (with its binfmt_misc) nor second procfs mounts" \
 		procfs_before_login
 	check "after login: a /proc bound into a chroot and a second procfs are detached from the running session" \
 		procfs_after_login
-	check "outside a session, the marker shows through all four (the checks above can fail)" procfs_leak_outside
-	check "the host keeps all four proc mounts" procfs_host_keeps
+	check "outside a session, the marker shows through all five (the checks above can fail)" procfs_leak_outside
+	check "the host keeps all five proc mounts" procfs_host_keeps
 	check "a procfs that root mounts in the session, and binds of the session's /proc and /proc/sys, stay" \
 		procfs_inside_stays
 	check "an idle helper makes no wakeups; a mount wakes it once, then it idles again" helper_idle
@@ -527,7 +532,7 @@ t_procfs_mounts() {
 	# Private first: the chroot's /proc is a peer of /proc, and unmounting
 	# its binfmt_misc would propagate to the real one.
 	mount --make-rprivate "$PROCFS/chroot/proc"
-	umount -l "$PROCFS/chroot/proc" "${PROCFS_EARLY[1]}" "${PROCFS_LATE[@]}"
+	umount -l "$PROCFS/chroot/proc" "${PROCFS_EARLY[@]:1}" "${PROCFS_LATE[@]}"
 }
 
 # --- su and sudo ------------------------------------------------------------

@@ -82,6 +82,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -118,9 +119,13 @@
 /* The longest mount table line we can read. The kernel writes each path up
  * to PATH_MAX, and escapes space, tab, newline and backslash as \ooo. */
 #define MOUNTINFO_LINE_MAX (4 * PATH_MAX + 1024)
-/* Bytes per read of it: small reads keep the lines we hold in the first
- * page of the buffer, so the helper's memory grows by one page, not four. */
-#define MOUNTINFO_READ 1024
+/* Lines up to this long are read into a buffer on the stack: a typical
+ * line is 100 to 200 bytes, and a static buffer would cost every helper a
+ * page of memory. A longer line moves the pass to a buffer mapped for it. */
+#define MOUNTINFO_LINE_SHORT 1024
+/* Bytes per read of the table: half the short buffer, so that a partial
+ * line and the next read fit in it. */
+#define MOUNTINFO_READ (MOUNTINFO_LINE_SHORT / 2)
 
 /* What the session leader (PID 2) is doing, as far as we know. */
 enum leader_state {
@@ -412,27 +417,22 @@ static int sweep_line(const struct init *st, char *line, int *err)
 	return 1;
 }
 
-/* One pass over the mount table. Returns how many foreign proc mounts it
- * met (*err: errno of the last one it could not detach), or -1 with errno
- * set if the table cannot be read. */
-static int sweep_pass(const struct init *st, int *err)
+/* Read the mount table from where it is, into `buf` of `size` bytes, and
+ * sweep each line. Returns the number of foreign proc mounts met, -1 with
+ * errno set if the table cannot be read, or -2 for a line longer than
+ * `size` (the lines before it have been swept: sweeping is idempotent). */
+static int sweep_read(const struct init *st, char *buf, size_t size, int *err)
 {
-	/* Static: only the pages a line reaches are ever touched. */
-	static char buf[MOUNTINFO_LINE_MAX];
 	size_t len = 0;
 	int found = 0;
 
-	if (lseek(st->mounts_fd, 0, SEEK_SET) < 0)
-		return -1;
 	for (;;) {
-		size_t room = sizeof(buf) - len;
+		size_t room = size - len;
 		ssize_t n;
 		char *line, *nl;
 
-		if (room == 0) {
-			errno = ENAMETOOLONG; /* a line longer than any path pair */
-			return -1;
-		}
+		if (room == 0)
+			return -2;
 		n = read(st->mounts_fd, buf + len, room < MOUNTINFO_READ ? room : MOUNTINFO_READ);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -450,6 +450,32 @@ static int sweep_pass(const struct init *st, int *err)
 		len -= (size_t)(line - buf);
 		memmove(buf, line, len);
 	}
+}
+
+/* One pass over the mount table. Returns how many foreign proc mounts it
+ * met (*err: errno of the last one it could not detach), or -1 with errno
+ * set if the table cannot be read. */
+static int sweep_pass(const struct init *st, int *err)
+{
+	char short_buf[MOUNTINFO_LINE_SHORT];
+	int found;
+
+	if (lseek(st->mounts_fd, 0, SEEK_SET) < 0)
+		return -1;
+	found = sweep_read(st, short_buf, sizeof(short_buf), err);
+	if (found == -2) { /* a long line: again, with room for any line */
+		char *long_buf = mmap(NULL, MOUNTINFO_LINE_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (long_buf == MAP_FAILED)
+			return -1;
+		found = lseek(st->mounts_fd, 0, SEEK_SET) < 0 ? -1 : sweep_read(st, long_buf, MOUNTINFO_LINE_MAX, err);
+		if (found == -2) {
+			found = -1;
+			errno = ENAMETOOLONG; /* a line longer than any path pair */
+		}
+		munmap(long_buf, MOUNTINFO_LINE_MAX);
+	}
+	return found;
 }
 
 /* Detach every proc mount in our namespace that is not a view of our PID
