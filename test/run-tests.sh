@@ -362,7 +362,8 @@ t_poll_mode() {
 procfs_probe_write() {
 	cat >"$PROCFS"/probe.sh <<-EOF
 		for d in "\$@"; do
-			if cat "\$d"/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -q 'sleep 1001'; then
+			# sleep 100[1]: grep's own command line must not match.
+			if cat "\$d"/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -q 'sleep 100[1]'; then
 				echo "visible: \$d"
 			fi
 		done
@@ -429,7 +430,7 @@ procfs_host_keeps() {
 	for m in "${PROCFS_EARLY[@]}" "${PROCFS_LATE[@]}" "$PROCFS/chroot/proc/sys/fs/binfmt_misc"; do
 		findmnt -n "$m" >/dev/null || { echo "gone from the host: $m"; bad=1; }
 	done
-	cat "${PROCFS_EARLY[1]}"/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ' | grep -q 'sleep 1001' ||
+	cat "${PROCFS_EARLY[1]}"/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ' | grep -q 'sleep 100[1]' ||
 		{ echo "the host's second procfs no longer shows the marker"; bad=1; }
 	[ "$bad" = 0 ]
 }

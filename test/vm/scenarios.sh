@@ -727,16 +727,16 @@ procfs_markers_down() {
 # The probe: `sh probe.sh DIR...` prints "visible: DIR WHICH" for each
 # marker (session, daemon) found through DIR, "mounted: LINE" for each
 # line of the caller's mount table naming one of the test's mount points,
-# and "probe done".
+# and "probe done". It matches inside the shell, so that no command line
+# of its own holds the marker.
 procfs_probe_write() {
 	cat >"$PROCFS_DIR/probe.sh" <<-'EOF'
+		m=$(cat /var/tmp/pu-procfs/mark)
+		[ -n "$m" ] || { echo "no marker to look for"; exit 1; }
 		for d in "$@"; do
+			args=$(cat "$d"/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n')
 			for which in session daemon; do
-				sed "s/\$/-$which/" /var/tmp/pu-procfs/mark >/var/tmp/pu-procfs/want.$$
-				if cat "$d"/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -qF -f /var/tmp/pu-procfs/want.$$; then
-					echo "visible: $d $which"
-				fi
-				rm -f /var/tmp/pu-procfs/want.$$
+				case $args in *"$m-$which"*) echo "visible: $d $which" ;; esac
 			done
 		done
 		grep -E ' /(srv/pu-chroot|mnt/pu\\040)' /proc/self/mountinfo | sed 's/^/mounted: /'
