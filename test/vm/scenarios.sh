@@ -718,10 +718,16 @@ procfs_markers_up() {
 }
 
 no_helper_for_bob() { ! has_helper_for sshd bob; }
+bob_runtime_dir_gone() { ! findmnt -n "/run/user/$(id -u bob)" >/dev/null; }
 procfs_markers_down() {
 	systemctl stop "$PROCFS_DAEMON" 2>/dev/null
 	pkill -u bob -f "^$(cat "$PROCFS_DIR/mark")-session" 2>/dev/null
 	wait_until 30 no_helper_for_bob
+	# logind unmounts bob's /run/user/UID 10 s after his last session: a
+	# mount event that would wake every helper (they watch the mount
+	# table) in the middle of a later scenario, such as idle. Now instead.
+	loginctl terminate-user bob 2>/dev/null
+	wait_until 30 bob_runtime_dir_gone
 }
 
 # The probe: `sh probe.sh DIR...` prints "visible: DIR WHICH" for each
