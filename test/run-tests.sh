@@ -357,7 +357,8 @@ t_poll_mode() {
 # procfs_probe_write: the script a session runs to report what it sees:
 #   sh probe.sh PROC_DIR...
 # prints "visible: DIR" for each DIR through which the marker sleep shows,
-# "mounted: LINE" for each line of its mount table below $PROCFS, and
+# "mounted: LINE" for each proc mount (and binfmt_misc, or its tmpfs
+# stand-in, below one) of its mount table below $PROCFS, and
 # "probe done".
 procfs_probe_write() {
 	cat >"$PROCFS"/probe.sh <<-EOF
@@ -367,7 +368,8 @@ procfs_probe_write() {
 				echo "visible: \$d"
 			fi
 		done
-		grep -F ' $PROCFS/' /proc/self/mountinfo | sed 's/^/mounted: /'
+		awk -v dir='$PROCFS/' '{ for (i = 7; i < NF; i++) if (\$i == "-") { t = \$(i + 1); break } }
+			index(\$5, dir) == 1 && t ~ /^(proc|binfmt_misc|autofs|tmpfs)\$/ { print "mounted: " \$0 }' /proc/self/mountinfo
 		echo "probe done"
 	EOF
 	chmod 644 "$PROCFS"/probe.sh
@@ -476,6 +478,48 @@ procfs_unreachable_refused() {
 	return "$rc"
 }
 
+# A foreign procfs that arrives covered: root bind-mounts, after login, a
+# tree in which a tmpfs covers a procfs's directory. The helper cannot reach
+# it, says so in syslog once and keeps retrying; when root removes the
+# cover, it detaches the procfs.
+procfs_covered_later() {
+	local pid rc=0 mark stage=$PROCFS/stage flag=$PROCFS/flag
+	rm -f "$flag"/*
+	mkdir -p "$stage" "$PROCFS/covered"
+	mark=$(syslog_mark)
+	pamhost -s pamhost -u pu-alice -- /bin/sh -c "
+		touch $flag/started
+		while [ ! -e $flag/uncovered ]; do sleep 0.05; done
+		n=0
+		while grep -F ' $PROCFS/covered' /proc/self/mountinfo | grep -q ' - proc ' && [ \$n -lt 60 ]; do
+			sleep 0.05; n=\$((n + 1))
+		done
+		exec sh $PROCFS/probe.sh '$PROCFS/covered/sub/proc'" >"$PROCFS"/covered.out 2>&1 &
+	pid=$!
+	wait_until 5 test -e "$flag"/started || rc=1
+	# The stage is private, so what is mounted in it stays off the running
+	# session until the bind below copies it there in one piece.
+	mount --bind "$stage" "$stage"
+	mount --make-private "$stage"
+	mkdir -p "$stage/sub/proc"
+	mount -t proc proc "$stage/sub/proc"
+	mount -t tmpfs pu-cover "$stage/sub"
+	mount --rbind "$stage" "$PROCFS/covered"
+	wait_until 3 syslog_says_retrying "$mark" || { echo "no syslog line about the covered procfs"; rc=1; }
+	umount "$PROCFS/covered/sub"
+	touch "$flag"/uncovered
+	wait "$pid"
+	syslog_since "$mark" | grep pam_unshare
+	probe_sees_nothing "$PROCFS"/covered.out || rc=1
+	# Lazily: umount -R cannot walk to the procfs below the cover.
+	mount --make-rprivate "$PROCFS/covered"
+	umount -l "$PROCFS/covered" "$stage"
+	return "$rc"
+}
+syslog_says_retrying() {
+	syslog_since "$1" | grep -q 'pam_unshare-init.*cannot detach a proc mount of another PID namespace: .*; retrying'
+}
+
 # ctxt_switches PID: how often PID has been scheduled out so far.
 ctxt_switches() {
 	awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { s += $2 } END { print s }' "/proc/$1/status"
@@ -530,6 +574,8 @@ t_procfs_mounts() {
 	check "an idle helper makes no wakeups; a mount wakes it once, then it idles again" helper_idle
 	check "a foreign procfs the helper cannot reach: PAM_SYSTEM_ERR, syslog names the step, nothing left" \
 		procfs_unreachable_refused
+	check "after login, a covered foreign procfs: syslog says so, and it is detached once uncovered" \
+		procfs_covered_later
 	# Private first: the chroot's /proc is a peer of /proc, and unmounting
 	# its binfmt_misc would propagate to the real one.
 	mount --make-rprivate "$PROCFS/chroot/proc"
