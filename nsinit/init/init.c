@@ -76,9 +76,6 @@
 
 #include "../handshake.h"
 
-/* The name ps -e and pgrep -x show for the helper. */
-#define COMM_NAME "pam_unshare"
-
 #define BACKOFF_FIRST_MS 1
 #define BACKOFF_MAX_MS 5000
 #define FALLBACK_POLL_MS 1000
@@ -471,7 +468,7 @@ int main(int argc, char **argv)
 		st.host_fd = -1;
 	}
 
-	(void)prctl(PR_SET_NAME, COMM_NAME, 0, 0, 0);
+	(void)prctl(PR_SET_NAME, NSINIT_HELPER_COMM, 0, 0, 0);
 	/* Leave the host's session and terminal, and its working directory. */
 	(void)setsid();
 	if (chdir("/") < 0) {
