@@ -108,8 +108,9 @@ func message(typ byte, step int, err unix.Errno) []byte {
 	return C.GoBytes(unsafe.Pointer(&msg), C.int(unsafe.Sizeof(msg)))
 }
 
-// The message types of handshake.h.
+// The control descriptor and message types of handshake.h.
 const (
+	fdControl    = C.NSINIT_FD_CONTROL
 	msgReady     = C.NSINIT_MSG_READY
 	msgFailed    = C.NSINIT_MSG_FAILED
 	msgTerminate = C.NSINIT_MSG_TERMINATE
@@ -193,7 +194,7 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 		unix.Close(helperEnd)
 		return nil, stepErr("unshare(CLONE_NEWPID|CLONE_NEWNS)", err)
 	}
-	from, to := []int{helperEnd}, []int{C.NSINIT_FD_CONTROL}
+	from, to := []int{helperEnd}, []int{fdControl}
 	if hostFD >= 0 {
 		from, to = append(from, hostFD), append(to, C.NSINIT_FD_HOST)
 	}
@@ -244,8 +245,10 @@ func (s *Session) awaitReady() error {
 		switch {
 		case err != nil:
 			return stepErr("wait for the helper", err)
-		case got != len(buf):
+		case got == 0:
 			return stepErr("wait for the helper", errors.New("helper exited before it was ready"))
+		case got != len(buf):
+			return stepErr("wait for the helper", fmt.Errorf("short message from the helper: %d of %d bytes", got, len(buf)))
 		case msg._type == msgReady:
 			return nil
 		case msg._type == msgFailed:
