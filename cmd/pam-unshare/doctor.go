@@ -21,6 +21,7 @@ import (
 
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/policy"
 )
 
 // Check results.
@@ -489,7 +490,7 @@ func stackCheck(p stackProblem, argErr error, fix string) check {
 				"when that jump is taken the session is not isolated", e.file, e.line, e.control, filepath.Base(e.module)))
 		}
 	}
-	if c.Status == statusOK && (p.service == "systemd-user" || p.service == "systemd-run0") {
+	if c.Status == statusOK && policy.StartedBySystemd(p.service) {
 		c.Status = statusWarn
 		c.Message += "; systemd PAMName= services are not isolated (the module returns PAM_IGNORE)"
 	}

@@ -215,3 +215,14 @@ func TestCmdDoctor(t *testing.T) {
 		t.Errorf("extra argument: exit %d", code)
 	}
 }
+
+// doctor warns, and does not fail, for the services the module steps aside
+// for.
+func TestStackCheckSystemd(t *testing.T) {
+	for service, want := range map[string]string{"systemd-user": statusWarn, "systemd-run0": statusWarn, "su": statusOK} {
+		c := stackCheck(stackProblem{service: service, entry: stackEntry{file: service, line: 3}}, nil, "")
+		if c.Status != want || want == statusWarn && !strings.Contains(c.Message, "not isolated") {
+			t.Errorf("%s: %+v, want %s", service, c, want)
+		}
+	}
+}
