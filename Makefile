@@ -18,9 +18,11 @@
 #   PREFIX      installation prefix (/usr)
 #   PAMDIR      PAM module directory; by default libpam's own libdir plus
 #               /security as pkg-config reports it, e.g.
-#               /usr/lib/x86_64-linux-gnu/security on Debian
+#               /usr/lib/x86_64-linux-gnu/security on Debian; compiled
+#               into pam-unshare, where doctor looks for the module
 #   LIBEXECDIR  helper programs ($(PREFIX)/libexec); the PID-1 helper goes
-#               to $(LIBEXECDIR)/pam_unshare/pam_unshare-init
+#               to $(LIBEXECDIR)/pam_unshare/pam_unshare-init, a path
+#               compiled into the module and pam-unshare
 #   SBINDIR     admin commands ($(PREFIX)/sbin)
 #   MANDIR      man pages ($(PREFIX)/share/man)
 #   BUILD       build output directory (build)
@@ -48,7 +50,9 @@ WARN       := -Wall -Wextra -Werror
 HELPER_DIR := $(LIBEXECDIR)/pam_unshare
 HELPER     := $(HELPER_DIR)/pam_unshare-init
 MODULE_PKG := github.com/pam-unshare/pam-unshare
-LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER)
+# Paths compiled into the Go programs: the helper the module starts, and
+# the module directory pam-unshare doctor looks in.
+LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER) -X main.pamDir=$(PAMDIR)
 
 GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.map')
 
