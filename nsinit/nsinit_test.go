@@ -15,7 +15,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,20 +111,12 @@ func needRoot(t *testing.T) {
 // passes CheckTrusted, and returns the copy's path.
 func trustedCopy(t *testing.T, src string) string {
 	t.Helper()
-	in, err := os.Open(src)
+	exe, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer in.Close()
 	dst := filepath.Join(t.TempDir(), HelperName)
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
+	if err := os.WriteFile(dst, exe, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return dst

@@ -45,44 +45,51 @@ static void fake_stat(long pid, const char *stat)
 /* The fields after the state, as the kernel writes them (numbers only). */
 #define TAIL " 1 1 1 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 4242 2473984 100\n"
 
+/* /proc/PID/stat lines, and whether pid_running must take them for a
+ * running process. The command name may hold spaces, parentheses and
+ * newlines; only the last ')' ends it. */
+static const struct {
+	const char *stat; /* NULL: a process directory without stat */
+	int running;
+	const char *desc;
+} stat_cases[] = {
+	{ "(bash) S" TAIL, 1, "a sleeping process runs" },
+	{ "(bash) Z" TAIL, 0, "a zombie does not run" },
+	{ "(bash) X" TAIL, 0, "a dead (X) process does not run" },
+	{ "(my prog) R" TAIL, 1, "spaces in the command name" },
+	{ "(a) Z (b) S" TAIL, 1, "\") Z\" inside the command name is not the state" },
+	{ "(x) R) Z" TAIL, 0, "\") R\" inside the name of a zombie is not the state" },
+	{ "((sd-pam)) S" TAIL, 1, "parentheses around the command name" },
+	{ "(a\nb) S" TAIL, 1, "a newline in the command name" },
+	{ "()) D" TAIL, 1, "a command name that is one ')'" },
+	{ "(cut off", 0, "a line without ')' does not count" },
+	{ "(bash)", 0, "a line that ends after the name does not count" },
+	{ "", 0, "an empty stat file does not count" },
+	{ NULL, 0, "a process directory without stat does not count" },
+};
+
 static void test_pid_running_fixtures(void)
 {
-	char long_line[1024];
+	char line[1024], desc[256];
+	long pid = 10;
 
 	proc_dir = fixture;
-	fake_stat(10, "10 (bash) S" TAIL);
-	ok(pid_running(10) == 1, "pid_running: a sleeping process runs");
-	fake_stat(11, "11 (bash) Z" TAIL);
-	ok(pid_running(11) == 0, "pid_running: a zombie does not run");
-	fake_stat(12, "12 (bash) X" TAIL);
-	ok(pid_running(12) == 0, "pid_running: a dead (X) process does not run");
-	fake_stat(13, "13 (my prog) R" TAIL);
-	ok(pid_running(13) == 1, "pid_running: spaces in the command name");
-	fake_stat(14, "14 (a) Z (b) S" TAIL);
-	ok(pid_running(14) == 1, "pid_running: \") Z\" inside the command name is not the state");
-	fake_stat(15, "15 (x) R) Z" TAIL);
-	ok(pid_running(15) == 0, "pid_running: \") R\" inside the name of a zombie is not the state");
-	fake_stat(16, "16 ((sd-pam)) S" TAIL);
-	ok(pid_running(16) == 1, "pid_running: parentheses around the command name");
-	fake_stat(17, "17 (a\nb) S" TAIL);
-	ok(pid_running(17) == 1, "pid_running: a newline in the command name");
-	fake_stat(18, "18 ()) D" TAIL);
-	ok(pid_running(18) == 1, "pid_running: a command name that is one ')'");
-	fake_stat(19, "19 (cut off");
-	ok(pid_running(19) == 0, "pid_running: a line without ')' does not count");
-	fake_stat(20, "20 (bash)");
-	ok(pid_running(20) == 0, "pid_running: a line that ends after the name does not count");
-	fake_stat(21, "");
-	ok(pid_running(21) == 0, "pid_running: an empty stat file does not count");
-	fake_stat(22, NULL);
-	ok(pid_running(22) == 0, "pid_running: a process directory without stat does not count");
-	ok(pid_running(23) == 0, "pid_running: a missing process does not run");
-	strcpy(long_line, "24 (x) S");
-	while (strlen(long_line) < 600)
-		strcat(long_line, " 0");
-	strcat(long_line, "\n");
-	fake_stat(24, long_line);
-	ok(pid_running(24) == 1, "pid_running: a line longer than the read buffer");
+	for (size_t i = 0; i < sizeof(stat_cases) / sizeof(stat_cases[0]); i++, pid++) {
+		const char *stat = stat_cases[i].stat;
+
+		snprintf(line, sizeof(line), "%ld %s", pid, stat ? stat : "");
+		fake_stat(pid, !stat ? NULL : *stat ? line : "");
+		snprintf(desc, sizeof(desc), "pid_running: %s", stat_cases[i].desc);
+		ok(pid_running(pid) == stat_cases[i].running, desc);
+	}
+	ok(pid_running(pid) == 0, "pid_running: a missing process does not run");
+	/* The fields after the name are numbers; a read cut short in them
+	 * still has the state. */
+	snprintf(line, sizeof(line), "%ld (x) S", ++pid);
+	while (strlen(line) < 600)
+		strcat(line, " 0");
+	fake_stat(pid, line);
+	ok(pid_running(pid) == 1, "pid_running: a line longer than the read buffer");
 }
 
 static void test_namespace_busy_fixtures(void)
