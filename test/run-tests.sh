@@ -44,7 +44,7 @@ pamhost() { "$PAMHOST" -c /etc/pam.d "$@"; }
 # sshd but the session's own post-auth child at PID 2.
 sees_only_session() {
 	local out=$1
-	grep -Eq '^ *1 pam_unshare$' <<<"$out" &&
+	grep -Eq "^ *1 $HELPER_COMM\$" <<<"$out" &&
 		! grep -q 'sleep 1001' <<<"$out" &&
 		! grep -Eq '(^| )(init|systemd|cron|pamhost|run-tests\.sh|python3)$' <<<"$out" &&
 		! grep -Ev '^ *2 sshd$' <<<"$out" | grep -Eq ' sshd$'
@@ -101,7 +101,7 @@ first_commands_see_new_proc() {
 	local i out bad=0
 	for i in $(seq 100); do
 		out=$(pamhost -s pamhost -u pu-alice -- /bin/cat /proc/1/comm 2>/dev/null)
-		[ "$out" = pam_unshare ] && continue
+		[ "$out" = "$HELPER_COMM" ] && continue
 		bad=$((bad + 1))
 		printf 'session %d saw:\n%s\n' "$i" "$out"
 	done
@@ -207,7 +207,7 @@ t_helper_shape() {
 	HELPER_PID=$(helpers_alive | head -1)
 	check "the helper holds no inherited descriptors" helper_no_inherited_fds
 	check "the helper is single-threaded" helper_single_threaded
-	check "the helper is named pam_unshare and labelled with service and user" helper_named
+	check "the helper is named $HELPER_COMM and labelled with service and user" helper_named
 	wait "$pid"
 }
 
@@ -399,7 +399,7 @@ isolated() {
 	local out
 	out=$("$@" 2>&1)
 	echo "$out"
-	grep -Eq '^ *1 pam_unshare$' <<<"$out"
+	grep -Eq "^ *1 $HELPER_COMM\$" <<<"$out"
 }
 t_groups() {
 	pamd_write "only_groups=pu-staff"
