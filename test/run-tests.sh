@@ -368,14 +368,18 @@ t_su() {
 	check "after su: nothing left in another PID namespace, host /proc and binfmt_misc intact" nothing_left
 }
 
-# sees_host CMD...: CMD lists process arguments and sees the marker sleep of
-# the host: it is not isolated.
-sees_host() {
-	local out
+# shows REGEX CMD...: a line of CMD's output (shown) matches REGEX.
+shows() {
+	local regex=$1 out
+	shift
 	out=$("$@" 2>&1)
 	echo "$out"
-	grep -q 'sleep 1001' <<<"$out"
+	grep -Eq "$regex" <<<"$out"
 }
+
+# sees_host CMD...: CMD lists process arguments and sees the marker sleep of
+# the host: it is not isolated.
+sees_host() { shows 'sleep 1001' "$@"; }
 t_su_root_exempt() {
 	check "su to root is exempt and sees the host" sees_host su - root -c 'ps -e -o args='
 }
@@ -395,12 +399,7 @@ t_sudo() {
 }
 
 # isolated CMD...: CMD's ps -e -o pid=,comm= shows the helper as PID 1.
-isolated() {
-	local out
-	out=$("$@" 2>&1)
-	echo "$out"
-	grep -Eq "^ *1 $HELPER_COMM\$" <<<"$out"
-}
+isolated() { shows "^ *1 $HELPER_COMM\$" "$@"; }
 t_groups() {
 	pamd_write "only_groups=pu-staff"
 	check "only_groups: a user outside the groups is not isolated" sees_host su pu-alice -c 'ps -e -o args='
