@@ -188,6 +188,65 @@ static void test_parse_args(void)
 	ok(parse(&st, ARGS("su", "alice", "extra")) < 0, "parse_args: a third word is refused");
 }
 
+/* /proc/self/mountinfo lines (proc(5)) and what mountinfo_parse must make
+ * of them; a NULL fstype: the line must be refused. */
+static const struct {
+	const char *line;
+	unsigned long long id;
+	unsigned int major, minor;
+	const char *root, *mount_point, *fstype;
+	const char *desc;
+} mountinfo_cases[] = {
+	{ "22 1 0:21 / /proc rw,nosuid - proc proc rw", 22, 0, 21, "/", "/proc", "proc",
+	  "no optional fields" },
+	{ "36 35 98:0 /mnt1 /mnt2 rw,noatime shared:1 master:2 - ext3 /dev/root rw,errors=continue", 36, 98, 0,
+	  "/mnt1", "/mnt2", "ext3", "two optional fields" },
+	{ "7 1 0:5 / /srv/a\\040b\\011c\\134d\\012e rw - proc proc rw", 7, 0, 5, "/",
+	  "/srv/a b\tc\\d\ne", "proc", "octal escapes of space, tab, backslash and newline are undone" },
+	{ "8 1 0:5 /sys /x\\9y\\04 rw - proc proc rw", 8, 0, 5, "/sys", "/x\\9y\\04", "proc",
+	  "a backslash without three octal digits stays; a root below / is kept" },
+	{ "9 1 0:5 / /x rw master:1", 0, 0, 0, NULL, NULL, NULL, "no separator: refused" },
+	{ "9 1 0x5 / /x rw - proc proc rw", 0, 0, 0, NULL, NULL, NULL, "a device without ':': refused" },
+	{ "9x 1 0:5 / /x rw - proc proc rw", 0, 0, 0, NULL, NULL, NULL, "a mount ID that is not a number: refused" },
+	{ "9 1 0:5 / /x", 0, 0, 0, NULL, NULL, NULL, "a truncated line: refused" },
+	{ "", 0, 0, 0, NULL, NULL, NULL, "an empty line: refused" },
+};
+
+static void test_mountinfo_parse(void)
+{
+	char line[256], desc[256];
+
+	for (size_t i = 0; i < sizeof(mountinfo_cases) / sizeof(mountinfo_cases[0]); i++) {
+		struct mount_entry e;
+		int rc;
+
+		snprintf(line, sizeof(line), "%s", mountinfo_cases[i].line);
+		snprintf(desc, sizeof(desc), "mountinfo_parse: %s", mountinfo_cases[i].desc);
+		rc = mountinfo_parse(line, &e);
+		if (!mountinfo_cases[i].fstype) {
+			ok(rc < 0, desc);
+			continue;
+		}
+		ok(rc == 0 && e.id == mountinfo_cases[i].id &&
+			   e.dev == makedev(mountinfo_cases[i].major, mountinfo_cases[i].minor) &&
+			   strcmp(e.root, mountinfo_cases[i].root) == 0 &&
+			   strcmp(e.mount_point, mountinfo_cases[i].mount_point) == 0 &&
+			   strcmp(e.fstype, mountinfo_cases[i].fstype) == 0,
+		   desc);
+	}
+}
+
+/* Not being PID 1, we find ourselves under another number in /proc: to
+ * procfs_is_ours it is a procfs of another PID namespace. */
+static void test_procfs_is_ours(void)
+{
+	int fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	ok(fd >= 0 && !procfs_is_ours(fd), "procfs_is_ours: a procfs in which we are not PID 1 is not ours");
+	if (fd >= 0)
+		close(fd);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/init_test.XXXXXX";
@@ -202,6 +261,8 @@ int main(void)
 	test_namespace_busy_fixtures();
 	test_pid_running_real();
 	test_parse_args();
+	test_mountinfo_parse();
+	test_procfs_is_ours();
 	printf("1..%d\n", tests);
 	printf("%d passed, %d failed\n", tests - failed, failed);
 	if (fork() == 0) {
