@@ -347,27 +347,25 @@ func (a *analyzer) isTargetEntry(i int) bool {
 
 func (a *analyzer) targetName(i int) string { return baseName(a.s.Entries[i].Module) }
 
-// describe says what one step did: "pam_permit.so (su line 3) returns
-// PAM_SUCCESS, for which its control "sufficient" means done: ...".
+// describe says what one step did: `"session sufficient pam_permit.so"
+// (su line 3) can return PAM_SUCCESS, for which "sufficient" means done
+// (end the stack), which ...`.
 func (a *analyzer) describe(s Step, what string) string {
 	e := a.s.Entries[s.Entry]
-	name := baseName(e.Module)
+	line := fmt.Sprintf("%q (%s)", e.Text, e.Where())
 	if e.Kind == MustFail {
-		name = fmt.Sprintf("%q, which libpam cannot use (%s),", e.Text, e.Why)
+		line += ", which libpam cannot use (" + e.Why + "),"
 	}
-	ret := ReturnName(s.Return)
 	act := s.Action.String()
 	switch {
 	case s.Action > 0:
 		act = "jump over the next " + strconv.Itoa(int(s.Action))
+	case s.Action == ActDone && e.Level > 0:
+		act = "done (end the substack)"
 	case s.Action == ActDone:
 		act = "done (end the stack)"
-		if e.Level > 0 {
-			act = "done (end the substack)"
-		}
 	}
-	return fmt.Sprintf("%s (%s) can return %s, for which its control %q means %s, which %s",
-		name, e.Where(), ret, e.Control, act, what)
+	return fmt.Sprintf("%s can return %s, for which %q means %s, which %s", line, ReturnName(s.Return), e.Control, act, what)
 }
 
 func baseName(p string) string {

@@ -62,10 +62,10 @@ type Entry struct {
 	Why     string   // for MustFail: why libpam could not use the line
 }
 
-// Where is "FILE line N", or "FILE (new line)".
+// Where is "FILE line N", or "new line in FILE".
 func (e Entry) Where() string {
 	if e.Line == 0 {
-		return e.File + " (new line)"
+		return "new line in " + e.File
 	}
 	return fmt.Sprintf("%s line %d", e.File, e.Line)
 }
@@ -102,11 +102,21 @@ func Load(r Reader, service string) (*Stack, error) {
 // LoadLines is Load with the service file already parsed, for a service
 // file that is about to be written.
 func LoadLines(r Reader, service string, lines []Line) (*Stack, error) {
-	ex := expander{r: r}
-	if err := ex.file(service, lines, false, 0, 0); err != nil {
+	conf, err := Expand(r, service, lines)
+	if err != nil {
 		return nil, err
 	}
-	return loadOther(r, service, ex.out)
+	return loadOther(r, service, conf)
+}
+
+// Expand returns the session handlers that lines of a service file add, in
+// the order libpam runs them, without the fallback to "other".
+func Expand(r Reader, file string, lines []Line) ([]Entry, error) {
+	ex := expander{r: r}
+	if err := ex.file(file, lines, false, 0, 0); err != nil {
+		return nil, err
+	}
+	return ex.out, nil
 }
 
 // loadOther reads "other", which libpam always parses, and returns the
@@ -175,7 +185,7 @@ func (ex *expander) line(file string, l Line, sessionOnly bool, level, depth int
 		// this level, with no handler of its own.
 		if err := ex.include(l.Module, sessionOnly, level, depth); err != nil {
 			if !sessionOnly || errors.Is(err, errTooDeep) {
-				return fmt.Errorf("%s line %d: %v: libpam rejects the whole service", file, l.Num, err)
+				return fmt.Errorf("%s line %d: %q: %v: libpam rejects the whole service", file, l.Num, e.Text, err)
 			}
 			e.Kind, e.Actions, e.Why = MustFail, allBadActions(), err.Error()
 			ex.out = append(ex.out, e)
