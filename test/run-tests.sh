@@ -256,6 +256,194 @@ t_untrusted_helper() {
 	pamd_write ""
 }
 
+# --- PAM control semantics: stacks that skip the module or lose its error --
+#
+# Each shape is written as an administrator might, run by real libpam in
+# pamhost, and shown to open a session that sees the host (fails open); then
+# doctor must fail on it and name the line. The module gets a helper that
+# does not exist, so that when it runs it returns PAM_SYSTEM_ERR.
+
+BAD_HELPER=/nonexistent/pam_unshare-init
+
+# stack_write NAME LINES...: the service NAME in the test world's pam.d,
+# one line per argument.
+stack_write() {
+	local name=$1
+	shift
+	printf '%s\n' "$@" >"$W/pam.d/$name"
+}
+
+# opens_unisolated SERVICE: pamhost opens a session of SERVICE for pu-alice
+# with PAM_SUCCESS, and ps in it sees the host's marker sleep.
+opens_unisolated() {
+	local out
+	out=$("$PAMHOST" -c /etc/pam.d -s "$1" -u pu-alice -- /bin/ps -e -o args= 2>&1)
+	if ! { grep -q 'open=PAM_SUCCESS' <<<"$out" && grep -q 'sleep 1001' <<<"$out"; }; then
+		echo "$out"
+		return 1
+	fi
+}
+
+# refused SERVICE: pam_open_session of SERVICE fails and runs nothing.
+refused() {
+	local out
+	out=$("$PAMHOST" -c /etc/pam.d -s "$1" -u pu-alice -- /bin/ps -e -o args= 2>&1)
+	if ! grep -q 'open=PAM_SYSTEM_ERR close=NONE child=-1' <<<"$out"; then
+		echo "$out"
+		return 1
+	fi
+}
+
+# doctor_flags SERVICE WHERE: doctor, reading only SERVICE (and what it
+# includes), exits non-zero, marks the service as a problem and names
+# WHERE ("FILE line N") as the cause.
+doctor_flags() {
+	local d out rc
+	d=$(mktemp -d)
+	cp "$W/pam.d/$1" "$d/"
+	[ -f "$W/pam.d/pu-inc" ] && cp "$W/pam.d/pu-inc" "$d/"
+	out=$("$BUILD"/pam-unshare doctor --pamd "$d" --module "$MODULE" --helper "$HELPER" 2>&1)
+	rc=$?
+	rm -rf "$d"
+	if ! { [ "$rc" -ne 0 ] && grep -q "^✗ service $1: " <<<"$out" && grep -qF "($2) can return" <<<"$out"; }; then
+		echo "exit $rc"
+		echo "$out"
+		return 1
+	fi
+}
+
+# doctor_passes SERVICE: doctor finds nothing wrong with SERVICE's stack.
+doctor_passes() {
+	local d out
+	d=$(mktemp -d)
+	cp "$W/pam.d/$1" "$d/"
+	[ -f "$W/pam.d/pu-inc" ] && cp "$W/pam.d/pu-inc" "$d/"
+	out=$("$BUILD"/pam-unshare doctor --pamd "$d" --module "$MODULE" --helper "$HELPER" 2>&1)
+	rm -rf "$d"
+	if ! grep -q "^✓ service $1: " <<<"$out"; then
+		echo "$out"
+		return 1
+	fi
+}
+
+t_stack_shapes() {
+	local unshare_bad="$MODULE helper=$BAD_HELPER"
+	rm -f "$W/pam.d/pu-inc"
+
+	stack_write pu-optional "session optional pam_permit.so" "session optional $unshare_bad"
+	check "stack 'session optional pam_unshare.so': libpam ignores its PAM_SYSTEM_ERR, the session sees the host" \
+		opens_unisolated pu-optional
+	check "stack 'session optional pam_unshare.so': doctor fails and names the module's line" \
+		doctor_flags pu-optional "pu-optional line 2"
+
+	stack_write pu-sufficient "session optional pam_permit.so" "session sufficient pam_permit.so" "session required $unshare_bad"
+	check "stack 'session sufficient X' before the module: libpam skips it, the session sees the host" \
+		opens_unisolated pu-sufficient
+	check "stack 'session sufficient X' before the module: doctor fails and names that line" \
+		doctor_flags pu-sufficient "pu-sufficient line 2"
+
+	stack_write pu-done "session optional pam_permit.so" "session [success=done default=ignore] pam_permit.so" "session required $unshare_bad"
+	check "stack '[success=done default=ignore] X' before the module: libpam skips it, the session sees the host" \
+		opens_unisolated pu-done
+	check "stack '[success=done default=ignore] X' before the module: doctor fails and names that line" \
+		doctor_flags pu-done "pu-done line 2"
+
+	stack_write pu-ignore "session optional pam_permit.so" "session [default=ignore] $unshare_bad"
+	check "stack 'session [default=ignore] pam_unshare.so': libpam ignores its PAM_SYSTEM_ERR, the session sees the host" \
+		opens_unisolated pu-ignore
+	check "stack 'session [default=ignore] pam_unshare.so': doctor fails and names the module's line" \
+		doctor_flags pu-ignore "pu-ignore line 2"
+
+	# include splices the file into the stack: its done ends the whole
+	# stack. A substack's done ends only the substack, and the module runs.
+	stack_write pu-inc "session sufficient pam_permit.so"
+	stack_write pu-include "session optional pam_permit.so" "session include pu-inc" "session required $unshare_bad"
+	check "stack 'session include F', F has 'sufficient': libpam skips the module, the session sees the host" \
+		opens_unisolated pu-include
+	check "stack 'session include F', F has 'sufficient': doctor fails and names F's line" \
+		doctor_flags pu-include "pu-inc line 1"
+	stack_write pu-substack "session optional pam_permit.so" "session substack pu-inc" "session required $unshare_bad"
+	check "stack 'session substack F', F has 'sufficient': libpam still runs the module and refuses the session" \
+		refused pu-substack
+	check "stack 'session substack F', F has 'sufficient': doctor finds nothing wrong with the stack" \
+		doctor_passes pu-substack
+
+	# The fixed form of the first shapes: required, last.
+	stack_write pu-required "session optional pam_permit.so" "session required $unshare_bad"
+	check "stack 'session required pam_unshare.so' last: its PAM_SYSTEM_ERR refuses the session" \
+		refused pu-required
+	check "stack 'session required pam_unshare.so' last: doctor finds nothing wrong with the stack" \
+		doctor_passes pu-required
+
+	rm -f "$W"/pam.d/pu-*
+}
+
+# enable_refuses SERVICE WHERE: enable leaves SERVICE as it was and names
+# WHERE as the line that would skip the module.
+enable_refuses() {
+	local before out rc
+	before=$(cat "$W/pam.d/$1")
+	out=$("$BUILD"/pam-unshare enable --pamd "$W/pam.d" "$1" 2>&1)
+	rc=$?
+	if ! { [ "$rc" -ne 0 ] && grep -qF "($2) can return PAM_SUCCESS" <<<"$out" &&
+		[ "$(cat "$W/pam.d/$1")" = "$before" ]; }; then
+		echo "exit $rc"
+		echo "$out"
+		return 1
+	fi
+}
+
+t_enable_refuses_skippable() {
+	stack_write pu-sufficient "session required pam_unix.so" "session sufficient pam_permit.so"
+	check "enable refuses a stack with 'session sufficient X', naming the line, and changes nothing" \
+		enable_refuses pu-sufficient "pu-sufficient line 2"
+	stack_write pu-done "session required pam_unix.so" "session [success=done default=ignore] pam_permit.so"
+	check "enable refuses a stack with '[success=done default=ignore] X', naming the line, and changes nothing" \
+		enable_refuses pu-done "pu-done line 2"
+	rm -f "$W"/pam.d/pu-*
+}
+
+# --- status cannot be spoofed -------------------------------------------
+
+# status_lists_only_real: pam-unshare status shows one session, pu-alice's
+# pamhost session.
+status_lists_only_real() {
+	local out
+	out=$("$BUILD"/pam-unshare status 2>&1)
+	if ! { [ "$(grep -c . <<<"$out")" -eq 2 ] && grep -Eq '^pu-alice +pamhost ' <<<"$out"; }; then
+		echo "$out"
+		pgrep -a -x pam_unshare
+		return 1
+	fi
+}
+
+# A user makes a process that looks like a helper to a careless eye: PID 1
+# of its own PID namespace, named pam_unshare, executing a file named
+# pam_unshare-init (a copy of sleep, run through a link named pam_unshare so
+# that the kernel names the process so).
+t_status_spoof() {
+	local fake=$W/home/pu-alice/fake pid
+	mkdir -p "$fake"
+	cp /bin/sleep "$fake"/pam_unshare-init
+	ln -sf pam_unshare-init "$fake"/pam_unshare
+	chown -R pu-alice "$fake"
+	setpriv --reuid=pu-alice --regid=pu-students --clear-groups \
+		unshare -Urpf "$fake"/pam_unshare 30 &
+	pid=$!
+	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 3 >/dev/null 2>&1 &
+	wait_until 2 leader_started "/bin/sleep 3"
+	if ! wait_until 2 pgrep -x -u pu-alice pam_unshare >/dev/null; then
+		skip "status: a user's fake helper is not listed" "unprivileged user namespaces are not available"
+		kill "$pid" 2>/dev/null
+		wait
+		return
+	fi
+	check "status lists the real session and not a user's fake helper (unshare -Urpf)" status_lists_only_real
+	kill "$pid" 2>/dev/null
+	wait
+	rm -rf "$fake"
+}
+
 # --- the helper's polling mode, for kernels without pidfd_open -------------
 
 t_poll_mode() {
@@ -401,6 +589,9 @@ t_kill_helper
 t_kill_host
 t_failed_helper
 t_untrusted_helper
+t_stack_shapes
+t_enable_refuses_skippable
+t_status_spoof
 t_poll_mode
 t_su
 t_su_root_exempt
