@@ -113,6 +113,43 @@ func Analyze(s *Stack, isTarget func(Entry) bool) Report {
 	return a.rep
 }
 
+// Simulate runs the stack once as libpam runs pam_open_session, with the
+// value each module entry returns given by ret (its index in Entries), and
+// returns what pam_open_session returns.
+func Simulate(s *Stack, ret func(entry int) int) int {
+	if len(s.Entries) == 0 {
+		return PermDenied
+	}
+	a := analyzer{s: s, isTarget: func(Entry) bool { return false }}
+	st := state{cur: verdict{undef, PermDenied}}
+	st.levels[0] = st.cur
+	for st.next < len(s.Entries) {
+		e := s.Entries[st.next]
+		if st.prevLevel < e.Level {
+			st.levels[e.Level] = st.cur
+		}
+		retval, action := PermDenied, ActBad
+		switch e.Kind {
+		case SubstackStart:
+			st.prevLevel, st.next = e.Level, st.next+1
+			continue
+		case MustFail:
+			action = e.Actions[PermDenied]
+		default:
+			if v := ret(st.next); v == Incomplete {
+				return Incomplete
+			} else if v >= 0 && v < NumReturns {
+				retval, action = v, e.Actions[v]
+			}
+		}
+		a.step(&st, e.Level, retval, action)
+	}
+	if st.cur.status == Success && st.cur.imp != positive {
+		return PermDenied
+	}
+	return st.cur.status
+}
+
 type analyzer struct {
 	s        *Stack
 	isTarget func(Entry) bool

@@ -3,7 +3,10 @@ package pamstack
 import (
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -304,6 +307,100 @@ func TestParseControl(t *testing.T) {
 			if as[v] != want {
 				t.Errorf("%s: %s -> %v, want %v", tc.control, returnNames[v], as[v], want)
 			}
+		}
+	}
+}
+
+// TestAgainstLibpam checks the model against the real libpam: random
+// stacks of pam_debug.so lines, each returning a chosen value, with random
+// controls, includes and substacks, run by build/pamhost (pam_start_confdir
+// with the files in a temporary directory). What pam_open_session returns
+// must be what Simulate says.
+func TestAgainstLibpam(t *testing.T) {
+	host, err := filepath.Abs("../../../build/pamhost")
+	if err == nil {
+		_, err = os.Stat(host)
+	}
+	if err != nil {
+		t.Skip("build/pamhost is not built (make build)")
+	}
+	if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/security/pam_debug.so"); err != nil {
+		if _, err := os.Stat("/lib/security/pam_debug.so"); err != nil {
+			t.Skip("pam_debug.so is not installed")
+		}
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rnd := rand.New(rand.NewPCG(9, 1))
+	values := []int{Success, Success, Success, Ignore, SessionErr, SystemErr, PermDenied, NewAuthtok, 28, 26}
+	controls := []string{"required", "requisite", "sufficient", "optional", "include", "substack",
+		"[success=ok default=ignore]", "[success=done default=ignore]", "[default=1]", "[success=2 default=ignore]",
+		"[success=ok ignore=ignore default=die]", "[default=reset]", "[success=1 new_authtok_reqd=done default=bad]",
+		"[session_err=ignore success=ok default=bad]", "[ignore=ok default=ignore]", "[success=done ignore=reset default=1]"}
+	dir := t.TempDir()
+	names := map[int]string{} // return value -> pam_debug's name for it
+	for v, n := range returnNames[:NumReturns] {
+		names[v] = n
+	}
+	for round := 0; round < 300; round++ {
+		files := files{}
+		inc := 0
+		var gen func(name string, n, depth int)
+		gen = func(name string, n, depth int) {
+			var b strings.Builder
+			for i := 0; i < n; i++ {
+				c := controls[rnd.IntN(len(controls))]
+				if (c == "include" || c == "substack") && depth < 2 {
+					inc++
+					sub := fmt.Sprintf("inc%d", inc)
+					gen(sub, 1+rnd.IntN(3), depth+1)
+					fmt.Fprintf(&b, "session %s %s\n", c, filepath.Join(dir, sub))
+					continue
+				}
+				if c == "include" || c == "substack" {
+					c = "required"
+				}
+				v := values[rnd.IntN(len(values))]
+				fmt.Fprintf(&b, "session %s pam_debug.so open_session=%s\n", c, names[v])
+			}
+			files[filepath.Join(dir, name)] = b.String()
+			files[name] = b.String()
+		}
+		gen("svc", 1+rnd.IntN(5), 0)
+		for name, text := range files {
+			if filepath.IsAbs(name) {
+				if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		s, err := Load(files, "svc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Simulate(s, func(i int) int {
+			for _, a := range s.Entries[i].Args {
+				if v, ok := strings.CutPrefix(a, "open_session="); ok {
+					for r, n := range names {
+						if n == v {
+							return r
+						}
+					}
+				}
+			}
+			return Invalid
+		})
+		out, _ := exec.Command(host, "-c", dir, "-s", "svc", "-u", u.Username, "-m", "nofork").CombinedOutput()
+		if !strings.Contains(string(out), "open="+ReturnName(want)+" ") {
+			var all strings.Builder
+			for name, text := range files {
+				if !filepath.IsAbs(name) {
+					fmt.Fprintf(&all, "== %s\n%s", name, text)
+				}
+			}
+			t.Fatalf("round %d: model says %s, libpam:\n%s\nstack:\n%s", round, ReturnName(want), out, all.String())
 		}
 	}
 }
