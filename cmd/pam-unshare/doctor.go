@@ -466,17 +466,23 @@ func stackCheck(p stackProblem, argErr error, fix string) check {
 		c.Details = append(c.Details, "the module refuses every session of this service with PAM_SYSTEM_ERR")
 	}
 	rep := p.report
+	const fixControl = "fix: change the control of that line so that it cannot end the stack or jump past " + moduleName +
+		" (optional instead of sufficient, ok instead of done, a shorter jump)"
 	if f := rep.SkippedOpen; f != nil {
 		fail(fmt.Sprintf("%s (%s) can be skipped: the session opens without isolation", moduleName, where))
-		c.Details = append(c.Details, stackFinding(f))
+		c.Details = append(c.Details, stackFinding(f), fixControl)
 	}
 	if f := rep.ErrorIgnored; f != nil {
 		fail(fmt.Sprintf("%s (%s) can fail and the session still opens, without isolation", moduleName, where))
-		c.Details = append(c.Details, stackFinding(f))
+		fix := "fix: " + fix + " (writes \"session required " + moduleName + "\" last)"
+		if f.Culprit >= 0 && !isModuleEntry(p.stack.Entries[f.Culprit]) {
+			fix = "fix: remove the reset from that line"
+		}
+		c.Details = append(c.Details, stackFinding(f), fix)
 	}
 	if f := rep.SkippedRefused; f != nil {
 		fail(fmt.Sprintf("%s (%s) can be jumped over", moduleName, where))
-		c.Details = append(c.Details, stackFinding(f)+"; the session is then refused")
+		c.Details = append(c.Details, stackFinding(f)+"; the session is then refused", fixControl)
 	}
 	if len(p.after) > 0 {
 		var mods []string
