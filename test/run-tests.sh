@@ -422,7 +422,7 @@ status_lists_only_real() {
 # pam_unshare-init (a copy of sleep, run through a link named pam_unshare so
 # that the kernel names the process so).
 t_status_spoof() {
-	local fake=$W/home/pu-alice/fake pid
+	local fake=$W/home/pu-alice/fake pid host
 	mkdir -p "$fake"
 	cp /bin/sleep "$fake"/pam_unshare-init
 	ln -sf pam_unshare-init "$fake"/pam_unshare
@@ -431,16 +431,15 @@ t_status_spoof() {
 		unshare -Urpf "$fake"/pam_unshare 30 &
 	pid=$!
 	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 3 >/dev/null 2>&1 &
+	host=$!
 	wait_until 2 leader_started "/bin/sleep 3"
 	if ! wait_until 2 pgrep -x -u pu-alice pam_unshare >/dev/null; then
 		skip "status: a user's fake helper is not listed" "unprivileged user namespaces are not available"
-		kill "$pid" 2>/dev/null
-		wait
-		return
+	else
+		check "status lists the real session and not a user's fake helper (unshare -Urpf)" status_lists_only_real
 	fi
-	check "status lists the real session and not a user's fake helper (unshare -Urpf)" status_lists_only_real
 	kill "$pid" 2>/dev/null
-	wait
+	wait "$pid" "$host"
 	rm -rf "$fake"
 }
 
