@@ -428,7 +428,7 @@ t_status_spoof() {
 	ln -sf pam_unshare-init "$fake"/pam_unshare
 	chown -R pu-alice "$fake"
 	setpriv --reuid=pu-alice --regid=pu-students --clear-groups \
-		unshare -Urpf "$fake"/pam_unshare 30 &
+		unshare -Urpf --kill-child "$fake"/pam_unshare 30 &
 	pid=$!
 	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 3 >/dev/null 2>&1 &
 	host=$!
@@ -438,8 +438,9 @@ t_status_spoof() {
 	else
 		check "status lists the real session and not a user's fake helper (unshare -Urpf)" status_lists_only_real
 	fi
-	kill "$pid" 2>/dev/null
+	kill "$pid" 2>/dev/null # unshare, whose death kills the fake (--kill-child)
 	wait "$pid" "$host"
+	wait_until 2 sh -c '! pgrep -u pu-alice -x pam_unshare >/dev/null'
 	rm -rf "$fake"
 }
 
