@@ -20,9 +20,6 @@ import (
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 )
 
-// helperComm is the helper's comm, what ps -e shows (set in init/init.c).
-const helperComm = "pam_unshare"
-
 // userHZ is the unit of the start time in /proc/PID/stat. The kernel fixes
 // it at 100 for user space on every architecture Linux runs on today.
 const userHZ = 100
@@ -149,7 +146,7 @@ func helperPaths(r Resolver, helper string) map[string]bool {
 // make a process that passes the other tests (unshare -Urpf, then exec a
 // copy of the helper); only root can run one of root's files as root.
 func isHelper(p procInfo, helpers map[string]bool) bool {
-	if p.comm != helperComm || len(p.nsPID) < 2 || p.nsPID[len(p.nsPID)-1] != 1 {
+	if p.comm != nsinit.HelperComm || len(p.nsPID) < 2 || p.nsPID[len(p.nsPID)-1] != 1 {
 		return false
 	}
 	if len(p.uids) < 2 || p.uids[0] != 0 || p.uids[1] != 0 {
@@ -168,27 +165,14 @@ func isHelper(p procInfo, helpers map[string]bool) bool {
 	return helpers[strings.TrimSuffix(p.exe, " (deleted)")] // upgraded under a live session
 }
 
-// helperArgs returns SERVICE and USER from the helper's argv:
-// pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] [--] SERVICE USER.
-func helperArgs(argv []string) (service, user string) {
-	var pos []string
-	for i := 1; i < len(argv); i++ {
-		if argv[i] == "--" {
-			pos = append(pos, argv[i+1:]...)
-			break
-		}
-		switch argv[i] {
-		case "-g", "-m": // -g GRACE_MS, -m slave|private
-			i++
-		case "-P":
-		default:
-			pos = append(pos, argv[i])
-		}
+// helperLabels returns SERVICE and USER from the helper's command line,
+// or "?" for a command line that is not the helper's.
+func helperLabels(argv []string) (service, user string) {
+	a, err := nsinit.ParseHelperArgv(argv)
+	if err != nil {
+		return "?", "?"
 	}
-	if len(pos) >= 2 {
-		return pos[len(pos)-2], pos[len(pos)-1]
-	}
-	return "?", "?"
+	return a.Service, a.User
 }
 
 // findSessions groups processes by the helpers' PID namespaces.
@@ -199,7 +183,7 @@ func findSessions(procs []procInfo, helpers map[string]bool, uptime float64) []s
 			continue
 		}
 		s := session{HelperPID: h.pid, PidNS: h.pidNS}
-		s.Service, s.User = helperArgs(h.cmdline)
+		s.Service, s.User = helperLabels(h.cmdline)
 		if age := uptime - float64(h.start)/userHZ; age > 0 {
 			s.AgeSeconds = int64(age)
 		}
