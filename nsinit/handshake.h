@@ -38,6 +38,7 @@
 #define NSINIT_STEP_SIGNALS 4     /* sigprocmask + signalfd */
 #define NSINIT_STEP_NOT_PID1 5    /* the helper is not PID 1 of a new namespace */
 #define NSINIT_STEP_USAGE 6       /* bad command line (a bug, not a user error) */
+#define NSINIT_STEP_CREDENTIALS 7 /* setgroups/setresgid/setresuid to root */
 
 struct nsinit_msg {
 	unsigned char type; /* NSINIT_MSG_* */

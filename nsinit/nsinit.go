@@ -103,6 +103,8 @@ func stepName(step int) string {
 		return "helper: not PID 1 of a new PID namespace"
 	case C.NSINIT_STEP_USAGE:
 		return "helper: bad command line"
+	case C.NSINIT_STEP_CREDENTIALS:
+		return "helper: make its user and group ids root"
 	}
 	return "helper: step " + strconv.Itoa(step)
 }

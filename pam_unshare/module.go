@@ -8,6 +8,7 @@
 // PAM codes. The logic is in session.go. The exported functions run on the
 // host's thread (the one that called pam_open_session), which is exactly
 // the thread whose namespaces nsinit changes.
+//go:debug containermaxprocs=0
 package main
 
 /*
