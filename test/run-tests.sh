@@ -357,7 +357,250 @@ t_syslog_lines() {
 	[ "$(grep -c 'pam_unshare' <<<"$log")" -eq 2 ] || diag "$log"
 }
 
+# --- hardening: helper trust, inherited descriptors, helper ids, signals ---
+
+# fd_listing PID: "N -> TARGET" for each open descriptor of PID.
+fd_listing() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		echo "${f##*/} -> $(readlink "$f")"
+	done
+}
+
+# close_fds_above_2: close every descriptor above stderr in this shell, so
+# what a child lists beyond stdio came from the PAM stack. Run it in a
+# subshell.
+close_fds_above_2() {
+	local f n
+	for f in /proc/"$BASHPID"/fd/*; do
+		n=${f##*/}
+		[ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null
+	done
+	return 0
+}
+
+# stopped_child PARENT: the PID of PARENT's child once it has stopped.
+stopped_child() {
+	local c
+	c=$(pgrep -P "$1") && [ "$(ps -o stat= -p "$c" | cut -c1)" = T ] && echo "$c"
+}
+
+# pamhost -S stops its forked child before exec, as sshd's post-auth child
+# never execs: list what it inherited from the module.
+pamhost_leader_fds() {
+	local pid child listing
+	(close_fds_above_2 && exec "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -S -- /bin/true) >/dev/null 2>&1 &
+	pid=$!
+	wait_until 3 stopped_child "$pid" >/dev/null
+	child=$(stopped_child "$pid")
+	[ -n "$child" ] && listing=$(fd_listing "$child")
+	kill -CONT "$child" 2>/dev/null
+	wait "$pid"
+	echo "session leader's descriptors before exec:"
+	echo "$listing"
+	[ -n "$child" ] && ! grep -Ev '^[012] -> ' <<<"$listing" >/dev/null
+}
+
+# The shell su starts is PID 2; its descriptors, listed by find (PID 3).
+su_leader_fds() {
+	local listing
+	# shellcheck disable=SC2016 # expanded by the session's shell
+	listing=$(su pu-alice -c 'find /proc/2/fd -mindepth 1 -printf "%f -> %l\n"' </dev/null 2>&1)
+	echo "$listing"
+	grep -q '^0 -> ' <<<"$listing" && ! grep -Ev '^[012] -> ' <<<"$listing" >/dev/null
+}
+
+t_leader_fds() {
+	check "pamhost: the forked session leader inherits only stdio from the module" pamhost_leader_fds
+	check "su: the session leader (PID 2) holds only stdio" su_leader_fds
+}
+
+# untrusted_symlink_refused LINK REAL: pamhost's session with helper=LINK is
+# refused and syslog names REAL, the directory that makes it untrusted.
+symlinked_helper_refused() {
+	local link=$1 dir=$2 out mark
+	mark=$(syslog_mark)
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/true 2>&1)
+	echo "$out"
+	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out" || return 1
+	no_helpers && no_other_pidns || return 1
+	sleep 0.2
+	syslog_since "$mark"
+	syslog_since "$mark" | grep -q "cannot isolate the session of user pu-alice: untrusted helper: $link: real path .*: directory $dir must be owned by root and not writable by group or others; refusing the session"
+}
+
+symlinked_helper_works() {
+	local out
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/ps -e -o pid=,comm= 2>&1)
+	echo "$out"
+	sees_only_session "$out"
+}
+
+t_symlinked_helper() {
+	local links=$W/libexec userdir=$W/home/pu-alice/bin
+	mkdir -p "$links" "$userdir"
+	chmod 755 "$links"
+	chown pu-alice "$userdir"
+	# A root-owned, root-only helper file and a root-made link in a
+	# root-only directory; only the target's directory is the user's,
+	# who could replace the file at any time.
+	cp "$HELPER" "$userdir"/pam_unshare-init
+	ln -sf "$userdir"/pam_unshare-init "$links"/to-user
+	pamd_write ""
+	sed -i "s|helper=$HELPER|helper=$links/to-user|" "$W"/pam.d/pamhost
+	check "a root-made symlink to a helper in a user's directory is refused, syslog names the directory" \
+		symlinked_helper_refused "$links/to-user" "$userdir"
+	# A chain of links through root-only directories is fine.
+	ln -sf "$HELPER" "$links"/b
+	ln -sf b "$links"/a
+	pamd_write ""
+	sed -i "s|helper=$HELPER|helper=$links/a|" "$W"/pam.d/pamhost
+	check "a chain of symlinks to the helper through root-only directories works" symlinked_helper_works
+	pamd_write ""
+}
+
+# su_as BY ARGS...: run su ARGS as user BY (su checks no password: the su
+# service is made to permit anyone while a test needs it).
+su_as() {
+	local by=$1
+	shift
+	setpriv --reuid="$by" --regid="$(id -g "$by")" --clear-groups su "$@"
+}
+
+# helper_immune_to USER: the helper of a su that USER runs cannot be
+# stopped or killed by USER, and the session goes on.
+helper_immune_to() {
+	local by=$1 out=$W/su-signal.out pid helper stop kill status
+	su_as "$by" pu-alice -c 'sleep 1.5; echo session-alive' >"$out" 2>&1 </dev/null &
+	pid=$!
+	wait_until 3 leader_started "sleep 1.5"
+	helper=$(helpers_alive | head -1)
+	echo "helper $helper: $(grep -E '^(Uid|Gid):' /proc/"$helper"/status | tr '\t\n' '  ')"
+	stop=$(setpriv --reuid="$by" --regid="$(id -g "$by")" --clear-groups kill -STOP "$helper" 2>&1)
+	echo "kill -STOP as $by: ${stop:-delivered}"
+	kill=$(setpriv --reuid="$by" --regid="$(id -g "$by")" --clear-groups kill -KILL "$helper" 2>&1)
+	echo "kill -KILL as $by: ${kill:-delivered}"
+	status=$(ps -o stat= -p "$helper")
+	wait "$pid"
+	cat "$out"
+	kill -CONT "$helper" 2>/dev/null
+	grep -q 'Operation not permitted' <<<"$stop" && grep -q 'Operation not permitted' <<<"$kill" &&
+		[ "${status:0:1}" != T ] && grep -q '^session-alive$' "$out"
+}
+
+t_helper_ids() {
+	pamd_write ""
+	sed -i 's/pam_rootok.so/pam_permit.so/' "$W"/pam.d/su
+	check "su run by pu-bob: pu-bob can neither stop nor kill the session's helper" helper_immune_to pu-bob
+	check "su run by pu-alice to herself: she can neither stop nor kill the helper" helper_immune_to pu-alice
+	pamd_write ""
+}
+
+# A process that ignores SIGTERM but exits on SIGHUP (as interactive shells
+# do, saving their history) has exited through its handler when the
+# session ends, long before the 5 s grace period would have SIGKILLed it.
+hup_ends_term_ignorer() {
+	local mark=$W/hup-saved t0 ms out
+	rm -f "$mark"
+	t0=$(date +%s%N)
+	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sh -c \
+		"(trap '' TERM; trap 'echo saved >$mark; exit 0' HUP; while :; do sleep 0.1; done) >/dev/null 2>&1 & sleep 0.3" 2>&1)
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "$out"
+	echo "session with its teardown took $ms ms; grace is 5000 ms"
+	[ -e "$mark" ] && [ "$ms" -lt 3000 ] && no_other_pidns
+}
+
+t_teardown_sighup() {
+	pamd_write "grace=5"
+	check "teardown sends SIGHUP: a process that ignores SIGTERM exits through its SIGHUP handler, well before the grace period" hup_ends_term_ignorer
+	pamd_write ""
+}
+
+# helper_g_verdict ARG: what the helper says about "-g ARG" on its control
+# socket: "usage" for a rejected command line, "not-pid1" when it got as far
+# as checking that it is PID 1 (which it is not here).
+helper_g_verdict() {
+	python3 - "$HELPER" "$1" <<-'EOF'
+		import os, socket, struct, subprocess, sys
+		host, helper = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+		def as_fd3():
+		    os.dup2(helper.fileno(), 3)
+		subprocess.run([sys.argv[1], "-g", sys.argv[2], "--", "test", "test"],
+		               preexec_fn=as_fd3, pass_fds=(3,))
+		helper.close()
+		kind, step = struct.unpack("BB", host.recv(8)[:2])
+		print({6: "usage", 5: "not-pid1"}.get(step, "step %d" % step) if kind == ord("F") else chr(kind))
+	EOF
+}
+
+# Constants: NSINIT_STEP_USAGE 6 and NSINIT_STEP_NOT_PID1 5 (handshake.h).
+helper_g_strict() {
+	local arg verdict bad=0
+	for arg in 0 1500 86400000; do
+		verdict=$(helper_g_verdict "$arg")
+		echo "-g '$arg': $verdict"
+		[ "$verdict" = not-pid1 ] || bad=1
+	done
+	for arg in '' 12x ' 5' +5 -5 0x10 86400001 99999999999999999999; do
+		verdict=$(helper_g_verdict "$arg")
+		echo "-g '$arg': $verdict"
+		[ "$verdict" = usage ] || bad=1
+	done
+	return "$bad"
+}
+
+t_helper_grace_arg() {
+	check "the helper takes -g as whole milliseconds only, and refuses anything else" helper_g_strict
+}
+
 # --- sshd -------------------------------------------------------------------
+
+# sshd_leader: the host PID of sshd's post-auth child in a session: the
+# one sshd process in another PID namespace (there it is PID 2).
+sshd_leader() { pidns_others | awk '$2 == "sshd" { print $1 }' | grep -m1 .; }
+
+# control_socket_peer HELPER: the inode of the host's end of HELPER's
+# control socket (the helper holds the other end as fd 3).
+control_socket_peer() {
+	local own
+	own=$(readlink /proc/"$1"/fd/3 | tr -dc 0-9)
+	ss -x -a | awk -v i="$own" '$6 == i { print $8 }'
+}
+
+# sshd's post-auth child runs as the user for the whole connection and
+# never execs: nothing the module holds may reach it. Listed from the host,
+# since the child is not dumpable.
+ssh_leader_fds() {
+	local pid child helper peer listing f bad=""
+	timeout 20 "${SSH[@]}" 'sleep 2' >/dev/null 2>&1 &
+	pid=$!
+	wait_until 5 sshd_leader >/dev/null
+	child=$(sshd_leader)
+	helper=$(helpers_alive | head -1)
+	if [ -z "$child" ] || [ -z "$helper" ]; then
+		wait "$pid"
+		echo "no session found (post-auth child '$child', helper '$helper')"
+		return 1
+	fi
+	peer=$(control_socket_peer "$helper")
+	listing=$(fd_listing "$child")
+	for f in /proc/"$child"/fd/*; do
+		# Directories (the saved root and working directory), the
+		# saved namespaces, pidfds, the runtime's cgroup files and the
+		# host's end of the helper's control socket.
+		if [ -d "$f" ] || readlink "$f" | grep -Eq '^(pid|mnt):\[|pidfd|^/sys/fs/cgroup/|^socket:\['"${peer:-none}"'\]$'; then
+			bad+="${f##*/} "
+		fi
+	done
+	wait "$pid"
+	echo "post-auth child $child (PID 2 of the session), helper $helper, control socket host end ${peer:-?}:"
+	echo "$listing"
+	if [ -z "$peer" ] || [ -n "$bad" ]; then
+		echo "from the module: ${bad:-?}"
+		return 1
+	fi
+}
 
 t_sshd() {
 	if ! world_sshd; then
@@ -376,6 +619,7 @@ t_sshd() {
 	timeout 20 "${SSH[@]}" 'nohup sleep 1003 >/dev/null 2>&1 &' 2>/dev/null
 	wait_until 3 sh -c '! pgrep -f "^sleep 1003" >/dev/null'
 	tap $? "sshd: a background nohup sleep is gone after logout"
+	check "sshd: the post-auth child (PID 2) holds no descriptor of the module" ssh_leader_fds
 	out=$(timeout 20 "${SSH[@]}" -tt 'ps -e -o pid=,comm=' 2>&1 | tr -d '\r')
 	sees_only_session "$out"
 	tap $? "sshd with a pty (ssh -tt): ps -e sees only the helper and the session"
@@ -409,6 +653,11 @@ t_sudo
 t_groups
 t_bad_option
 t_syslog_lines
+t_leader_fds
+t_symlinked_helper
+t_helper_ids
+t_teardown_sighup
+t_helper_grace_arg
 t_sshd
 
 kill "$MARKER"
