@@ -379,33 +379,60 @@ close_fds_above_2() {
 	return 0
 }
 
+# syslog_socket INODE: socket INODE is a connection to /dev/log, which the
+# host's libc opens at the first syslog line (pam_syslog) and keeps.
+syslog_socket() {
+	local peer
+	peer=$(ss -x -a | awk -v i="$1" '$6 == i { print $8 }')
+	[ -n "$peer" ] && ss -x -a | awk -v i="$peer" '$6 == i && $5 == "/dev/log" { f = 1 } END { exit !f }'
+}
+
+# only_stdio LISTING: fd_listing output holds nothing but descriptors 0-2
+# and the host's own syslog connection.
+only_stdio() {
+	local line
+	while read -r line; do
+		case $line in
+		[012]" -> "*) ;;
+		*" -> socket:["*"]") syslog_socket "$(tr -dc 0-9 <<<"${line#* -> }")" || return 1 ;;
+		*) return 1 ;;
+		esac
+	done <<<"$1"
+}
+
 # stopped_child PARENT: the PID of PARENT's child once it has stopped.
 stopped_child() {
 	local c
-	c=$(pgrep -P "$1") && [ "$(ps -o stat= -p "$c" | cut -c1)" = T ] && echo "$c"
+	for c in $(pgrep -P "$1"); do
+		[ "$(ps -o stat= -p "$c" | cut -c1)" = T ] && echo "$c" && return 0
+	done
+	return 1
 }
 
 # pamhost -S stops its forked child before exec, as sshd's post-auth child
 # never execs: list what it inherited from the module.
 pamhost_leader_fds() {
-	local pid child listing
+	local pid child listing="" rc=1
 	(close_fds_above_2 && exec "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -S -- /bin/true) >/dev/null 2>&1 &
 	pid=$!
 	wait_until 3 stopped_child "$pid" >/dev/null
 	child=$(stopped_child "$pid")
-	[ -n "$child" ] && listing=$(fd_listing "$child")
-	kill -CONT "$child" 2>/dev/null
+	if [ -n "$child" ]; then
+		listing=$(fd_listing "$child")
+		only_stdio "$listing" && rc=0
+	fi
+	pkill -CONT -P "$pid"
 	wait "$pid"
 	echo "session leader's descriptors before exec:"
 	echo "$listing"
-	[ -n "$child" ] && ! grep -Ev '^[012] -> ' <<<"$listing" >/dev/null
+	return "$rc"
 }
 
 # The shell su starts is PID 2; its descriptors, listed by find (PID 3).
 su_leader_fds() {
 	local listing
 	# shellcheck disable=SC2016 # expanded by the session's shell
-	listing=$(su pu-alice -c 'find /proc/2/fd -mindepth 1 -printf "%f -> %l\n"' </dev/null 2>&1)
+	listing=$(close_fds_above_2 && su pu-alice -c 'find /proc/2/fd -mindepth 1 -printf "%f -> %l\n"' </dev/null 2>&1)
 	echo "$listing"
 	grep -q '^0 -> ' <<<"$listing" && ! grep -Ev '^[012] -> ' <<<"$listing" >/dev/null
 }
@@ -449,7 +476,7 @@ t_symlinked_helper() {
 	pamd_write ""
 	sed -i "s|helper=$HELPER|helper=$links/to-user|" "$W"/pam.d/pamhost
 	check "a root-made symlink to a helper in a user's directory is refused, syslog names the directory" \
-		symlinked_helper_refused "$links/to-user" "$userdir"
+		symlinked_helper_refused "$links/to-user" "$W/home/pu-alice"
 	# A chain of links through root-only directories is fine.
 	ln -sf "$HELPER" "$links"/b
 	ln -sf b "$links"/a
@@ -556,9 +583,19 @@ t_helper_grace_arg() {
 
 # --- sshd -------------------------------------------------------------------
 
-# sshd_leader: the host PID of sshd's post-auth child in a session: the
-# one sshd process in another PID namespace (there it is PID 2).
-sshd_leader() { pidns_others | awk '$2 == "sshd" { print $1 }' | grep -m1 .; }
+# sshd_leader: the host PID of a live sshd post-auth child of a session:
+# an sshd that is PID 2 of a nested PID namespace (NSpid: HOST_PID ... 2).
+sshd_leader() {
+	local p
+	for p in $(pgrep -x sshd); do
+		if awk '/^NSpid:/ && NF >= 3 && $NF == 2 { n = 1 } /^State:/ && $2 != "Z" { a = 1 } END { exit !(n && a) }' \
+			/proc/"$p"/status 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
 
 # control_socket_peer HELPER: the inode of the host's end of HELPER's
 # control socket (the helper holds the other end as fd 3).
@@ -573,9 +610,10 @@ control_socket_peer() {
 # since the child is not dumpable.
 ssh_leader_fds() {
 	local pid child helper peer listing f bad=""
-	timeout 20 "${SSH[@]}" 'sleep 2' >/dev/null 2>&1 &
+	rm -f "$W"/home/pu-alice/ssh-started
+	timeout 20 "${SSH[@]}" 'touch ~/ssh-started; sleep 3' >/dev/null 2>&1 &
 	pid=$!
-	wait_until 5 sshd_leader >/dev/null
+	wait_until 10 test -e "$W"/home/pu-alice/ssh-started
 	child=$(sshd_leader)
 	helper=$(helpers_alive | head -1)
 	if [ -z "$child" ] || [ -z "$helper" ]; then
