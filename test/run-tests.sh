@@ -509,7 +509,7 @@ stopped_child() {
 # never execs: list what it inherited from the module.
 pamhost_leader_fds() {
 	local pid child listing="" rc=1
-	(close_fds_above_2 && exec pamhost -s pamhost -u pu-alice -S -- /bin/true) >/dev/null 2>&1 &
+	(close_fds_above_2 && exec "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -S -- /bin/true) >/dev/null 2>&1 &
 	pid=$!
 	wait_until 3 stopped_child "$pid" >/dev/null
 	child=$(stopped_child "$pid")
