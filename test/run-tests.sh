@@ -505,6 +505,13 @@ stopped_child() {
 	return 1
 }
 
+# pamhost_done PID: continue PID's stopped children; true once PID exited.
+pamhost_done() {
+	pkill -CONT -P "$1"
+	case $(ps -o stat= -p "$1") in '' | Z*) return 0 ;; esac
+	return 1
+}
+
 # pamhost -S stops its forked child before exec, as sshd's post-auth child
 # never execs: list what it inherited from the module.
 pamhost_leader_fds() {
@@ -517,7 +524,8 @@ pamhost_leader_fds() {
 		listing=$(fd_listing "$child")
 		only_stdio "$listing" && rc=0
 	fi
-	pkill -CONT -P "$pid"
+	# Let the child go on, however late it stopped, until pamhost is done.
+	wait_until 10 pamhost_done "$pid" || kill -9 "$pid"
 	wait "$pid"
 	echo "session leader's descriptors before exec:"
 	echo "$listing"
