@@ -44,7 +44,7 @@ pamhost() { "$PAMHOST" -c /etc/pam.d "$@"; }
 # sshd but the session's own post-auth child at PID 2.
 sees_only_session() {
 	local out=$1
-	grep -Eq '^ *1 pam_unshare$' <<<"$out" &&
+	grep -Eq "^ *1 $HELPER_COMM\$" <<<"$out" &&
 		! grep -q 'sleep 1001' <<<"$out" &&
 		! grep -Eq '(^| )(init|systemd|cron|pamhost|run-tests\.sh|python3)$' <<<"$out" &&
 		! grep -Ev '^ *2 sshd$' <<<"$out" | grep -Eq ' sshd$'
@@ -101,7 +101,7 @@ first_commands_see_new_proc() {
 	local i out bad=0
 	for i in $(seq 100); do
 		out=$(pamhost -s pamhost -u pu-alice -- /bin/cat /proc/1/comm 2>/dev/null)
-		[ "$out" = pam_unshare ] && continue
+		[ "$out" = "$HELPER_COMM" ] && continue
 		bad=$((bad + 1))
 		printf 'session %d saw:\n%s\n' "$i" "$out"
 	done
@@ -207,7 +207,7 @@ t_helper_shape() {
 	HELPER_PID=$(helpers_alive | head -1)
 	check "the helper holds no inherited descriptors" helper_no_inherited_fds
 	check "the helper is single-threaded" helper_single_threaded
-	check "the helper is named pam_unshare and labelled with service and user" helper_named
+	check "the helper is named $HELPER_COMM and labelled with service and user" helper_named
 	wait "$pid"
 }
 
@@ -368,14 +368,18 @@ t_su() {
 	check "after su: nothing left in another PID namespace, host /proc and binfmt_misc intact" nothing_left
 }
 
-# sees_host CMD...: CMD lists process arguments and sees the marker sleep of
-# the host: it is not isolated.
-sees_host() {
-	local out
+# shows REGEX CMD...: a line of CMD's output (shown) matches REGEX.
+shows() {
+	local regex=$1 out
+	shift
 	out=$("$@" 2>&1)
 	echo "$out"
-	grep -q 'sleep 1001' <<<"$out"
+	grep -Eq "$regex" <<<"$out"
 }
+
+# sees_host CMD...: CMD lists process arguments and sees the marker sleep of
+# the host: it is not isolated.
+sees_host() { shows 'sleep 1001' "$@"; }
 t_su_root_exempt() {
 	check "su to root is exempt and sees the host" sees_host su - root -c 'ps -e -o args='
 }
@@ -395,12 +399,7 @@ t_sudo() {
 }
 
 # isolated CMD...: CMD's ps -e -o pid=,comm= shows the helper as PID 1.
-isolated() {
-	local out
-	out=$("$@" 2>&1)
-	echo "$out"
-	grep -Eq '^ *1 pam_unshare$' <<<"$out"
-}
+isolated() { shows "^ *1 $HELPER_COMM\$" "$@"; }
 t_groups() {
 	pamd_write "only_groups=pu-staff"
 	check "only_groups: a user outside the groups is not isolated" sees_host su pu-alice -c 'ps -e -o args='
@@ -649,43 +648,6 @@ t_teardown_sighup() {
 	pamd_write ""
 }
 
-# helper_g_verdict ARG: what the helper says about "-g ARG" on its control
-# socket: "usage" for a rejected command line, "not-pid1" when it got as far
-# as checking that it is PID 1 (which it is not here).
-helper_g_verdict() {
-	python3 - "$HELPER" "$1" <<-'EOF'
-		import os, socket, struct, subprocess, sys
-		host, helper = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-		def as_fd3():
-		    os.dup2(helper.fileno(), 3)
-		subprocess.run([sys.argv[1], "-g", sys.argv[2], "--", "test", "test"],
-		               preexec_fn=as_fd3, pass_fds=(3,))
-		helper.close()
-		kind, step = struct.unpack("BB", host.recv(8)[:2])
-		print({6: "usage", 5: "not-pid1"}.get(step, "step %d" % step) if kind == ord("F") else chr(kind))
-	EOF
-}
-
-# Constants: NSINIT_STEP_USAGE 6 and NSINIT_STEP_NOT_PID1 5 (handshake.h).
-helper_g_strict() {
-	local arg verdict bad=0
-	for arg in 0 1500 86400000; do
-		verdict=$(helper_g_verdict "$arg")
-		echo "-g '$arg': $verdict"
-		[ "$verdict" = not-pid1 ] || bad=1
-	done
-	for arg in '' 12x ' 5' +5 -5 0x10 86400001 99999999999999999999; do
-		verdict=$(helper_g_verdict "$arg")
-		echo "-g '$arg': $verdict"
-		[ "$verdict" = usage ] || bad=1
-	done
-	return "$bad"
-}
-
-t_helper_grace_arg() {
-	check "the helper takes -g as whole milliseconds only, and refuses anything else" helper_g_strict
-}
-
 # --- sshd -------------------------------------------------------------------
 
 # sshd_leader: the host PID of a live sshd post-auth child of a session:
@@ -787,7 +749,7 @@ ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
 	root_exempt helper_shape orphans_reaped concurrent_sessions kill_helper
 	kill_host failed_helper untrusted_helper poll_mode su su_root_exempt
 	su_nohup_gone sudo groups bad_option syslog_lines leader_fds
-	symlinked_helper helper_ids teardown_sighup helper_grace_arg sshd)
+	symlinked_helper helper_ids teardown_sighup sshd)
 
 [ $# -gt 0 ] && shift # BUILD_DIR
 tests=("${@:-${ALL_TESTS[@]}}")
