@@ -88,9 +88,9 @@ $(BUILD)/pam_unshare.so: $(GO_SOURCES)
 # Against musl it is ready about 0.5 ms sooner after exec and its PSS is
 # about 70 KiB instead of 820 KiB (static glibc's start-up is much longer,
 # and costs most on virtual machines where CPUID traps).
-$(BUILD)/pam_unshare-init: nsinit/init/init.c nsinit/handshake.h
+$(BUILD)/pam_unshare-init: nsinit/init/init.c nsinit/init/user.c nsinit/init/init.h nsinit/handshake.h
 	@mkdir -p $(BUILD)
-	$(HELPER_CC) $(CFLAGS) $(WARN) -static -o $@ nsinit/init/init.c
+	$(HELPER_CC) $(CFLAGS) $(WARN) -static -o $@ nsinit/init/init.c nsinit/init/user.c
 
 $(BUILD)/pam-unshare: $(GO_SOURCES)
 	@mkdir -p $(BUILD)
@@ -128,7 +128,7 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	shellcheck test/*.sh test/*/*.sh .ci/run
 	$(MAKE) --no-print-directory packaging-lint
-	$(CC) $(CFLAGS) $(WARN) -fsyntax-only nsinit/init/init.c test/pamhost.c
+	$(CC) $(CFLAGS) $(WARN) -fsyntax-only nsinit/init/init.c nsinit/init/user.c test/pamhost.c
 
 clean:
 	rm -rf $(BUILD)
