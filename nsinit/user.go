@@ -70,7 +70,7 @@ func EnterUser(cfg Config, uid int, linger bool) (*Session, error) {
 		return nil, stepErr("lock "+userLock(uid), err)
 	}
 	for attempt := 1; ; attempt++ {
-		conn, helperPID, err := dialHelper(uid, helper)
+		conn, helperPID, err := dialHelper(uid, helper, true)
 		if err != nil {
 			return nil, err
 		}
@@ -106,8 +106,9 @@ func ensureRunDir() error {
 
 // dialHelper connects to uid's rendezvous and checks that the peer is the
 // trusted helper running as root. It returns conn -1 when there is no live
-// namespace (no socket, or a stale one, which it removes).
-func dialHelper(uid int, helper string) (conn, helperPID int, err error) {
+// namespace (no socket, or a stale one, which it removes when it holds the
+// user's lock, locked).
+func dialHelper(uid int, helper string, locked bool) (conn, helperPID int, err error) {
 	path := UserSocket(uid)
 	conn, err = unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -122,6 +123,9 @@ func dialHelper(uid int, helper string) (conn, helperPID int, err error) {
 		// Its helper is gone or has withdrawn; we hold the lock, so
 		// nobody else is creating one at this path.
 		unix.Close(conn)
+		if !locked {
+			return -1, 0, nil
+		}
 		if err := unix.Unlink(path); err != nil && !errors.Is(err, unix.ENOENT) {
 			return -1, 0, stepErr("remove stale "+path, err)
 		}
@@ -391,4 +395,115 @@ func pidfdPID(fd int) (int, error) {
 		}
 	}
 	return 0, errors.New("no Pid: line in fdinfo")
+}
+
+// UserStatus is what the helper of a per-user namespace reports.
+type UserStatus struct {
+	UID       int           `json:"uid"`
+	HelperPID int           `json:"helper_pid"`
+	Linger    bool          `json:"linger"`
+	Sessions  []UserSession `json:"sessions"`
+}
+
+// UserSession is one session counted by a per-user namespace.
+type UserSession struct {
+	HostPID int    `json:"host_pid"` // the process that opened it (sshd, su, cron)
+	Service string `json:"service"`
+}
+
+// ErrNoUserNamespace: the user has no live per-user namespace.
+var ErrNoUserNamespace = errors.New("no per-user namespace")
+
+// UserNamespaceUIDs lists the UIDs that have a rendezvous socket in RunDir.
+// A socket may be stale; QueryUser tells.
+func UserNamespaceUIDs() ([]int, error) {
+	entries, err := os.ReadDir(RunDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var uids []int
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".sock")
+		if !ok {
+			continue
+		}
+		if uid, err := strconv.Atoi(name); err == nil {
+			uids = append(uids, uid)
+		}
+	}
+	return uids, nil
+}
+
+// adminDial connects to uid's helper for the pam-unshare command.
+func adminDial(uid int, helper string) (int, int, error) {
+	conn, pid, err := dialHelper(uid, helper, false)
+	if err != nil {
+		return -1, 0, err
+	}
+	if conn < 0 {
+		return -1, 0, ErrNoUserNamespace
+	}
+	return conn, pid, nil
+}
+
+// QueryUser asks uid's helper, which must be the program at helper, for its
+// sessions.
+func QueryUser(uid int, helper string) (UserStatus, error) {
+	st := UserStatus{UID: uid}
+	conn, pid, err := adminDial(uid, helper)
+	if err != nil {
+		return st, err
+	}
+	defer unix.Close(conn)
+	st.HelperPID = pid
+	ask := C.struct_nsinit_msg{_type: C.NSINIT_MSG_STATUS}
+	if err := unix.Sendmsg(conn, msgBytes(&ask), nil, nil, unix.MSG_NOSIGNAL); err != nil {
+		return st, err
+	}
+	msg, fd, err := recvMsg(conn, readyTimeout)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	if err != nil {
+		return st, err
+	}
+	if msg._type != C.NSINIT_MSG_STATUS {
+		return st, fmt.Errorf("unexpected answer %q", rune(msg._type))
+	}
+	st.Linger = msg.step != 0
+	st.Sessions = []UserSession{}
+	for i := 0; i < int(msg.err); i++ {
+		m, fd, err := recvMsg(conn, readyTimeout)
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		if err != nil {
+			return st, err
+		}
+		st.Sessions = append(st.Sessions, UserSession{HostPID: int(m.pid), Service: msgLabel(&m)})
+	}
+	return st, nil
+}
+
+// StopUser ends uid's namespace: the helper withdraws its rendezvous,
+// sends SIGTERM to everything in it, waits its grace period and exits.
+// StopUser returns the helper's PID once it has exited, or an error after
+// timeout.
+func StopUser(uid int, helper string, timeout time.Duration) (int, error) {
+	conn, pid, err := adminDial(uid, helper)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(conn)
+	stop := C.struct_nsinit_msg{_type: C.NSINIT_MSG_STOP}
+	if err := unix.Sendmsg(conn, msgBytes(&stop), nil, nil, unix.MSG_NOSIGNAL); err != nil {
+		return pid, err
+	}
+	if !waitHangup(conn, timeout) {
+		return pid, fmt.Errorf("helper %d still running after %v", pid, timeout)
+	}
+	return pid, nil
 }
