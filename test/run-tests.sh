@@ -30,6 +30,8 @@ ip link set lo up
 
 # shellcheck source=test/lib.sh
 . "$TEST_DIR"/lib.sh
+# shellcheck source=test/scope-user.sh
+. "$TEST_DIR"/scope-user.sh
 
 W=$(mktemp -d /tmp/pam_unshare-test.XXXXXX)
 world_setup "$W"
@@ -410,6 +412,7 @@ t_groups
 t_bad_option
 t_syslog_lines
 t_sshd
+t_user_all
 
 kill "$MARKER"
 wait_until 3 no_helpers
