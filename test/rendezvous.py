@@ -26,16 +26,17 @@ def ask(path, kind):
     except OSError as e:
         print("connect: %s" % e.strerror)
         sys.exit(3)
-    s.send(MSG.pack(ord(kind), 0, 0, 0, b""))
     s.settimeout(2)
     got = ""
     try:
+        # The helper may have closed a refused connection already.
+        s.send(MSG.pack(ord(kind), 0, 0, 0, b""))
         while True:
             m = s.recv(MSG.size)
             if not m:
                 break
             got += chr(m[0])
-    except (socket.timeout, ConnectionResetError):
+    except (socket.timeout, ConnectionResetError, BrokenPipeError):
         pass
     print("answer: %s" % (got or "none"))
 
