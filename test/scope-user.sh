@@ -248,7 +248,29 @@ t_user_sshd() {
 	kill "$p"
 	wait "$p" 2>/dev/null
 	check "scope=user over ssh: nothing left after logout" wait_until 6 no_helpers
+	t_user_sshd_kill_monitor
 	pamd_write ""
+}
+
+# kill -9 of sshd's privileged monitor, the process that opened the
+# session. Its post-auth child, forked without exec, lives on and may hold
+# a copy of the session's control socket, so only the monitor's pidfd can
+# tell the helper that the session no longer counts.
+t_user_sshd_kill_monitor() {
+	local a monitor out
+	timeout 30 "${SSH[@]}" 'sleep 2040' >/dev/null 2>&1 &
+	a=$!
+	wait_until 5 pgrep_args "sleep 2040"
+	monitor=$(pgrep -f '^sshd: pu-alice \[priv\]$' | head -1)
+	kill -9 "$monitor"
+	out=$(timeout 20 "${SSH[@]}" 'echo second; ps -e -o args=' 2>&1)
+	check "scope=user, kill -9 of one ssh session's monitor: another ssh session of alice works" \
+		grep -q '^second$' <<<"$out"
+	check "scope=user, kill -9 of a monitor: it stops counting, so the namespace ends with the last live session" \
+		wait_until 6 no_helpers
+	no_helpers || diag "$(ps -eo pid,ppid,args)"
+	kill "$a" 2>/dev/null
+	wait "$a" 2>/dev/null
 }
 
 t_user_all() {
