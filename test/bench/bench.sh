@@ -21,7 +21,9 @@
 #   b  noop (Go)       - a Go c-shared module that returns PAM_SUCCESS,
 #                        so b - a is the Go runtime
 #   c  pam_unshare     - c - b is the namespace work itself
-# Sections: latency, host memory, helper, teardown, scale.
+# Sections: latency, host memory, helper, teardown, scale, and per-user
+# namespaces (scope=user: create against join latency, and the helper with
+# PERUSER sessions, default 50, in one namespace).
 set -euo pipefail
 
 if [[ $(id -u) != 0 ]]; then
@@ -211,6 +213,8 @@ helpers_in() {
 echo "bench: $(uname -r), $(nproc) CPUs, N=$N, SCALE=$SCALE," \
 	"user $BENCH_USER, work dir $W" >&2
 
+# BENCH_ONLY=peruser runs section 5 alone.
+if [[ ${BENCH_ONLY:-} != peruser ]]; then
 # --- 1. latency ------------------------------------------------------------
 # Sessions one after another in one pamhost, fork-per-session like su; the
 # child lists /proc. open = pam_open_session alone; total = pam_start to
@@ -518,12 +522,82 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 	record scale "$l" "processes outside ${ref%/ns/pid}/ns/pid" "$other" \
 		count "machine-wide"
 fi
+fi # BENCH_ONLY
+
+# --- 5. per-user namespaces (scope=user) -------------------------------------
+# create: sessions one after another, each alone, so each open creates the
+# namespace (and each close ends it). join: the same while another session
+# holds the namespace, so each open joins it. Then PERUSER sessions at once
+# in one namespace: the helper's PSS, threads and idle wakeups.
+# The rendezvous goes to a private /run (this script's mount namespace).
+PERUSER=${PERUSER:-50}
+if [[ -e $MODULE && -e $HELPER ]]; then
+	mount -t tmpfs -o mode=755 bench-run /run
+	echo "session required $MODULE helper=$HELPER scope=user" >"$CONF/user"
+	# peruser_latency NAME: N sessions in one pamhost; open p50/p90.
+	peruser_latency() {
+		local f=$W/pu-$1 rc=0
+		timeout -k 5 120 "$PAMHOST" -c "$CONF" -s user -u "$BENCH_USER" \
+			-n $((N + 1)) -t -- /bin/true >"$f.out" 2>"$f.err" || rc=$?
+		grep -E '^[0-9]+,' "$f.out" | awk -F, '$1 > 0 { print $2 }' >"$f.open"
+		record peruser "$1" "sessions ok" \
+			"$(grep -c ' open=PAM_SUCCESS close=PAM_SUCCESS child=0 ' \
+				"$f.err" || true)/$((N + 1))" count "pamhost exit $rc"
+		record peruser "$1" "open p50" "$(pct "$f.open" 50)" us
+		record peruser "$1" "open p90" "$(pct "$f.open" 90)" us
+		PU50[$1]=$(pct "$f.open" 50)
+	}
+	declare -A PU50
+	peruser_latency create
+	"$PAMHOST" -c "$CONF" -s user -u "$BENCH_USER" -- /bin/sleep 600 \
+		>/dev/null 2>&1 &
+	holder=$!
+	BG_PIDS+=("$holder")
+	hpid=$(wait_child "$holder" pam_unshare) || hpid=
+	peruser_latency join
+	record peruser "join - create" "open p50" \
+		$((PU50[join] - PU50[create])) us \
+		"<= 0: $(verdict test "${PU50[join]}" -le "${PU50[create]}")"
+	for ((i = 1; i < PERUSER; i++)); do
+		"$PAMHOST" -c "$CONF" -s user -u "$BENCH_USER" -- /bin/sleep 600 \
+			>/dev/null 2>&1 &
+		BG_PIDS+=("$!")
+	done
+	l="$PERUSER sessions, 1 namespace"
+	for ((i = 0; i < 300; i++)); do
+		n=$(pgrep -c -f '^/bin/sleep 600$' || true)
+		((n >= PERUSER)) && break
+		sleep 0.1
+	done
+	sleep 1
+	record peruser "$l" "sessions live" "$n/$PERUSER" count
+	record peruser "$l" "helpers" "$(pgrep -c -x pam_unshare || true)" count \
+		"1 (machine-wide)"
+	if [[ -n $hpid ]]; then
+		pss=$(field "/proc/$hpid/smaps_rollup" Pss)
+		thr=$(field "/proc/$hpid/status" Threads)
+		w0=$(switches "$hpid")
+		sleep 5
+		w1=$(switches "$hpid")
+		record peruser "$l" "helper PSS" "$pss" KiB \
+			"<= 256 KiB: $(verdict test "${pss:-999}" -le 256)"
+		record peruser "$l" "helper threads" "$thr" count \
+			"1: $(verdict test "$thr" = 1)"
+		record peruser "$l" "helper wakeups in 5 s idle" $((w1 - w0)) count \
+			"0: $(verdict test $((w1 - w0)) = 0)"
+	fi
+	for p in "${BG_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	wait || true
+	BG_PIDS=()
+fi
 
 {
 	echo "| section | case | metric | value | unit | target |"
 	echo "|---|---|---|---|---|---|"
 	# Rows grouped by section, in the order the sections appear above.
-	for sec in latency memory helper teardown limits scale; do
+	for sec in latency memory helper teardown limits scale peruser; do
 		for r in "${ROWS[@]}"; do
 			if [[ $r == "| $sec |"* ]]; then printf '%s\n' "$r"; fi
 		done
