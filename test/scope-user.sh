@@ -292,6 +292,60 @@ t_user_many_users() {
 	pamd_write ""
 }
 
+# Logins racing the end of the namespace: session A is alone and ends at
+# once (without linger its close tears the namespace down), while session B
+# of the same user opens a moment later. B must get A's namespace while it
+# is alive or a new one, never one that is ending: its command must run and
+# exit 0 (in a dying namespace the fork fails or the command is killed).
+t_user_race_teardown() {
+	local d i pids=()
+	pamd_write "scope=user"
+	d=$(mktemp -d)
+	for i in $(seq 30); do
+		user_session pu-alice /bin/true >"$d/a$i" &
+		pids+=($!)
+		sleep "0.0$((i % 10))"
+		user_session pu-alice /bin/sh -c 'sleep 0.05' >"$d/b$i" &
+		pids+=($!)
+		wait "${pids[@]}"
+		pids=()
+	done
+	check "30 logins racing the teardown of the user's last session: all 60 open, run and close" \
+		opened "$(cat "$d"/*)" 60
+	check "logins racing teardown: nothing is left" all_gone
+	rm -rf "$d"
+	pamd_write ""
+}
+
+# The same race, made certain: the helper is stopped (SIGSTOP) while the
+# last session's close and a new login's join both wait in its queue. On
+# SIGCONT it handles the leave first, withdraws the rendezvous, which resets
+# the queued join, and tears down; the new login must then create a fresh
+# namespace, not land in the dying one.
+t_user_join_while_ending() {
+	local d a b hpid
+	pamd_write "scope=user"
+	d=$(mktemp -d)
+	user_session pu-alice /bin/sh -c 'readlink /proc/self/ns/pid; sleep 0.6' >"$d/a" &
+	a=$!
+	wait_until 2 helper_exists
+	hpid=$(helpers_alive | head -1)
+	sleep 0.2
+	kill -STOP "$hpid"
+	sleep 0.6 # A's command is over; its close waits on the stopped helper
+	user_session pu-alice /bin/sh -c 'readlink /proc/self/ns/pid' >"$d/b" &
+	b=$!
+	sleep 0.3 # B has connected and waits too
+	kill -CONT "$hpid"
+	wait "$a" "$b"
+	check "a login queued behind the last logout: both succeed" opened "$(cat "$d/a" "$d/b")" 2
+	check "a login queued behind the last logout gets a new namespace, not the ending one" \
+		test "$(cat "$d/a" "$d/b" | grep -o 'pid:\[[0-9]*\]' | sort -u | wc -l)" -eq 2
+	check "a login queued behind the last logout: nothing is left" all_gone
+	rm -rf "$d"
+	pamd_write ""
+}
+
 t_user_sshd() {
 	local out p
 	if [ -z "${SSH+x}" ] && ! world_sshd; then
