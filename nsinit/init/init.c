@@ -299,7 +299,7 @@ int signals_drain(int sig_fd)
 }
 
 /*
- * End the namespace: SIGTERM (and SIGCONT, for stopped processes) to every
+ * End the namespace: SIGTERM, SIGHUP (and SIGCONT, for stopped processes) to every
  * process in it, then wait up to grace_ms for them to go. Returning lets
  * main exit, and the kernel SIGKILLs whatever is left.
  */
@@ -309,6 +309,7 @@ static void teardown(const struct init *st)
 
 	/* kill(-1) from PID 1 reaches everything in the namespace but us. */
 	kill(-1, SIGTERM);
+	kill(-1, SIGHUP); /* shells ignore SIGTERM but end on SIGHUP */
 	kill(-1, SIGCONT);
 	for (;;) {
 		struct pollfd pfd = { .fd = st->sig_fd, .events = POLLIN };
