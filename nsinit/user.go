@@ -273,22 +273,6 @@ func createUser(cfg Config, uid int, linger bool) (*Session, error) {
 	return s, nil
 }
 
-// userArgv adds per-user mode to the helper's command line (see the usage
-// comment at the top of init/init.c).
-func userArgv(argv []string, linger bool) []string {
-	extra := []string{"-U", "-H", strconv.Itoa(os.Getpid())}
-	if linger {
-		extra = append(extra, "-L")
-	}
-	// Before "--" and the labels.
-	for i, a := range argv {
-		if a == "--" {
-			return append(append(append([]string{}, argv[:i]...), extra...), argv[i:]...)
-		}
-	}
-	return append(argv, extra...)
-}
-
 // leave is End for a per-user namespace: the helper answers LEFT when the
 // namespace lives on, or tears it down and exits, which closes the
 // connection. Only in the second case is there a helper to reap (if it is

@@ -19,15 +19,10 @@ import (
 // period the module accepts, and some.
 const stopTimeout = options.MaxGrace + 5*time.Second
 
-// helperScope tells a per-user helper (-U before "--") from a session's.
+// helperScope tells a per-user helper (-U) from a session's.
 func helperScope(argv []string) string {
-	for _, a := range argv[min(1, len(argv)):] {
-		if a == "--" {
-			break
-		}
-		if a == "-U" {
-			return options.ScopeUser
-		}
+	if a, err := nsinit.ParseHelperArgv(argv); err == nil && a.PerUser {
+		return options.ScopeUser
 	}
 	return options.ScopeSession
 }
