@@ -74,7 +74,8 @@
 #define NSINIT_STEP_SIGNALS 4     /* sigprocmask + signalfd */
 #define NSINIT_STEP_NOT_PID1 5    /* the helper is not PID 1 of a new namespace */
 #define NSINIT_STEP_USAGE 6       /* bad command line (a bug, not a user error) */
-#define NSINIT_STEP_PIDFD 7       /* per-user mode: pidfd_open of ourselves, or listen() */
+#define NSINIT_STEP_CREDENTIALS 7 /* setgroups/setresgid/setresuid to root */
+#define NSINIT_STEP_PIDFD 8       /* per-user mode: pidfd_open of ourselves, or listen() */
 
 /* nsinit_step_name says what failed at a NSINIT_STEP_* in words, for the
  * host's log line (nsinit.stepName in nsinit.go), or returns NULL for a
@@ -94,6 +95,8 @@ static inline const char *nsinit_step_name(int step)
 		return "not PID 1 of a new PID namespace";
 	case NSINIT_STEP_USAGE:
 		return "bad command line";
+	case NSINIT_STEP_CREDENTIALS:
+		return "make its user and group ids root";
 	case NSINIT_STEP_PIDFD:
 		return "per-user setup (pidfd_open of itself, listen)";
 	}

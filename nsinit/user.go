@@ -48,9 +48,14 @@ func userLock(uid int) string { return filepath.Join(RunDir, strconv.Itoa(uid)+"
 // in one namespace; the lock is held only inside this call, never across
 // the host's fork.
 func EnterUser(cfg Config, uid int, linger bool) (*Session, error) {
-	helper := cfg.Helper()
-	if err := CheckTrusted(helper, true); err != nil {
-		return nil, stepErr("untrusted helper", err)
+	helperExe, err := openHelper(cfg.Helper())
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(helperExe)
+	var helper unix.Stat_t
+	if err := unix.Fstat(helperExe, &helper); err != nil {
+		return nil, stepErr("open the helper", err)
 	}
 	if err := ensureRunDir(); err != nil {
 		return nil, stepErr("rendezvous directory "+RunDir, err)
@@ -70,12 +75,12 @@ func EnterUser(cfg Config, uid int, linger bool) (*Session, error) {
 		return nil, stepErr("lock "+userLock(uid), err)
 	}
 	for attempt := 1; ; attempt++ {
-		conn, helperPID, err := dialHelper(uid, helper, true)
+		conn, helperPID, err := dialHelper(uid, &helper, true)
 		if err != nil {
 			return nil, err
 		}
 		if conn < 0 {
-			return createUser(cfg, uid, linger)
+			return createUser(cfg, helperExe, uid, linger)
 		}
 		s, err := joinUser(cfg, conn, helperPID)
 		if !errors.Is(err, errWithdrawn) || attempt == joinAttempts {
@@ -105,10 +110,11 @@ func ensureRunDir() error {
 }
 
 // dialHelper connects to uid's rendezvous and checks that the peer is the
-// trusted helper running as root. It returns conn -1 when there is no live
+// trusted helper (the file helper describes) running as root. It returns
+// conn -1 when there is no live
 // namespace (no socket, or a stale one, which it removes when it holds the
 // user's lock, locked).
-func dialHelper(uid int, helper string, locked bool) (conn, helperPID int, err error) {
+func dialHelper(uid int, helper *unix.Stat_t, locked bool) (conn, helperPID int, err error) {
 	path := UserSocket(uid)
 	conn, err = unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -134,7 +140,7 @@ func dialHelper(uid int, helper string, locked bool) (conn, helperPID int, err e
 		unix.Close(conn)
 		return -1, 0, stepErr("connect to "+path, err)
 	}
-	pid, err := CheckPeer(conn, helper)
+	pid, err := checkPeer(conn, helper)
 	if err != nil {
 		unix.Close(conn)
 		return -1, 0, stepErr("check the helper at "+path, err)
@@ -146,6 +152,15 @@ func dialHelper(uid int, helper string, locked bool) (conn, helperPID int, err e
 // socket conn runs as root and runs the program at helper. It returns the
 // peer's PID.
 func CheckPeer(conn int, helper string) (int, error) {
+	var want unix.Stat_t
+	if err := unix.Stat(helper, &want); err != nil {
+		return 0, err
+	}
+	return checkPeer(conn, &want)
+}
+
+// checkPeer is CheckPeer against the file want describes.
+func checkPeer(conn int, want *unix.Stat_t) (int, error) {
 	cred, err := unix.GetsockoptUcred(conn, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
 		return 0, err
@@ -153,17 +168,14 @@ func CheckPeer(conn int, helper string) (int, error) {
 	if cred.Uid != 0 || cred.Pid <= 0 {
 		return 0, fmt.Errorf("peer pid %d uid %d is not a root process of this PID namespace", cred.Pid, cred.Uid)
 	}
-	var want, got unix.Stat_t
-	if err := unix.Stat(helper, &want); err != nil {
-		return 0, err
-	}
+	var got unix.Stat_t
 	exe := fmt.Sprintf("/proc/%d/exe", cred.Pid)
 	if err := unix.Stat(exe, &got); err != nil {
 		return 0, err
 	}
 	if got.Dev != want.Dev || got.Ino != want.Ino {
 		target, _ := os.Readlink(exe)
-		return 0, fmt.Errorf("peer pid %d runs %s, not %s", cred.Pid, target, helper)
+		return 0, fmt.Errorf("peer pid %d runs %s, not the helper", cred.Pid, target)
 	}
 	return int(cred.Pid), nil
 }
@@ -242,7 +254,7 @@ func (s *Session) abortJoin() error {
 // createUser starts uid's namespace: bind the rendezvous, build the
 // namespace with a per-user helper, and publish it by releasing the lock
 // (the caller's). On error the socket is removed again.
-func createUser(cfg Config, uid int, linger bool) (*Session, error) {
+func createUser(cfg Config, helperExe, uid int, linger bool) (*Session, error) {
 	path := UserSocket(uid)
 	ln, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -265,7 +277,7 @@ func createUser(cfg Config, uid int, linger bool) (*Session, error) {
 		return nil, stepErr("socket", err)
 	}
 	defer unix.Close(high)
-	s, err := enter(cfg, &userCreate{listenFD: high, linger: linger})
+	s, err := enter(cfg, helperExe, &userCreate{listenFD: high, linger: linger})
 	if err != nil {
 		unix.Unlink(path)
 		return nil, err
@@ -423,7 +435,11 @@ func UserNamespaceUIDs() ([]int, error) {
 
 // adminDial connects to uid's helper for the pam-unshare command.
 func adminDial(uid int, helper string) (int, int, error) {
-	conn, pid, err := dialHelper(uid, helper, false)
+	var want unix.Stat_t
+	if err := unix.Stat(helper, &want); err != nil {
+		return -1, 0, err
+	}
+	conn, pid, err := dialHelper(uid, &want, false)
 	if err != nil {
 		return -1, 0, err
 	}

@@ -33,7 +33,7 @@ func init() {
 		{"enable", "[--pamd DIR] [--options ARGS] [--dry-run] SERVICE...", "add pam_unshare.so as the last session line of services", cmdEnable, false},
 		{"disable", "[--pamd DIR] [--dry-run] SERVICE...", "remove pam_unshare.so from services", cmdDisable, false},
 		{"doctor", "[--pamd DIR] [--module PATH] [--helper PATH] [--json]", "check that this system can isolate sessions", cmdDoctor, false},
-		{"status", "[--json] [--helper PATH]", "list live isolated sessions and per-user namespaces", cmdStatus, false},
+		{"status", "[--json] [--helper PATH] [--pamd DIR]", "list live isolated sessions and per-user namespaces", cmdStatus, false},
 		{"stop", "[--helper PATH] USER", "end a user's per-user namespace and everything in it", cmdStop, false},
 		{"run", "[--user USER] [--options ARGS] -- COMMAND [ARG...]", "run a command in a new namespace, as a session would", cmdRun, false},
 		{probeUnshareCmd, "", "", cmdProbeUnshare, true},

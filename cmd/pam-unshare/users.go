@@ -28,22 +28,26 @@ func helperScope(argv []string) string {
 }
 
 // askUserHelpers fills in linger and the sessions of each per-user
-// namespace from its helper, over the root-only rendezvous. Without root,
-// or when a helper does not answer, those stay empty.
-func askUserHelpers(all []session, helper string) {
+// namespace from its helper, over the root-only rendezvous; the helper must
+// run one of the programs in helpers. Without root, or when a helper does
+// not answer, those stay empty.
+func askUserHelpers(all []session, helpers map[string]bool) {
 	uids, err := nsinit.UserNamespaceUIDs()
 	if err != nil {
 		return
 	}
 	for _, uid := range uids {
-		st, err := nsinit.QueryUser(uid, helper)
-		if err != nil {
-			continue
-		}
-		for i := range all {
-			if all[i].HelperPID == st.HelperPID {
-				all[i].Linger, all[i].Sessions = st.Linger, st.Sessions
+		for path := range helpers {
+			st, err := nsinit.QueryUser(uid, path)
+			if err != nil {
+				continue
 			}
+			for i := range all {
+				if all[i].HelperPID == st.HelperPID {
+					all[i].Linger, all[i].Sessions = st.Linger, st.Sessions
+				}
+			}
+			break
 		}
 	}
 }
