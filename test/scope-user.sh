@@ -280,13 +280,14 @@ t_user_many_users() {
 	for u in $(seq -w 1 20); do
 		users+=("pu-u$u" "pu-u$u" "pu-u$u" "pu-u$u" "pu-u$u")
 	done
-	(sleep 2 && helper_count >"$d/live") &
+	# At some moment all 20 namespaces are up at once (sampled, not timed).
+	(if wait_until 10 helpers_are 20 >/dev/null; then echo 20; else helper_count; fi >"$d/live") &
 	counter=$!
 	users_at_once "$d" 3 "${users[@]}"
 	wait "$counter"
 	check "20 users x 5 sessions: all 100 succeed" opened "$(cat "$d"/pu-*/*)" 100
 	check "20 users x 5 sessions: one namespace per user, 20 in all" one_ns_per_user "$d" 20
-	check "20 users x 5 sessions: 20 helpers while they ran" test "$(cat "$d/live")" -eq 20
+	check "20 users x 5 sessions: 20 helpers at once while they ran" test "$(cat "$d/live")" -eq 20
 	check "20 users x 5 sessions: nothing is left after" all_gone
 	rm -rf "$d"
 	pamd_write ""
