@@ -30,10 +30,18 @@ ip link set lo up
 
 # shellcheck source=test/lib.sh
 . "$TEST_DIR"/lib.sh
+# shellcheck source=test/stage.sh
+. "$TEST_DIR"/stage.sh
+# shellcheck source=test/front.sh
+. "$TEST_DIR"/front.sh
 
 W=$(mktemp -d /tmp/pam_unshare-test.XXXXXX)
 world_setup "$W"
 trap world_teardown EXIT
+# pam_unshare.so loads the Go library from its installed path: put this
+# build's there, in this mount namespace only.
+GO_MODULE=$(stage_go_module "$BUILD" "$W"/stage) || { echo "Bail out! cannot stage the Go library"; exit 1; }
+export GO_MODULE
 
 # A host process that no session may see.
 sleep 1001 &
@@ -401,6 +409,9 @@ t_kill_helper
 t_kill_host
 t_failed_helper
 t_untrusted_helper
+t_front_no_session
+t_front_untrusted_go
+t_front_fork_child
 t_poll_mode
 t_su
 t_su_root_exempt
