@@ -85,7 +85,7 @@ build: $(BUILD)/pam_unshare.so $(BUILD)/pam_unshare_go.so $(BUILD)/pam_unshare-i
 $(BUILD)/pam_unshare.so: front/front.c front/exports.map
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -DPU_GO_MODULE='"$(GO_MODULE)"' \
-		-Wl,--version-script=front/exports.map -Wl,-z,now -Wl,-z,relro \
+		-Wl,--version-script=front/exports.map -Wl,-z,now -Wl,-z,relro $(LDFLAGS) \
 		-o $@ front/front.c -lpam -ldl -lpthread
 
 # The Go library: a c-shared Go library. The version script keeps

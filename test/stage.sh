@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # stage.sh - sourced by run-tests.sh and bench/bench.sh: install the Go
 # library of a build where that build's pam_unshare.so loads it from, in
 # the caller's private mount namespace only.

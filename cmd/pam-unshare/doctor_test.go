@@ -137,6 +137,30 @@ func TestCheckBuiltModule(t *testing.T) {
 	}
 }
 
+func TestCheckBuiltGoModule(t *testing.T) {
+	path := "../../build/pam_unshare_go.so"
+	if !fileExists(path) {
+		t.Skip("build/pam_unshare_go.so not built (make build)")
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if msg := checkELF(f, goModuleABI); msg != "" {
+		t.Error(msg)
+	}
+	// The front module is not the Go library.
+	if msg := checkELFFile(t, "../../build/pam_unshare.so"); msg != "" {
+		t.Error(msg)
+	} else if f2, err := elf.Open("../../build/pam_unshare.so"); err == nil {
+		defer f2.Close()
+		if msg := checkELF(f2, goModuleABI); !strings.Contains(msg, "does not export "+goModuleABI) {
+			t.Errorf("front module as the Go library: %q", msg)
+		}
+	}
+}
+
 // checkELFFile opens path as ELF and returns what checkELF says of it.
 func checkELFFile(t *testing.T, path string) string {
 	t.Helper()
