@@ -1,3 +1,14 @@
+// Runtime settings, legal in a library (a //go:debug line sets the default
+// the runtime starts with). containermaxprocs=0: do not size GOMAXPROCS
+// from the cgroup CPU limit, so the runtime reads the cgroup files once at
+// start and closes them, instead of keeping two descriptors open that every
+// process the host forks inherits; the front module starts the runtime
+// with one P anyway (front/front.c, go_dlopen). updatemaxprocs=0: no
+// periodic re-reading of the CPU limit by sysmon.
+
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
+
 // Command pam_unshare is the Go half of the PAM session module, built with
 // go build -buildmode=c-shared and installed as pam_unshare_go.so. It
 // isolates each session it opens in a new PID and mount namespace with its

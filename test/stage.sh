@@ -33,5 +33,9 @@ stage_go_module() {
 		-o "lowerdir=$base,upperdir=$work/upper,workdir=$work/work" "$base" || return 1
 	mkdir -p "$dir" && chmod 0755 "$dir"
 	install -o root -g root -m 0644 "$build/pam_unshare_go.so" "$path" || return 1
+	# Written back now: until then its pages count as dirty in smaps, as
+	# private memory of every process that maps it, which an installed
+	# library's are not.
+	sync "$path"
 	echo "$path"
 }

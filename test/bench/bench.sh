@@ -2,8 +2,12 @@
 # bench.sh - measure what pam_unshare costs a PAM host and the machine.
 #
 # Usage: bench.sh BUILD_DIR [CSV]
-#   BUILD_DIR holds pamhost, pam_unshare.so, pam_unshare-init and
-#   bench/noop.so (make build, and the bench.mk rule for noop.so).
+#   BUILD_DIR holds pamhost, pam_unshare.so, pam_unshare_go.so,
+#   pam_unshare-init and bench/noop.so (make build, and the bench.mk rule
+#   for noop.so). pam_unshare.so loads the Go library from its installed
+#   path; this script puts BUILD_DIR's there in its own mount namespace
+#   (test/stage.sh). A BUILD_DIR without pam_unshare_go.so is taken to be
+#   an older build whose pam_unshare.so is the Go library itself.
 #   CSV defaults to BUILD_DIR/bench.csv; a markdown copy of the table goes
 #   next to it (.md).
 # Environment: N (sessions per latency run, default 200), SCALE (concurrent
@@ -16,12 +20,14 @@
 # sessions' /proc in namespaces it creates. PAM configuration comes from a
 # temporary directory through pam_start_confdir, never from /etc/pam.d.
 #
-# Three PAM stacks, each a single "session required" line:
+# Three PAM stacks, each pam_permit for auth and account and a single
+# "session required" line:
 #   a  pam_permit      - the cost of libpam and pamhost alone
 #   b  noop (Go)       - a Go c-shared module that returns PAM_SUCCESS,
 #                        so b - a is the Go runtime
 #   c  pam_unshare     - c - b is the namespace work itself
-# Sections: latency, host memory, helper, teardown, scale.
+# Sections: no session (pam_start, auth and account only), latency, host
+# memory, helper, teardown, scale.
 set -euo pipefail
 
 if [[ $(id -u) != 0 ]]; then
@@ -50,6 +56,14 @@ HELPER=${HELPER:-$BUILD/pam_unshare-init}
 for f in "$PAMHOST" "$NOOP"; do
 	[[ -e $f ]] || { echo "bench: missing $f (make build)" >&2; exit 1; }
 done
+if [[ -e $BUILD/pam_unshare_go.so ]]; then
+	# shellcheck source=test/stage.sh
+	. "$(dirname "$0")/../stage.sh"
+	STAGE=$(mktemp -d /tmp/pam_unshare-bench-stage.XXXXXX)
+	GO_MODULE=$(stage_go_module "$BUILD" "$STAGE") ||
+		{ echo "bench: cannot stage the Go library" >&2; exit 1; }
+	echo "bench: Go library staged at $GO_MODULE" >&2
+fi
 STACKS=(permit noop)
 if [[ -e $MODULE && -e $HELPER ]]; then
 	STACKS+=(unshare)
@@ -72,15 +86,20 @@ cleanup() {
 	for p in "${BG_PIDS[@]}"; do
 		kill -KILL "$p" 2>/dev/null || true
 	done
-	rm -rf "$W"
+	rm -rf "$W" "${STAGE:-}"
 }
 trap cleanup EXIT
 
 CONF=$W/pam.d
 mkdir -p "$CONF"
-echo "session required pam_permit.so" >"$CONF/permit"
-echo "session required $NOOP" >"$CONF/noop"
-echo "session required $MODULE helper=$HELPER" >"$CONF/unshare"
+# service NAME SESSION-LINE: auth and account by pam_permit, then the line.
+service() {
+	printf 'auth required pam_permit.so\naccount required pam_permit.so\n%s\n' \
+		"$2" >"$CONF/$1"
+}
+service permit "session required pam_permit.so"
+service noop "session required $NOOP"
+service unshare "session required $MODULE helper=$HELPER"
 
 declare -A LABEL=([permit]="a pam_permit" [noop]="b Go no-op"
 	[unshare]="c pam_unshare")
@@ -144,6 +163,15 @@ sum_pss() {
 	# cat, not awk on the files: a process may exit in between.
 	{ cat "${files[@]}" 2>/dev/null || true; } |
 		awk '$1 == "Pss:" { s += $2 } END { print s + 0 }'
+}
+# sum_threads PID...: total threads of these processes.
+sum_threads() {
+	local p files=()
+	for p in "$@"; do
+		[[ -r /proc/$p/status ]] && files+=("/proc/$p/status")
+	done
+	{ cat "${files[@]}" 2>/dev/null || true; } |
+		awk '$1 == "Threads:" { s += $2 } END { print s + 0 }'
 }
 # switches PID: voluntary + involuntary context switches of PID so far;
 # nothing if PID is gone.
@@ -211,6 +239,62 @@ helpers_in() {
 echo "bench: $(uname -r), $(nproc) CPUs, N=$N, SCALE=$SCALE," \
 	"user $BENCH_USER, work dir $W" >&2
 
+# go_mapped PID: "yes" if PID has a Go c-shared library mapped (the no-op,
+# the Go library, or an older pam_unshare.so that was itself the Go
+# library), else "no".
+go_mapped() {
+	local golibs=("$NOOP")
+	if [[ -n ${GO_MODULE:-} ]]; then golibs+=("$GO_MODULE"); else golibs+=("$MODULE"); fi
+	if awk '{ print $6 }' "/proc/$1/maps" 2>/dev/null | grep -qxF -f <(printf '%s\n' "${golibs[@]}"); then
+		echo yes
+	else
+		echo no
+	fi
+}
+
+# --- 0. no session -----------------------------------------------------------
+# What every process that loads the stack pays, including sshd connections
+# that never log in: pam_start, pam_authenticate and pam_acct_mgmt, and no
+# session (pamhost -m noopen). The host is sampled while its child sleeps.
+declare -A NS_PSS NS_THREADS
+for s in "${STACKS[@]}"; do
+	l=${LABEL[$s]}
+	"$PAMHOST" -c "$CONF" -s "$s" -u "$BENCH_USER" -m noopen -- /bin/sleep 1 \
+		>/dev/null 2>"$W/nosession-$s.err" &
+	hp=$!
+	BG_PIDS+=("$hp")
+	if ! wait_child "$hp" sleep >/dev/null; then
+		record "no session" "$l" "host sampled" no "" "see stderr"
+		cat "$W/nosession-$s.err" >&2
+		wait "$hp" || true
+		continue
+	fi
+	sleep 0.3
+	NS_PSS[$s]=$(field "/proc/$hp/smaps_rollup" Pss)
+	NS_THREADS[$s]=$(field "/proc/$hp/status" Threads)
+	if [[ $s == unshare ]]; then
+		record "no session" "$l" "host threads" "${NS_THREADS[$s]}" count \
+			"1: $(verdict test "${NS_THREADS[$s]}" = 1)"
+	else
+		record "no session" "$l" "host threads" "${NS_THREADS[$s]}" count
+	fi
+	record "no session" "$l" "host PSS" "${NS_PSS[$s]}" KiB
+	record "no session" "$l" "host private" "$(private "$hp")" KiB
+	record "no session" "$l" "Go library mapped" "$(go_mapped "$hp")" ""
+	wait "$hp" || true
+	BG_PIDS=()
+done
+for s in noop unshare; do
+	[[ -n ${NS_PSS[$s]:-} && -n ${NS_PSS[permit]:-} ]] || continue
+	d=$((NS_PSS[$s] - NS_PSS[permit]))
+	if [[ $s == unshare ]]; then
+		record "no session" "${LABEL[$s]%% *} - a" "host PSS" "$d" KiB \
+			"<= 100 KiB: $(verdict test "$d" -le 100)"
+	else
+		record "no session" "${LABEL[$s]%% *} - a" "host PSS" "$d" KiB
+	fi
+done
+
 # --- 1. latency ------------------------------------------------------------
 # Sessions one after another in one pamhost, fork-per-session like su; the
 # child lists /proc. open = pam_open_session alone; total = pam_start to
@@ -220,7 +304,7 @@ echo "bench: $(uname -r), $(nproc) CPUs, N=$N, SCALE=$SCALE," \
 # the runs) and left out of the percentiles.
 ROUNDS=5
 PER_RUN=$(((N + ROUNDS - 1) / ROUNDS))
-declare -A OPEN50 TOTAL50 PSS RC
+declare -A OPEN50 TOTAL50 PSS PRIV RC
 for ((r = 0; r < ROUNDS; r++)); do
 	for s in "${STACKS[@]}"; do
 		rc=0
@@ -304,7 +388,8 @@ for s in "${STACKS[@]}"; do
 	sleep 0.3
 	PSS[$s]=$(field "/proc/$hp/smaps_rollup" Pss)
 	record memory "$l" "host PSS" "${PSS[$s]}" KiB
-	record memory "$l" "host private" "$(private "$hp")" KiB
+	PRIV[$s]=$(private "$hp")
+	record memory "$l" "host private" "${PRIV[$s]}" KiB
 	record memory "$l" "host RSS" "$(field "/proc/$hp/status" VmRSS)" KiB
 	record memory "$l" "host threads" "$(field "/proc/$hp/status" Threads)" \
 		count
@@ -353,6 +438,11 @@ if [[ -n ${PSS[noop]:-} && -n ${PSS[permit]:-} ]]; then
 fi
 if [[ -n ${PSS[unshare]:-} && -n ${PSS[noop]:-} ]]; then
 	record memory "c - b" "host PSS" $((PSS[unshare] - PSS[noop])) KiB
+fi
+if [[ -n ${PRIV[unshare]:-} && -n ${PRIV[permit]:-} ]]; then
+	d=$((PRIV[unshare] - PRIV[permit]))
+	record memory "c - a" "host private per live session" "$d" KiB \
+		"<= 1024 KiB: $(verdict test "$d" -le 1024)"
 fi
 
 # --- 3. teardown -------------------------------------------------------------
@@ -452,9 +542,15 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 	record scale "$l" "tasks (threads) before / during" \
 		"$tasks0 / $tasks1" count
 	if ((live > 0)); then
+		# Counted on the sessions' own processes, so that what others
+		# run on the machine meanwhile does not count.
+		own=$(( $(sum_threads "${hosts[@]}") + ${#helpers[@]} + ${#leaders[@]} ))
+		record scale "$l" "tasks per session" \
+			"$(awk -v t="$own" -v n="$live" 'BEGIN { printf "%.2f", t / n }')" count \
+			"< 8: $(verdict test "$own" -lt $((8 * live))) (host threads + helper + leader)"
 		per=$(((tasks1 - tasks0) / live))
-		record scale "$l" "tasks per session" "$per" count \
-			"host threads + helper + leader"
+		record scale "$l" "tasks per session, machine-wide" "$per" count \
+			"tasks during - before, over live sessions"
 		((per > 0)) && record scale "$l" "sessions kernel.pid_max allows" \
 			$((($(cat /proc/sys/kernel/pid_max) - tasks0) / per)) count \
 			"at this many tasks per session"
@@ -523,7 +619,7 @@ fi
 	echo "| section | case | metric | value | unit | target |"
 	echo "|---|---|---|---|---|---|"
 	# Rows grouped by section, in the order the sections appear above.
-	for sec in latency memory helper teardown limits scale; do
+	for sec in "no session" latency memory helper teardown limits scale; do
 		for r in "${ROWS[@]}"; do
 			if [[ $r == "| $sec |"* ]]; then printf '%s\n' "$r"; fi
 		done
