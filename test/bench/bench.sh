@@ -132,6 +132,14 @@ private() {
 	awk '$1 == "Private_Clean:" || $1 == "Private_Dirty:" { s += $2 }
 		END { print s + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null || true
 }
+# private_dirty PID: private dirty memory of PID in KiB: what no other
+# process can share. Private clean pages are file pages that only PID maps
+# now (such as the Go library's code while one host has it loaded); a
+# second host shares them.
+private_dirty() {
+	awk '$1 == "Private_Dirty:" { s += $2 } END { print s + 0 }' \
+		"/proc/$1/smaps_rollup" 2>/dev/null || true
+}
 # child_with_comm PID COMM: print the PID of a child of PID named COMM.
 child_with_comm() {
 	local c kids=()
@@ -304,7 +312,7 @@ done
 # the runs) and left out of the percentiles.
 ROUNDS=5
 PER_RUN=$(((N + ROUNDS - 1) / ROUNDS))
-declare -A OPEN50 TOTAL50 PSS PRIV RC
+declare -A OPEN50 TOTAL50 PSS PRIV DIRTY RC
 for ((r = 0; r < ROUNDS; r++)); do
 	for s in "${STACKS[@]}"; do
 		rc=0
@@ -389,7 +397,9 @@ for s in "${STACKS[@]}"; do
 	PSS[$s]=$(field "/proc/$hp/smaps_rollup" Pss)
 	record memory "$l" "host PSS" "${PSS[$s]}" KiB
 	PRIV[$s]=$(private "$hp")
-	record memory "$l" "host private" "${PRIV[$s]}" KiB
+	DIRTY[$s]=$(private_dirty "$hp")
+	record memory "$l" "host private (clean+dirty)" "${PRIV[$s]}" KiB
+	record memory "$l" "host private dirty" "${DIRTY[$s]}" KiB
 	record memory "$l" "host RSS" "$(field "/proc/$hp/status" VmRSS)" KiB
 	record memory "$l" "host threads" "$(field "/proc/$hp/status" Threads)" \
 		count
@@ -440,8 +450,11 @@ if [[ -n ${PSS[unshare]:-} && -n ${PSS[noop]:-} ]]; then
 	record memory "c - b" "host PSS" $((PSS[unshare] - PSS[noop])) KiB
 fi
 if [[ -n ${PRIV[unshare]:-} && -n ${PRIV[permit]:-} ]]; then
-	d=$((PRIV[unshare] - PRIV[permit]))
-	record memory "c - a" "host private per live session" "$d" KiB \
+	record memory "c - a" "host private (clean+dirty), one host" \
+		$((PRIV[unshare] - PRIV[permit])) KiB \
+		"includes the Go library's code, shared by all hosts"
+	d=$((DIRTY[unshare] - DIRTY[permit]))
+	record memory "c - a" "host private dirty per live session" "$d" KiB \
 		"<= 1024 KiB: $(verdict test "$d" -le 1024)"
 fi
 
@@ -535,6 +548,8 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 	record scale "$l" "helper PSS mean" \
 		$((helper_pss / (${#helpers[@]} > 0 ? ${#helpers[@]} : 1))) KiB
 	record scale "$l" "hosts total PSS" "$host_pss" KiB
+	((live > 0)) && record scale "$l" "host PSS mean" $((host_pss / live)) KiB \
+		"pam_permit host alone: ${PSS[permit]:-?} KiB"
 	record scale "$l" "MemAvailable drop" $(((mem0 - mem1) / 1024)) MiB \
 		"machine-wide"
 	record scale "$l" "MemAvailable drop per session" \
