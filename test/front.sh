@@ -20,7 +20,7 @@ front_service() {
 assert_no_go_loaded() {
 	local out
 	# shellcheck disable=SC2016 # expanded by the child's shell
-	out=$("$PAMHOST" -c /etc/pam.d -s "$1" -u pu-alice -m noopen -- /bin/sh -c \
+	out=$(pamhost -s "$1" -u pu-alice -m noopen -- /bin/sh -c \
 		'grep "^Threads:" /proc/$PAMHOST_PID/status; awk "{ print \$6 }" /proc/$PAMHOST_PID/maps | sort -u' 2>&1)
 	echo "$out"
 	grep -q "^Threads:[[:space:]]*1$" <<<"$out" &&
@@ -42,7 +42,7 @@ t_front_no_session() {
 assert_go_refused() {
 	local mark out log
 	mark=$(syslog_mark)
-	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/true 2>&1)
+	out=$(pamhost -s pamhost -u pu-alice -- /bin/true 2>&1)
 	sleep 0.2
 	log=$(syslog_since "$mark")
 	echo "$out"
@@ -89,7 +89,7 @@ t_front_untrusted_go() {
 assert_child_close_harmless() {
 	local mark out log
 	mark=$(syslog_mark)
-	out=$(timeout 20 "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -m childclose -- \
+	out=$(timeout 20 pamhost -s pamhost -u pu-alice -m childclose -- \
 		/bin/ps -e -o pid=,comm= 2>&1)
 	sleep 0.2
 	log=$(syslog_since "$mark")
