@@ -89,7 +89,7 @@ t_front_untrusted_go() {
 assert_child_close_harmless() {
 	local mark out log
 	mark=$(syslog_mark)
-	out=$(timeout 20 pamhost -s pamhost -u pu-alice -m childclose -- \
+	out=$(timeout 20 "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -m childclose -- \
 		/bin/ps -e -o pid=,comm= 2>&1)
 	sleep 0.2
 	log=$(syslog_since "$mark")
