@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -157,6 +158,36 @@ func TestCheckBuiltGoModule(t *testing.T) {
 		defer f2.Close()
 		if msg := checkELF(f2, goModuleABI); !strings.Contains(msg, "does not export "+goModuleABI) {
 			t.Errorf("front module as the Go library: %q", msg)
+		}
+	}
+}
+
+// TestBuiltExports pins the version scripts: the module pam.d names
+// exports the two PAM entry points and nothing else, and the Go library
+// adds only the interface check the module calls.
+func TestBuiltExports(t *testing.T) {
+	for path, want := range map[string][]string{
+		"../../build/pam_unshare.so":    {"pam_sm_close_session", "pam_sm_open_session"},
+		"../../build/pam_unshare_go.so": {"pam_sm_close_session", "pam_sm_open_session", goModuleABI},
+	} {
+		f, err := elf.Open(path)
+		if err != nil {
+			t.Skipf("%s not built (make build): %v", path, err)
+		}
+		syms, err := f.DynamicSymbols()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range syms {
+			if s.Section != elf.SHN_UNDEF && elf.ST_BIND(s.Info) == elf.STB_GLOBAL {
+				got = append(got, s.Name)
+			}
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s exports %v, want %v", path, got, want)
 		}
 	}
 }
