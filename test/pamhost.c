@@ -3,7 +3,7 @@
  * for tests and benchmarks of session modules.
  *
  *   pamhost -c CONFDIR -s SERVICE -u USER [-n N]
- *           [-m fork|nofork|noclose|childclose|noopen] [-t] [-e]
+ *           [-m fork|nofork|noclose|childclose|noopen] [-t] [-e] [-S]
  *           [-- CMD ARGS...]
  *
  * For each of N sessions, all in this one process:
@@ -43,6 +43,13 @@
  * EMPTY_US is counted from the return of pam_close_session; it is -1 when
  * the child was not isolated or the namespace did not empty within 10 s.
  *
+ * -S stops the child (SIGSTOP) after it has reported and closed its report
+ * pipe, before exec: a test lists /proc/PID/fd of the stopped child and
+ * sends SIGCONT. That listing is what a host's forked child inherits from
+ * the PAM stack when it never execs, as sshd's post-auth child (PID 2 of
+ * the session, running as the user) never does. Nothing of pamhost's own
+ * is open in it but stdin, stdout and stderr.
+ *
  * The conversation function fails every prompt: session modules must not
  * prompt. Informational messages are printed to stderr.
  *
@@ -54,6 +61,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <security/pam_appl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +141,7 @@ static int conv(int n, const struct pam_message **msg,
  * runtime lives in it), so only async-signal-safe calls here: getpid,
  * readlink, write, execve, _exit. Never returns.
  */
-static void run_child(int report_fd, char **argv)
+static void run_child(int report_fd, char **argv, int stop)
 {
 	struct child_report r;
 	char self[16];
@@ -155,6 +163,10 @@ static void run_child(int report_fd, char **argv)
 	r.nspid[n] = '\0';
 	if (write(report_fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		_exit(126);
+	if (stop) {
+		close(report_fd);
+		raise(SIGSTOP);
+	}
 	/* report_fd is O_CLOEXEC: the parent sees EOF once exec succeeds. */
 	execve(argv[0], argv, environ);
 	_exit(127);
@@ -165,7 +177,7 @@ static void run_child(int report_fd, char **argv)
  * (128+signal if killed, -1 if fork failed) and fills *rep from the
  * child's report (isolated '0' if the child never reported).
  */
-static int run_session_child(char **argv, struct child_report *rep,
+static int run_session_child(char **argv, int stop, struct child_report *rep,
 			     pid_t *child_pid)
 {
 	int fds[2], status;
@@ -188,7 +200,7 @@ static int run_session_child(char **argv, struct child_report *rep,
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		run_child(fds[1], argv);
+		run_child(fds[1], argv, stop);
 	}
 	*child_pid = pid;
 	close(fds[1]);
@@ -282,7 +294,7 @@ static int session_less(long i, pam_handle_t *pamh, char **cmd)
 	acct_rc = pam_acct_mgmt(pamh, 0);
 	snprintf(pidenv, sizeof(pidenv), "%ld", (long)getpid());
 	setenv("PAMHOST_PID", pidenv, 1);
-	child = run_session_child(cmd, &rep, &child_pid);
+	child = run_session_child(cmd, 0, &rep, &child_pid);
 	pam_end(pamh, acct_rc);
 	fprintf(stderr, "session %ld auth=%s account=%s child=%d\n", i,
 		rc_name(auth_rc), rc_name(acct_rc), child);
@@ -293,7 +305,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pamhost -c CONFDIR -s SERVICE -u USER [-n N] "
-		"[-m fork|nofork|noclose|childclose|noopen] [-t] [-e] "
+		"[-m fork|nofork|noclose|childclose|noopen] [-t] [-e] [-S] "
 		"[-- CMD ARGS...]\n");
 	exit(2);
 }
@@ -304,12 +316,12 @@ int main(int argc, char **argv)
 	static char *default_cmd[] = { "/bin/ps", "-e", NULL };
 	char **cmd = default_cmd;
 	long n = 1;
-	int fork_mode = 1, close_mode = 1, csv = 0, teardown = 0, failed = 0, opt;
-	int child_close = 0, no_open = 0;
+	int fork_mode = 1, close_mode = 1, csv = 0, teardown = 0, stop = 0;
+	int failed = 0, opt, child_close = 0, no_open = 0;
 	const struct pam_conv pc = { conv, NULL };
 
 	/* '+': stop at the first non-option so CMD keeps its own flags. */
-	while ((opt = getopt(argc, argv, "+c:s:u:n:m:te")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:s:u:n:m:teS")) != -1) {
 		switch (opt) {
 		case 'c': confdir = optarg; break;
 		case 's': service = optarg; break;
@@ -338,6 +350,7 @@ int main(int argc, char **argv)
 			break;
 		case 't': csv = 1; break;
 		case 'e': teardown = 1; break;
+		case 'S': stop = 1; break;
 		default: usage();
 		}
 	}
@@ -384,7 +397,7 @@ int main(int argc, char **argv)
 		if (open_rc == PAM_SUCCESS) {
 			child_closes = child_close ? pamh : NULL;
 			if (fork_mode)
-				child = run_session_child(cmd, &rep, &child_pid);
+				child = run_session_child(cmd, stop, &rep, &child_pid);
 			else
 				child = 0;
 			t_open = now_us();
