@@ -19,6 +19,9 @@ export LC_ALL=C
 
 HELPER=/usr/libexec/pam_unshare/pam_unshare-init
 MODULE=/usr/lib/x86_64-linux-gnu/security/pam_unshare.so
+# The Go library that MODULE loads when a session opens (GO_MODULE in the
+# Makefile).
+GO_MODULE=/usr/libexec/pam_unshare/pam_unshare_go.so
 CLI=/usr/sbin/pam-unshare
 PKG=pam-unshare
 SERVICES=${SERVICES:-su sshd sudo pamtester-unshare}
@@ -276,8 +279,8 @@ sc_harness() {
 		not_ok "harness: $installed (exit $VM_GUEST_INSTALL_RC)"
 		diag "$(tail -n 20 "$VM_OUT/install.log" 2>/dev/null)"
 	fi
-	check "harness: the helper, the module and pam-unshare are in place" \
-		ls -l "$HELPER" "$MODULE" "$CLI"
+	check "harness: the helper, the module, its Go library and pam-unshare are in place" \
+		ls -l "$HELPER" "$MODULE" "$GO_MODULE" "$CLI"
 	if [ "$VM_INSTALL" = deb ]; then
 		check "harness: dpkg lists $PKG as installed and owning the module" pkg_owns_module
 	fi
@@ -341,7 +344,7 @@ remove_refused() {
 		return 1
 	fi
 	pkg_installed || { fail "the package is no longer installed"; return 1; }
-	ls -l "$MODULE" "$HELPER" "$CLI" || { fail "files are gone"; return 1; }
+	ls -l "$MODULE" "$GO_MODULE" "$HELPER" "$CLI" || { fail "files are gone"; return 1; }
 	grep -q 'pam-unshare disable' "$tmp/dpkg-r" ||
 		{ fail "the refusal does not tell the administrator to run pam-unshare disable"; return 1; }
 }
@@ -387,7 +390,7 @@ remove_package() {
 }
 files_gone() {
 	local f left=0
-	for f in "$MODULE" "$HELPER" "$CLI" /usr/share/man/man8/pam_unshare.8.gz; do
+	for f in "$MODULE" "$GO_MODULE" "$HELPER" "$CLI" /usr/share/man/man8/pam_unshare.8.gz; do
 		[ ! -e "$f" ] || { echo "still there: $f"; left=1; }
 	done
 	[ "$left" = 0 ]
