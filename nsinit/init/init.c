@@ -66,10 +66,15 @@
  * mount table changes, so it costs no wakeups while the session idles.
  *
  * Usage (always started by nsinit, never by hand):
- *   pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] SERVICE USER
+ *   pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P]
+ *                    [-U [-L] [-H HOST_PID]] SERVICE USER
  * GRACE_MS is a whole number of milliseconds (default 1000); anything else
  * is a usage error. SERVICE and USER only label the process for ps(1) and
  * pam-unshare status.
+ * -U is per-user mode (scope=user): the namespace serves every session of
+ * USER, which join it through NSINIT_FD_LISTEN; its loop is in user.c, not
+ * serve() below. -L (linger) keeps it alive after the last session while
+ * processes remain. -H is the first host's PID, for status.
  *
  * Contract of the small functions below: return 0 on success, or -1 with
  * errno set. Setup failures are sent to the host, which logs them; after
@@ -102,6 +107,7 @@
 #include <unistd.h>
 
 #include "../handshake.h"
+#include "init.h"
 
 #define BACKOFF_FIRST_MS 1
 #define BACKOFF_MAX_MS 5000
@@ -140,6 +146,9 @@ enum leader_state {
 
 struct init {
 	long grace_ms;
+	int per_user;              /* -U: user.c serves the namespace */
+	int linger;                /* -L */
+	long host_pid;             /* -H, for status */
 	unsigned long propagation; /* MS_SLAVE or MS_PRIVATE */
 	int use_pidfd;             /* 0 with -P or when the kernel lacks it */
 	int sig_fd;                /* signalfd */
@@ -149,9 +158,8 @@ struct init {
 	int leader_fd;             /* pidfd of PID 2, or -1 */
 	enum leader_state leader;
 	long backoff_ms;
-	int mounts_fd;          /* our /proc/self/mountinfo, watched with POLLPRI */
-	dev_t proc_dev;         /* device of our own /proc */
-	long sweep_retry_ms;    /* 0, or the wait before retrying a failed sweep */
+	const char *service;       /* SERVICE, for status */
+	struct proc_watch procs;   /* proc mounts of other PID namespaces */
 };
 
 static long now_ms(void)
@@ -188,10 +196,10 @@ static int report_ready(void)
  * (they were the host's terminal or the sshd socket), and everything above
  * NSINIT_FD_HOST is closed. Returns 0, or -1 with errno set.
  */
-static int fds_sanitize(int keep_host_fd)
+static int fds_sanitize(int keep_host_fd, int keep_listen_fd)
 {
 	int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int first_closed = keep_host_fd ? NSINIT_FD_HOST + 1 : NSINIT_FD_HOST;
+	int first_closed = keep_listen_fd ? NSINIT_FD_LISTEN + 1 : keep_host_fd ? NSINIT_FD_HOST + 1 : NSINIT_FD_HOST;
 
 	if (null_fd < 0)
 		return -1;
@@ -415,14 +423,14 @@ static int mount_detach(int fd)
 /* Look at one mount table line; detach it if it is a foreign proc mount.
  * Returns 1 if it was one (detached or not; *err gets the errno of a
  * failure), else 0. */
-static int sweep_line(const struct init *st, char *line, int *err)
+static int sweep_line(const struct proc_watch *w, char *line, int *err)
 {
 	struct mount_entry e;
 	int fd;
 
 	if (mountinfo_parse(line, &e) < 0 || strcmp(e.fstype, "proc") != 0)
 		return 0;
-	if (e.dev == st->proc_dev)
+	if (e.dev == w->proc_dev)
 		return 0; /* our /proc, or a bind of it */
 	fd = mount_open(&e);
 	if (fd < 0) {
@@ -443,7 +451,7 @@ static int sweep_line(const struct init *st, char *line, int *err)
  * sweep each line. Returns the number of foreign proc mounts met, -1 with
  * errno set if the table cannot be read, or -2 for a line longer than
  * `size` (the lines before it have been swept: sweeping is idempotent). */
-static int sweep_read(const struct init *st, char *buf, size_t size, int *err)
+static int sweep_read(const struct proc_watch *w, char *buf, size_t size, int *err)
 {
 	size_t len = 0;
 	int found = 0;
@@ -455,7 +463,7 @@ static int sweep_read(const struct init *st, char *buf, size_t size, int *err)
 
 		if (room == 0)
 			return -2;
-		n = read(st->mounts_fd, buf + len, room < MOUNTINFO_READ ? room : MOUNTINFO_READ);
+		n = read(w->mounts_fd, buf + len, room < MOUNTINFO_READ ? room : MOUNTINFO_READ);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -466,7 +474,7 @@ static int sweep_read(const struct init *st, char *buf, size_t size, int *err)
 		line = buf;
 		while ((nl = memchr(line, '\n', len - (size_t)(line - buf))) != NULL) {
 			*nl = '\0';
-			found += sweep_line(st, line, err);
+			found += sweep_line(w, line, err);
 			line = nl + 1;
 		}
 		len -= (size_t)(line - buf);
@@ -477,20 +485,20 @@ static int sweep_read(const struct init *st, char *buf, size_t size, int *err)
 /* One pass over the mount table. Returns how many foreign proc mounts it
  * met (*err: errno of the last one it could not detach), or -1 with errno
  * set if the table cannot be read. */
-static int sweep_pass(const struct init *st, int *err)
+static int sweep_pass(const struct proc_watch *w, int *err)
 {
 	char short_buf[MOUNTINFO_LINE_SHORT];
 	int found;
 
-	if (lseek(st->mounts_fd, 0, SEEK_SET) < 0)
+	if (lseek(w->mounts_fd, 0, SEEK_SET) < 0)
 		return -1;
-	found = sweep_read(st, short_buf, sizeof(short_buf), err);
+	found = sweep_read(w, short_buf, sizeof(short_buf), err);
 	if (found == -2) { /* a long line: again, with room for any line */
 		char *long_buf = mmap(NULL, MOUNTINFO_LINE_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (long_buf == MAP_FAILED)
 			return -1;
-		found = lseek(st->mounts_fd, 0, SEEK_SET) < 0 ? -1 : sweep_read(st, long_buf, MOUNTINFO_LINE_MAX, err);
+		found = lseek(w->mounts_fd, 0, SEEK_SET) < 0 ? -1 : sweep_read(w, long_buf, MOUNTINFO_LINE_MAX, err);
 		if (found == -2) {
 			found = -1;
 			errno = ENAMETOOLONG; /* a line longer than any path pair */
@@ -502,12 +510,12 @@ static int sweep_pass(const struct init *st, int *err)
 
 /* Detach every proc mount in our namespace that is not a view of our PID
  * namespace, and check that none is left. Returns 0, or -1 with errno set. */
-static int proc_mounts_sweep(const struct init *st)
+static int proc_mounts_sweep(const struct proc_watch *w)
 {
 	int err = EBUSY;
 
 	for (int pass = 0; pass < SWEEP_PASSES; pass++) {
-		int found = sweep_pass(st, &err);
+		int found = sweep_pass(w, &err);
 
 		if (found <= 0)
 			return found;
@@ -516,34 +524,46 @@ static int proc_mounts_sweep(const struct init *st)
 	return -1;
 }
 
-/* Remember which procfs is our /proc and open the mount table to watch.
- * Returns 0, or -1 with errno set. */
-static int proc_watch_setup(struct init *st)
+/* Remember which procfs is our /proc, open the mount table to watch, and
+ * sweep it once. Returns 0, or -1 with errno set. */
+static int proc_watch_start(struct proc_watch *w)
 {
 	struct stat sb;
 
 	if (stat("/proc", &sb) < 0)
 		return -1;
-	st->proc_dev = sb.st_dev;
-	st->mounts_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-	return st->mounts_fd < 0 ? -1 : 0;
+	w->proc_dev = sb.st_dev;
+	w->mounts_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	if (w->mounts_fd < 0)
+		return -1;
+	return proc_mounts_sweep(w);
 }
 
-/* The mount table changed, or a failed sweep is due for a retry. After
- * setup nobody waits for our answer, so a failure goes to syslog and is
- * retried with a backoff until a sweep succeeds. */
-static void proc_mounts_changed(struct init *st)
+struct pollfd proc_watch_pollfd(const struct proc_watch *w, int *timeout)
 {
-	if (proc_mounts_sweep(st) == 0) {
-		st->sweep_retry_ms = 0;
+	if (w->retry_ms > 0 && (*timeout < 0 || w->retry_ms < *timeout))
+		*timeout = (int)w->retry_ms;
+	/* mountinfo is always readable; a change shows as POLLPRI|POLLERR. */
+	return (struct pollfd){ .fd = w->mounts_fd, .events = POLLPRI };
+}
+
+/* After setup nobody waits for our answer, so a failed sweep goes to
+ * syslog (once per run of failures) and is retried with a backoff until
+ * one succeeds. */
+void proc_watch_check(struct proc_watch *w, short revents)
+{
+	if (!(revents & (POLLPRI | POLLERR)) && w->retry_ms == 0)
+		return;
+	if (proc_mounts_sweep(w) == 0) {
+		w->retry_ms = 0;
 		return;
 	}
-	if (st->sweep_retry_ms == 0)
+	if (w->retry_ms == 0)
 		syslog(LOG_ERR, "cannot detach a proc mount of another PID namespace: %m; retrying");
-	if (st->sweep_retry_ms < SWEEP_RETRY_FIRST_MS)
-		st->sweep_retry_ms = SWEEP_RETRY_FIRST_MS;
-	else if (st->sweep_retry_ms < SWEEP_RETRY_MAX_MS)
-		st->sweep_retry_ms *= 2;
+	if (w->retry_ms < SWEEP_RETRY_FIRST_MS)
+		w->retry_ms = SWEEP_RETRY_FIRST_MS;
+	else if (w->retry_ms < SWEEP_RETRY_MAX_MS)
+		w->retry_ms *= 2;
 }
 
 /* Route the signals we act on to a signalfd. Blocked signals are delivered
@@ -565,7 +585,7 @@ static int signals_setup(void)
 }
 
 /* Reap every child that has exited: orphans the kernel reparented to us. */
-static void reap_children(void)
+void reap_children(void)
 {
 	int status;
 
@@ -618,7 +638,7 @@ static void leader_check(struct init *st)
 /* Whether any process other than us is still running in the namespace.
  * Zombies do not count (for PID 2 the parent that must reap it is the host,
  * outside the namespace). */
-static int namespace_busy(void)
+int namespace_busy(void)
 {
 	DIR *proc = opendir(proc_dir);
 	struct dirent *de;
@@ -638,7 +658,7 @@ static int namespace_busy(void)
 }
 
 /* Drain the signalfd. Returns 1 if a termination signal was among them. */
-static int signals_drain(int sig_fd)
+int signals_drain(int sig_fd)
 {
 	struct signalfd_siginfo si;
 	int terminate = 0;
@@ -742,9 +762,6 @@ static void serve(struct init *st)
 			i_leader = n;
 			pfd[n++] = (struct pollfd){ .fd = st->leader_fd, .events = POLLIN };
 		}
-		/* mountinfo is always readable; a change shows as POLLPRI|POLLERR. */
-		i_mounts = n;
-		pfd[n++] = (struct pollfd){ .fd = st->mounts_fd, .events = POLLPRI };
 
 		if (!st->use_pidfd) {
 			timeout = FALLBACK_POLL_MS;
@@ -755,8 +772,8 @@ static void serve(struct init *st)
 		} else {
 			timeout = -1;
 		}
-		if (st->sweep_retry_ms > 0 && (timeout < 0 || st->sweep_retry_ms < timeout))
-			timeout = (int)st->sweep_retry_ms;
+		i_mounts = n;
+		pfd[n++] = proc_watch_pollfd(&st->procs, &timeout);
 
 		if (poll(pfd, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
@@ -770,8 +787,7 @@ static void serve(struct init *st)
 			return;
 		if (i_host >= 0 && pfd[i_host].revents)
 			host_gone(st);
-		if ((pfd[i_mounts].revents & (POLLPRI | POLLERR)) || st->sweep_retry_ms > 0)
-			proc_mounts_changed(st);
+		proc_watch_check(&st->procs, pfd[i_mounts].revents);
 		if (i_leader >= 0 && pfd[i_leader].revents)
 			return;
 		if (!st->use_pidfd && st->leader == LEADER_ALIVE && !pid_running(2))
@@ -801,7 +817,7 @@ static int parse_args(int argc, char **argv, struct init *st)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "g:m:P")) != -1) {
+	while ((opt = getopt(argc, argv, "g:m:PULH:")) != -1) {
 		switch (opt) {
 		case 'g':
 			if (parse_grace(optarg, &st->grace_ms) < 0)
@@ -818,12 +834,30 @@ static int parse_args(int argc, char **argv, struct init *st)
 		case 'P':
 			st->use_pidfd = 0;
 			break;
+		case 'U':
+			st->per_user = 1;
+			break;
+		case 'L':
+			st->linger = 1;
+			break;
+		case 'H':
+			st->host_pid = strtol(optarg, NULL, 10);
+			break;
 		default:
 			return -1;
 		}
 	}
+	/* Linger only means something for a namespace that outlives a session;
+	 * per-user mode needs pidfds to watch its hosts. */
+	if (st->linger && !st->per_user)
+		return -1;
+	if (st->per_user && !st->use_pidfd)
+		return -1;
 	/* SERVICE and USER: labels only. */
-	return argc - optind == 2 ? 0 : -1;
+	if (argc - optind != 2)
+		return -1;
+	st->service = argv[optind];
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -838,19 +872,24 @@ int main(int argc, char **argv)
 		.leader_fd = -1,
 		.leader = LEADER_NOT_FOUND,
 		.backoff_ms = BACKOFF_FIRST_MS,
-		.mounts_fd = -1,
+		.procs = { .mounts_fd = -1 },
 	};
 	int step;
 
 	/* NSINIT_FD_HOST is present only if the host could make a pidfd. */
 	int have_host_fd = fcntl(NSINIT_FD_HOST, F_GETFD) >= 0;
 
-	if (fds_sanitize(have_host_fd) < 0) {
-		report_failure(NSINIT_STEP_USAGE, errno);
-		return 1;
-	}
+	/* Arguments first: they say whether NSINIT_FD_LISTEN is ours. */
 	if (parse_args(argc, argv, &st) < 0) {
 		report_failure(NSINIT_STEP_USAGE, EINVAL);
+		return 1;
+	}
+	if (st.per_user && (!have_host_fd || fcntl(NSINIT_FD_LISTEN, F_GETFD) < 0)) {
+		report_failure(NSINIT_STEP_USAGE, EBADF);
+		return 1;
+	}
+	if (fds_sanitize(have_host_fd, st.per_user) < 0) {
+		report_failure(NSINIT_STEP_USAGE, errno);
 		return 1;
 	}
 	if (creds_root() < 0) {
@@ -883,7 +922,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* Before READY: the session never starts with a foreign procfs. */
-	if (proc_watch_setup(&st) < 0 || proc_mounts_sweep(&st) < 0) {
+	if (proc_watch_start(&st.procs) < 0) {
 		report_failure(NSINIT_STEP_PROC_MOUNTS, errno);
 		return 1;
 	}
@@ -891,6 +930,26 @@ int main(int argc, char **argv)
 	if (st.sig_fd < 0) {
 		report_failure(NSINIT_STEP_SIGNALS, errno);
 		return 1;
+	}
+	if (st.per_user) {
+		/* Static: zeroed without touching its pages, which stay unmapped
+		 * until slots are used. */
+		static struct user_ns u;
+
+		u.sig_fd = st.sig_fd;
+		u.linger = st.linger;
+		u.first_host_pid = st.host_pid;
+		u.first_service = st.service;
+		u.procs = &st.procs;
+		if (user_setup(&u) < 0) {
+			report_failure(NSINIT_STEP_PIDFD, errno); /* or listen() */
+			return 1;
+		}
+		if (report_ready() < 0)
+			return 1; /* the host gave up waiting; end quietly */
+		if (user_serve(&u) == USER_END_TEARDOWN)
+			teardown(&st);
+		return 0;
 	}
 	if (report_ready() < 0)
 		return 1; /* the host gave up waiting; end quietly */
