@@ -347,6 +347,112 @@ t_user_join_while_ending() {
 	pamd_write ""
 }
 
+# --- proc mounts of the host's PID namespace --------------------------------
+# The per-user helper detaches them as the per-session one does
+# (t_procfs_mounts): before its first session starts, and whenever its
+# mount table changes. It reuses PROCFS, procfs_probe_write (the probe
+# finds the host's marker `sleep 1001` through a directory and lists the
+# proc mounts below $PROCFS in the caller's mount table) and ctxt_switches
+# from run-tests.sh.
+
+# probe_clean_of FILE DIR...: the probe whose output is in FILE ran to the
+# end, found no marker through any DIR, and found no DIR in its mount table.
+probe_clean_of() {
+	local out=$1 d
+	shift
+	cat "$out"
+	grep -q '^probe done$' "$out" || { fail "the probe did not run to the end"; return 1; }
+	for d in "$@"; do
+		! grep -Fxq "visible: $d" "$out" && ! grep -q "^mounted: .* $d " "$out" || return 1
+	done
+}
+
+# user_procfs_wait: shell text for a session: wait (up to 3 s) until no
+# mount below $PROCFS is left in its mount table.
+user_procfs_wait() {
+	echo "n=0
+		while grep -qF ' $PROCFS/' /proc/self/mountinfo && [ \$n -lt 60 ]; do
+			sleep 0.05; n=\$((n + 1))
+		done"
+}
+
+# same_ns FILE FILE: both hold the same `readlink /proc/self/ns/pid`.
+same_ns() {
+	local a b
+	a=$(grep -o 'pid:\[[0-9]*\]' "$1")
+	b=$(grep -o 'pid:\[[0-9]*\]' "$2")
+	echo "first session: $a, second: $b"
+	[ -n "$a" ] && [ "$a" = "$b" ]
+}
+
+# user_helper_idle: the per-user helper makes no wakeups while its
+# sessions idle; a mount wakes it, then it idles again.
+user_helper_idle() {
+	local h a b c d
+	h=$(helpers_alive | head -1)
+	a=$(ctxt_switches "$h")
+	sleep 1.5
+	b=$(ctxt_switches "$h")
+	mount -t tmpfs pu-user-idle "$PROCFS/idle"
+	sleep 0.5
+	c=$(ctxt_switches "$h")
+	sleep 1.5
+	d=$(ctxt_switches "$h")
+	umount "$PROCFS/idle"
+	echo "per-user helper context switches: $a -> $b over 1.5 s idle; $c -> $d over 1.5 s after a tmpfs mount"
+	[ "$a" = "$b" ] && [ "$c" -gt "$b" ] && [ "$c" = "$d" ]
+}
+
+t_user_procfs_mounts() {
+	local early late flag a out
+	PROCFS=$W/user-procfs
+	early=$PROCFS/chroot/proc
+	late=$PROCFS/chroot-late/proc
+	flag=$PROCFS/flag
+	mkdir -p "$early" "$late" "$PROCFS/idle" "$flag"
+	chmod 1777 "$flag"
+	procfs_probe_write
+	pamd_write "scope=user"
+	mount --bind /proc "$early"
+	# The first session creates the namespace; once it runs, root binds
+	# /proc again; it probes when the helper has detached that, and stays
+	# until the second session (which joins its namespace) has probed.
+	user_session pu-alice /bin/sh -c "touch $flag/started
+		while [ ! -e $flag/mounted ]; do sleep 0.05; done
+		$(user_procfs_wait)
+		readlink /proc/self/ns/pid
+		sh $PROCFS/probe.sh '$early' '$late'
+		touch $flag/probed
+		while [ ! -e $flag/done ]; do sleep 0.05; done" >"$PROCFS/first.out" &
+	a=$!
+	wait_until 5 test -e "$flag/started" || fail "the first session did not start"
+	mount --bind /proc "$late"
+	touch "$flag/mounted"
+	wait_until 5 test -e "$flag/probed" || fail "the first session did not probe"
+	check "scope=user: a /proc bound into a chroot before the first login: the session finds no host process through it, and it is not in its mount table" \
+		probe_clean_of "$PROCFS/first.out" "$early"
+	check "scope=user: a /proc bound into a chroot after login: detached from the running session" \
+		probe_clean_of "$PROCFS/first.out" "$late"
+	user_session pu-alice /bin/sh -c "$(user_procfs_wait)
+		readlink /proc/self/ns/pid
+		sh $PROCFS/probe.sh '$early' '$late'" >"$PROCFS/second.out"
+	check "scope=user: a second session joins the first one's namespace" \
+		same_ns "$PROCFS/first.out" "$PROCFS/second.out"
+	check "scope=user: the joining session finds neither /proc bind" \
+		probe_clean_of "$PROCFS/second.out" "$early" "$late"
+	check "scope=user: the idle per-user helper makes no wakeups; a mount wakes it once, then it idles again" \
+		user_helper_idle
+	touch "$flag/done"
+	wait "$a"
+	out=$(sh "$PROCFS/probe.sh" "$early" "$late")
+	check "scope=user: outside a session the marker shows through both binds (the checks above can fail)" \
+		test "$(grep -c '^visible:' <<<"$out")" -eq 2
+	check "scope=user: the host keeps both binds" findmnt -n "$late"
+	umount "$early" "$late"
+	check "scope=user, proc mounts: nothing is left" all_gone
+	pamd_write ""
+}
+
 t_user_sshd() {
 	local out p
 	if [ -z "${SSH+x}" ] && ! world_sshd; then
