@@ -267,6 +267,27 @@ static void test_procfs_is_ours(void)
 		close(fd);
 }
 
+/* The poll loops of both modes take their timeout through
+ * proc_watch_pollfd: no timer unless a failed sweep is due for a retry. */
+static void test_proc_watch_pollfd(void)
+{
+	struct proc_watch w = { .mounts_fd = 7 };
+	int timeout = -1;
+	struct pollfd p = proc_watch_pollfd(&w, &timeout);
+
+	ok(p.fd == 7 && p.events == POLLPRI && timeout == -1,
+	   "proc_watch_pollfd: POLLPRI on the mount table, and no timeout while no retry is due");
+	w.retry_ms = 40;
+	proc_watch_pollfd(&w, &timeout);
+	ok(timeout == 40, "proc_watch_pollfd: a due retry sets a timeout where there was none");
+	timeout = 5;
+	proc_watch_pollfd(&w, &timeout);
+	ok(timeout == 5, "proc_watch_pollfd: a shorter timeout stays");
+	timeout = 1000;
+	proc_watch_pollfd(&w, &timeout);
+	ok(timeout == 40, "proc_watch_pollfd: a longer timeout is cut to the retry");
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/init_test.XXXXXX";
@@ -283,6 +304,7 @@ int main(void)
 	test_parse_args();
 	test_mountinfo_parse();
 	test_procfs_is_ours();
+	test_proc_watch_pollfd();
 	printf("1..%d\n", tests);
 	printf("%d passed, %d failed\n", tests - failed, failed);
 	if (fork() == 0) {
