@@ -24,9 +24,9 @@ int signals_drain(int sig_fd);
  * (init.c, "Other proc mounts"). main sweeps once before READY, in either
  * mode; each mode's poll loop then watches with the two functions below. */
 struct proc_watch {
-	int mounts_fd; /* our /proc/self/mountinfo, watched with POLLPRI */
+	int mounts_fd;  /* our /proc/self/mountinfo, watched with POLLPRI */
 	dev_t proc_dev; /* device of our own /proc */
-	long retry_ms; /* 0, or the wait before retrying a failed sweep */
+	long retry_ms;  /* 0, or the wait before retrying a failed sweep */
 };
 
 /* init.c: the pollfd that watches the mount table. Lowers *timeout (-1:

@@ -328,8 +328,8 @@ enum user_end user_serve(struct user_ns *u)
 			withdraw(u);
 			return USER_END_TEARDOWN;
 		}
-		/* Before anyone new is accepted: a joiner enters a namespace that
-		 * has been swept since its mount table last changed. */
+		/* First in each round, before joins are answered: a mount that
+		 * woke us is detached before anyone new enters. */
 		proc_watch_check(u->procs, pfd[1].revents);
 		/* Sessions leave before anyone new is accepted, so a leave that
 		 * empties the namespace withdraws the queued connections too. */
