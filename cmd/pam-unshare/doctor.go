@@ -43,6 +43,7 @@ type check struct {
 type doctorReport struct {
 	OK     bool    `json:"ok"`
 	Checks []check `json:"checks"`
+	Doors  []check `json:"doors"` // doors.go: each route to other users' processes
 }
 
 // pamDirs are searched for the module when --module is not given, most
@@ -118,8 +119,9 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	checks = append(checks, pamChecks...)
 	checks = append(checks, checkEndToEnd(root, *helper))
 
-	rep := doctorReport{OK: true, Checks: checks}
-	for _, c := range checks {
+	doors := doorChecks(*pamd, root)
+	rep := doctorReport{OK: true, Checks: checks, Doors: doors}
+	for _, c := range append(checks[:len(checks):len(checks)], doors...) {
 		if c.Status == statusFail {
 			rep.OK = false
 		}
@@ -131,7 +133,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		printChecks(stdout, checks)
+		printChecks(stdout, checks, doors)
 	}
 	if !rep.OK {
 		return exitError(1)
@@ -140,10 +142,13 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 }
 
 // printChecks writes the human-readable report.
-func printChecks(w io.Writer, checks []check) {
+func printChecks(w io.Writer, checks, doors []check) {
 	marks := map[string]string{statusOK: "✓", statusWarn: "!", statusFail: "✗", statusSkip: "-"}
 	fails := 0
-	for _, c := range checks {
+	for i, c := range append(checks[:len(checks):len(checks)], doors...) {
+		if i == len(checks) {
+			fmt.Fprintln(w, "\nDoors (every route to other users' processes):")
+		}
 		fmt.Fprintf(w, "%s %s: %s\n", marks[c.Status], c.Name, c.Message)
 		for _, d := range c.Details {
 			fmt.Fprintf(w, "    %s\n", d)
