@@ -214,7 +214,7 @@ ensure_image
 # the guest writes results into.
 payload=$work/payload
 mkdir -p "$payload/bin" "$payload/root" "$payload/deb" "$payload/out"
-cp "$here/runner.sh" "$here/scenarios.sh" "$payload/bin/"
+cp "$here/runner.sh" "$here/scenarios.sh" "$here/doors.sh" "$payload/bin/"
 {
 	printf 'VM_SMOKE=%q\n' "$smoke"
 	printf 'VM_SCENARIOS=%q\n' "${scenarios[*]}"

@@ -22,7 +22,7 @@ HELPER_COMM=pam_unshare
 MODULE=/usr/lib/x86_64-linux-gnu/security/pam_unshare.so
 CLI=/usr/sbin/pam-unshare
 PKG=pam-unshare
-SERVICES=${SERVICES:-su sshd sudo pamtester-unshare}
+SERVICES=${SERVICES:-su su-l sshd sudo sudo-i login cron atd pamtester-unshare}
 # How runner.sh installed the module (deb or make) and where its logs are.
 VM_INSTALL=${VM_INSTALL:-deb}
 VM_OUT=${VM_OUT:-/nonexistent}
@@ -414,8 +414,7 @@ pamd_users() {
 }
 disable_all() {
 	local rc=0 left
-	# shellcheck disable=SC2086 # SERVICES is a word list
-	timeout "$T" "$CLI" disable $SERVICES || rc=$?
+	timeout "$T" "$CLI" disable || rc=$?
 	[ "$rc" = 0 ] || { fail "pam-unshare disable exited $rc"; return 1; }
 	left=$(pamd_users)
 	[ -z "$left" ] || { fail "still using the module: $left"; return 1; }
@@ -445,7 +444,8 @@ su_sees_host() {
 	host_clean
 }
 sc_uninstall() {
-	check "uninstall: pam-unshare disable $SERVICES leaves no pam_unshare line in /etc/pam.d" disable_all
+	check "uninstall: pam-unshare disable leaves no pam_unshare line in /etc/pam.d" disable_all
+	check "uninstall: after disable, the guards are gone and the bus lists processes to alice again" guards_gone
 	if [ "$VM_INSTALL" = deb ]; then
 		check "uninstall: dpkg -r $PKG succeeds once the module is disabled" remove_package
 		check "uninstall: the module, the helper, pam-unshare and the man page are gone" files_gone
@@ -730,7 +730,10 @@ sc_idle() {
 	check "after the idle ssh session: nothing left in another PID namespace" host_clean
 }
 
-all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle uninstall"
+# shellcheck source=test/vm/doors.sh
+. "$(dirname "$0")/doors.sh"
+
+all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle door_ps door_dbus door_user_manager door_cron door_at door_sudo_i door_visible uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do
