@@ -169,6 +169,7 @@ route um_timer "rm -f ~/timer.out
 $NOXDG systemd-run --user --quiet --on-active=1 --unit=pu-timer /bin/sh -c 'ps axww -o pid,user,args >~/timer.out.tmp; mv ~/timer.out.tmp ~/timer.out'
 i=0; while [ ! -s ~/timer.out ] && [ \$i -lt 300 ]; do sleep 0.2; i=\$((i+1)); done
 cat ~/timer.out"
+route um_direct "systemctl --user show-environment >/dev/null"
 route um_bus "$NOXDG busctl --user call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ListNames"
 
 uid_of() { id -u "$1"; }
@@ -223,6 +224,16 @@ door_user_manager_routes() {
 	route_check "$e" "door user manager: systemd-run --user in carol's lingering manager" ' ps axww' as_lingering_carol
 }
 
+# systemctl_user_needs_bus: as documented, plain systemctl --user fails in
+# a session (the private socket's peer shows as PID 0) and works through
+# the user bus.
+systemctl_user_needs_bus() {
+	local out
+	out=$(as_alice_ssh um_direct)
+	echo "plain systemctl --user: $out"
+	case $out in *"No data available"*) ;; *) fail "expected 'No data available'"; return 1 ;; esac
+}
+
 sc_door_user_manager() {
 	check "door user manager: bob's markers are running (root sees both)" markers_up
 	check "door user manager: the user@.service drop-in is installed and loaded" \
@@ -230,6 +241,8 @@ sc_door_user_manager() {
 	loginctl enable-linger "$USER_C"
 	door_user_manager_routes hidden
 	route_check hidden "door user manager: the session bus (busctl --user)" 'org\.freedesktop\.DBus' as_alice_ssh um_bus
+	check "door user manager: in a session, systemctl --user fails with 'No data available' unless XDG_RUNTIME_DIR is unset" \
+		systemctl_user_needs_bus
 	measure_um_start "guard on" >"$tmp/um-on"
 	mv "$UM_DROPIN" "$tmp/um-dropin"
 	systemctl daemon-reload
