@@ -1,57 +1,14 @@
 # shellcheck shell=bash
-# lib.sh - TAP output and a private test world for pam_unshare's tests.
+# lib.sh - the private test world of run-tests.sh, and what its tests
+# observe in it. TAP output comes from tap.sh, which this file sources.
 #
 # Everything that changes mounts happens inside the private mount namespace
 # that run-tests.sh creates with unshare -m: /etc/pam.d, /etc/passwd,
 # /etc/group, /etc/shadow, /etc/sudoers and /dev are replaced only there,
 # so the machine's own files and its /proc are never touched.
 
-TAP_N=0
-TAP_FAILED=0
-TAP_SKIPPED=0
-
-# ok CONDITION-EXIT-STATUS DESCRIPTION: record one TAP result.
-tap() {
-	local status=$1
-	shift
-	TAP_N=$((TAP_N + 1))
-	if [ "$status" -eq 0 ]; then
-		echo "ok $TAP_N - $*"
-	else
-		echo "not ok $TAP_N - $*"
-		TAP_FAILED=$((TAP_FAILED + 1))
-	fi
-}
-
-skip() {
-	TAP_N=$((TAP_N + 1))
-	TAP_SKIPPED=$((TAP_SKIPPED + 1))
-	echo "ok $TAP_N - $1 # SKIP $2"
-}
-
-# diag TEXT...: a TAP comment, shown with failures.
-diag() {
-	printf '# %s\n' "${*//$'\n'/$'\n'# }"
-}
-
-# check DESCRIPTION COMMAND...: run COMMAND; pass if it succeeds, otherwise
-# show its output.
-check() {
-	local desc=$1 out
-	shift
-	if out=$("$@" 2>&1); then
-		tap 0 "$desc"
-	else
-		tap 1 "$desc"
-		diag "$out"
-	fi
-}
-
-tap_finish() {
-	echo "1..$TAP_N"
-	echo "$((TAP_N - TAP_FAILED - TAP_SKIPPED)) passed, $TAP_FAILED failed, $TAP_SKIPPED skipped"
-	[ "$TAP_FAILED" -eq 0 ]
-}
+# shellcheck source=test/tap.sh
+. "$TEST_DIR"/tap.sh
 
 # --- the private world ---------------------------------------------------
 
@@ -126,7 +83,7 @@ world_dev() {
 	: >"$SYSLOG"
 	python3 "$TEST_DIR"/syslog-catcher.py /dev/log "$SYSLOG" &
 	SYSLOG_PID=$!
-	wait_until 5 test -S /dev/log
+	wait_until 5 test -S /dev/log || fatal "the syslog catcher did not create /dev/log"
 }
 
 # The PAM services the tests use. $MODULE_ARGS is appended to every
@@ -220,16 +177,6 @@ helpers_alive() {
 	pgrep -x pam_unshare || true
 }
 
-# wait_until SECONDS COMMAND...: retry COMMAND every 0.1 s.
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -ge "$deadline" ] && return 1
-		sleep 0.1
-	done
-}
-
 no_helpers() { [ -z "$(helpers_alive)" ]; }
 helper_exists() { [ -n "$(helpers_alive)" ]; }
 
@@ -245,6 +192,32 @@ host_proc_intact() {
 		findmnt -n /proc/sys/fs/binfmt_misc >/dev/null
 }
 
-# syslog_since MARK: the syslog lines written after MARK (a byte count).
+# syslog_mark: the current end of the test syslog, for syslog_since.
 syslog_mark() { stat -c %s "$SYSLOG"; }
+# syslog_since MARK: the syslog lines written after MARK (a byte count).
 syslog_since() { tail -c +"$(($1 + 1))" "$SYSLOG"; }
+
+# syslog_count MARK PATTERN: how many syslog lines since MARK match PATTERN
+# (a basic regular expression, as grep takes it).
+syslog_count() { syslog_since "$1" | grep -c -- "$2"; }
+
+# syslog_has MARK PATTERN: a test. A syslog line since MARK matches PATTERN.
+# The catcher writes each line a moment after the module sent it, so this
+# waits up to 2 s for it; on failure it prints the syslog since MARK.
+syslog_has() { syslog_has_n "$1" 1+ "$2"; }
+
+# syslog_has_n MARK COUNT PATTERN: a test. Exactly COUNT lines since MARK
+# match PATTERN (at least N for COUNT "N+"). Waits as syslog_has does.
+syslog_has_n() {
+	local mark=$1 count=${2%+} pattern=$3 got
+	wait_until 2 syslog_count_at_least "$mark" "$count" "$pattern"
+	got=$(syslog_count "$mark" "$pattern")
+	if [ "$got" -eq "$count" ] || { [ "$2" = "$count+" ] && [ "$got" -gt "$count" ]; }; then
+		return 0
+	fi
+	echo "want $2 syslog lines matching: $pattern (got $got)"
+	echo "syslog since the mark:"
+	syslog_since "$mark"
+	return 1
+}
+syslog_count_at_least() { [ "$(syslog_count "$1" "$3")" -ge "$2" ]; }

@@ -1,6 +1,11 @@
 #!/bin/bash
-# run-tests.sh BUILD_DIR - pam_unshare loaded into real PAM clients: the C
-# host test/pamhost.c, su and sudo. Prints TAP.
+# run-tests.sh [BUILD_DIR [TEST...]] - pam_unshare loaded into real PAM
+# clients: the C host test/pamhost.c, su, sudo and sshd. Prints TAP.
+#
+# Each test is a function t_NAME that runs one or more checks (tap.sh:
+# `check DESC FUNCTION`); with TEST names (NAME or t_NAME) only those run,
+# otherwise all, in the order of ALL_TESTS below. The two checks of the
+# whole run (no helper left, host /proc intact) always run last.
 #
 # Needs root (it builds namespaces and mounts proc). It re-executes itself
 # inside a private mount namespace and builds its own /etc/pam.d, users,
@@ -31,13 +36,8 @@ ip link set lo up
 # shellcheck source=test/lib.sh
 . "$TEST_DIR"/lib.sh
 
-W=$(mktemp -d /tmp/pam_unshare-test.XXXXXX)
-world_setup "$W"
-trap world_teardown EXIT
-
-# A host process that no session may see.
-sleep 1001 &
-MARKER=$!
+# pamhost ARGS...: the C host with the test world's PAM services.
+pamhost() { "$PAMHOST" -c /etc/pam.d "$@"; }
 
 # sees_only_session OUTPUT: in "ps -e -o pid=,comm=" output, PID 1 is the
 # helper and nothing of the host shows: no marker sleep, no daemons, no
@@ -74,147 +74,191 @@ concurrent_crosstalk() {
 
 # --- pamhost: the module in a small C host --------------------------------
 
-t_pamhost_ps() {
+pamhost_sees_only_ps() {
 	local out
-	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/ps -e -o pid=,comm= 2>&1)
-	if sees_only_session "$out" && [ "$(grep -c . <<<"$out")" -eq 3 ]; then
-		tap 0 "pamhost: ps -e in the session shows only the helper and ps"
-	else
-		tap 1 "pamhost: ps -e in the session shows only the helper and ps"
-		diag "$out"
-	fi
+	out=$(pamhost -s pamhost -u pu-alice -- /bin/ps -e -o pid=,comm= 2>&1)
+	echo "$out"
+	sees_only_session "$out" && [ "$(grep -c . <<<"$out")" -eq 3 ]
+}
+t_pamhost_ps() {
+	check "pamhost: ps -e in the session shows only the helper and ps" pamhost_sees_only_ps
 }
 
-t_pamhost_50_in_one_process() {
+# fifty_isolated: pamhost's -t lines are "cycle,open,close,isolated".
+fifty_isolated() {
 	local out isolated
-	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -n 50 -t -- /bin/true 2>/dev/null)
+	out=$(pamhost -s pamhost -u pu-alice -n 50 -t -- /bin/true 2>&1)
 	isolated=$(awk -F, '$4 == 1' <<<"$out" | wc -l)
-	tap "$([ "$isolated" -eq 50 ] && echo 0 || echo 1)" "pamhost: 50 open-fork-close cycles in one process, 50 isolated (got $isolated)"
+	echo "$isolated of 50 sessions isolated:"
+	echo "$out"
+	[ "$isolated" -eq 50 ]
+}
+t_pamhost_50_in_one_process() {
+	check "pamhost: 50 open-fork-close cycles in one process, all 50 isolated" fifty_isolated
 }
 
-t_first_command_sees_new_proc() {
+first_commands_see_new_proc() {
 	local i out bad=0
 	for i in $(seq 100); do
-		out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/cat /proc/1/comm 2>/dev/null)
-		[ "$out" = pam_unshare ] || bad=$((bad + 1))
+		out=$(pamhost -s pamhost -u pu-alice -- /bin/cat /proc/1/comm 2>/dev/null)
+		[ "$out" = pam_unshare ] && continue
+		bad=$((bad + 1))
+		printf 'session %d saw:\n%s\n' "$i" "$out"
 	done
-	tap "$bad" "100 fast sessions: the first command always sees the new /proc ($bad saw another)"
+	echo "$bad of 100 sessions saw another /proc"
+	[ "$bad" = 0 ]
+}
+t_first_command_sees_new_proc() {
+	check "100 fast sessions: the first command always sees the new /proc" first_commands_see_new_proc
 }
 
-t_host_keeps_cwd() {
+# A relative confdir only works while pamhost's working directory survives
+# each close; the child prints where it starts.
+host_keeps_cwd() {
 	local out
-	# A relative confdir only works while pamhost's working directory
-	# survives each close; the child prints where it starts.
 	out=$(cd /etc && "$PAMHOST" -c pam.d -s pamhost -u pu-alice -n 3 -- /bin/pwd 2>&1)
+	echo "$out"
 	[ "$(grep -c '^/etc$' <<<"$out")" -eq 3 ]
-	tap $? "the host keeps its working directory across sessions"
-	[ "$(grep -c '^/etc$' <<<"$out")" -eq 3 ] || diag "$out"
+}
+t_host_keeps_cwd() {
+	check "the host keeps its working directory across sessions" host_keeps_cwd
 }
 
+nofork_host_clean() {
+	pamhost -s pamhost -u pu-alice -m nofork -n 5 2>&1 || { fail "pamhost exited $?"; return 1; }
+	wait_until 2 no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
+	no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+}
 t_nofork_host() {
-	local out rc
-	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -m nofork -n 5 2>&1)
-	rc=$?
-	[ "$rc" -eq 0 ] && wait_until 2 no_helpers && no_other_pidns
-	tap $? "a host that never forks (like pamtester): open and close succeed, nothing is left"
-	[ "$rc" -eq 0 ] || diag "$out"
+	check "a host that never forks (like pamtester): open and close succeed, nothing is left" nofork_host_clean
 }
 
+systemd_user_sees_host() {
+	local out
+	out=$(pamhost -s systemd-user -u pu-alice -- /bin/ps -e -o args= 2>&1)
+	echo "$out"
+	grep -q 'open=PAM_SUCCESS' <<<"$out" && grep -q 'sleep 1001' <<<"$out"
+}
 t_systemd_services() {
-	local out mark
+	local mark
 	printf 'session optional pam_permit.so\nsession required %s helper=%s\n' "$MODULE" "$HELPER" >"$W"/pam.d/systemd-user
 	mark=$(syslog_mark)
-	out=$("$PAMHOST" -c /etc/pam.d -s systemd-user -u pu-alice -- /bin/ps -e -o args= 2>&1)
-	grep -q 'open=PAM_SUCCESS' <<<"$out" && grep -q 'sleep 1001' <<<"$out"
-	tap $? "systemd-user sessions are left alone (PAM_IGNORE): they see the host"
-	sleep 0.2
-	syslog_since "$mark" | grep -q 'pam_unshare(systemd-user:session): service systemd-user starts sessions through systemd'
-	tap $? "systemd-user sessions: syslog says why they are not isolated"
+	check "systemd-user sessions are left alone (PAM_IGNORE): they see the host" systemd_user_sees_host
+	check "systemd-user sessions: syslog says why they are not isolated" \
+		syslog_has "$mark" 'pam_unshare(systemd-user:session): service systemd-user starts sessions through systemd'
 }
 
-t_pam_end_without_close() {
-	local out mark
-	mark=$(syslog_mark)
-	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -m noclose -n 3 -- /bin/true 2>&1)
-	[ "$(grep -c 'open=PAM_SUCCESS close=SKIPPED child=0' <<<"$out")" -eq 3 ] && wait_until 2 no_helpers && no_other_pidns
-	tap $? "pam_end without pam_close_session: the session still ends, three times in one process"
-	sleep 0.2
-	[ "$(syslog_since "$mark" | grep -c 'pam_end without pam_close_session: ended the session of user pu-alice$')" -eq 3 ]
-	tap $? "pam_end without pam_close_session: syslog says so"
-}
-
-t_root_exempt() {
+noclose_sessions_end() {
 	local out
-	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u root -- /bin/ps -e -o pid=,args= 2>&1)
-	grep -q 'sleep 1001' <<<"$out"
-	tap $? "root is exempt by default and sees the host's processes"
+	out=$(pamhost -s pamhost -u pu-alice -m noclose -n 3 -- /bin/true 2>&1)
+	echo "$out"
+	[ "$(grep -c 'open=PAM_SUCCESS close=SKIPPED child=0' <<<"$out")" -eq 3 ] || return 1
+	wait_until 2 no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
+	no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+}
+t_pam_end_without_close() {
+	local mark
+	mark=$(syslog_mark)
+	check "pam_end without pam_close_session: the session still ends, three times in one process" noclose_sessions_end
+	check "pam_end without pam_close_session: syslog says so" \
+		syslog_has_n "$mark" 3 'pam_end without pam_close_session: ended the session of user pu-alice$'
 }
 
+root_sees_host() {
+	local out
+	out=$(pamhost -s pamhost -u root -- /bin/ps -e -o pid=,args= 2>&1)
+	echo "$out"
+	grep -q 'sleep 1001' <<<"$out"
+}
+t_root_exempt() {
+	check "root is exempt by default and sees the host's processes" root_sees_host
+}
+
+# The helper of the live session of t_helper_shape.
+HELPER_PID=
+helper_found() { [ -n "$HELPER_PID" ] || fail "no helper found for a live session"; }
+helper_no_inherited_fds() {
+	local f fds
+	helper_found || return 1
+	fds=$(for f in /proc/"$HELPER_PID"/fd/*; do echo "${f##*/} $(readlink "$f")"; done)
+	echo "$fds"
+	# Allowed: stdio on /dev/null, the control socket, pidfds, signalfd.
+	! grep -Eqv '^[012] /dev/null$|^3 socket:|anon_inode:\[?(pidfd|signalfd)' <<<"$fds"
+}
+helper_single_threaded() {
+	local threads
+	helper_found || return 1
+	threads=$(awk '/^Threads:/ {print $2}' /proc/"$HELPER_PID"/status)
+	echo "threads=$threads"
+	[ "$threads" = 1 ]
+}
+helper_named() {
+	local cmdline
+	helper_found || return 1
+	cmdline=$(tr '\0' ' ' </proc/"$HELPER_PID"/cmdline | sed 's/ $//')
+	echo "comm=$(cat /proc/"$HELPER_PID"/comm) cmdline=$cmdline"
+	grep -q '^pam_unshare-init .*pamhost pu-alice$' <<<"$cmdline"
+}
 t_helper_shape() {
-	local helper fds bad="" threads pid
-	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 2 2>/dev/null &
+	local pid
+	pamhost -s pamhost -u pu-alice -- /bin/sleep 2 2>/dev/null &
 	pid=$!
 	wait_until 2 helper_exists
-	helper=$(helpers_alive | head -1)
-	if [ -z "$helper" ]; then
-		tap 1 "helper found for a live session"
-		wait "$pid"
-		return
-	fi
-	local f
-	fds=$(for f in /proc/"$helper"/fd/*; do echo "${f##*/} $(readlink "$f")"; done)
-	# Allowed: stdio on /dev/null, the control socket, pidfds, signalfd.
-	bad=$(grep -Ev '^[012] /dev/null$|^3 socket:|anon_inode:\[?(pidfd|signalfd)' <<<"$fds")
-	threads=$(awk '/^Threads:/ {print $2}' /proc/"$helper"/status)
-	[ -z "$bad" ]
-	tap $? "the helper holds no inherited descriptors"
-	[ -n "$bad" ] && diag "$fds"
-	[ "$threads" = 1 ]
-	tap $? "the helper is single-threaded (threads=$threads)"
-	grep -q '^pam_unshare-init .*pamhost pu-alice$' <<<"$(tr '\0' ' ' </proc/"$helper"/cmdline | sed 's/ $//')"
-	tap $? "the helper is named pam_unshare and labelled with service and user"
+	HELPER_PID=$(helpers_alive | head -1)
+	check "the helper holds no inherited descriptors" helper_no_inherited_fds
+	check "the helper is single-threaded" helper_single_threaded
+	check "the helper is named pam_unshare and labelled with service and user" helper_named
 	wait "$pid"
 }
 
-t_orphans_reaped() {
+# Five sleeps orphaned at once are reparented to the helper (PPID 1); once
+# they end, none may linger as a zombie.
+orphans_reaped() {
 	local out
-	# Five sleeps orphaned at once are reparented to the helper (PPID 1);
-	# once they end, none may linger as a zombie.
 	# shellcheck disable=SC2016 # expanded by the session's shell
-	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sh -c \
+	out=$(pamhost -s pamhost -u pu-alice -- /bin/sh -c \
 		'for i in 1 2 3 4 5; do (sleep 0.3 &); done; sleep 0.1;
 		 echo orphans=$(ps -e -o ppid=,comm= | grep -c "^ *1 sleep");
 		 sleep 1; ps -e -o stat=,comm=' 2>&1)
-	if grep -q '^orphans=5$' <<<"$out" && ! grep -q '^Z' <<<"$out"; then
-		tap 0 "five orphaned sleeps are reparented to the helper and reaped: no zombies"
-	else
-		tap 1 "five orphaned sleeps are reparented to the helper and reaped: no zombies"
-		diag "$out"
-	fi
+	echo "$out"
+	grep -q '^orphans=5$' <<<"$out" && ! grep -q '^Z' <<<"$out"
+}
+t_orphans_reaped() {
+	check "five orphaned sleeps are reparented to the helper and reaped: no zombies" orphans_reaped
 }
 
-t_concurrent_sessions() {
+# no_crosstalk SESSIONS SECONDS CMD...: concurrent_crosstalk as a test.
+no_crosstalk() {
 	local bad
-	bad=$(concurrent_crosstalk 20 3 "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sh -c)
-	tap "$bad" "20 concurrent sessions cannot see each other ($bad saw another or failed)"
+	bad=$(concurrent_crosstalk "$@")
+	echo "$bad of $1 sessions saw another or failed"
+	[ "$bad" = 0 ]
+}
+t_concurrent_sessions() {
+	check "20 concurrent sessions cannot see each other" \
+		no_crosstalk 20 3 "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sh -c
 }
 
-t_kill_helper() {
+kill_helper_ends_session() {
 	local pid helper start
-	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 30 >/dev/null 2>&1 &
+	pamhost -s pamhost -u pu-alice -- /bin/sleep 30 >/dev/null 2>&1 &
 	pid=$!
 	wait_until 2 helper_exists
 	helper=$(helpers_alive | head -1)
 	start=$SECONDS
 	kill -9 "$helper"
 	wait "$pid"
-	[ $((SECONDS - start)) -lt 5 ] && wait_until 2 no_other_pidns
-	tap $? "kill -9 of the helper ends the session at once and leaves nothing"
+	echo "the session ended $((SECONDS - start)) s after kill -9 of helper $helper"
+	[ $((SECONDS - start)) -lt 5 ] || return 1
+	wait_until 2 no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+}
+t_kill_helper() {
+	check "kill -9 of the helper ends the session at once and leaves nothing" kill_helper_ends_session
 }
 
-t_kill_host() {
-	local pid
-	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 2 >/dev/null 2>&1 &
+kill_host_session_lives() {
+	local pid alive=no
+	pamhost -s pamhost -u pu-alice -- /bin/sleep 2 >/dev/null 2>&1 &
 	pid=$!
 	# Kill the host only once it has started the leader: a host killed
 	# before that rightly takes the namespace with it.
@@ -222,198 +266,258 @@ t_kill_host() {
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	sleep 0.5
-	local alive=no
 	helper_exists && alive=yes
-	wait_until 4 no_helpers && wait_until 1 no_other_pidns && [ "$alive" = yes ]
-	tap $? "kill -9 of the host: the session lives until its leader ends, then nothing is left"
-	[ "$alive" = yes ] || diag "the helper did not outlive the host"
-	no_other_pidns || diag "$(pidns_others)"
+	wait_until 4 no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
+	wait_until 1 no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+	[ "$alive" = yes ] || fail "the helper did not outlive the host"
+}
+t_kill_host() {
+	check "kill -9 of the host: the session lives until its leader ends, then nothing is left" kill_host_session_lives
 }
 
+# refused_cleanly SERVICE: a pamhost session of pu-alice gets PAM_SYSTEM_ERR
+# and leaves no process and the host's /proc intact.
+refused_cleanly() {
+	local out
+	out=$(pamhost -s "$1" -u pu-alice -- /bin/true 2>&1)
+	echo "$out"
+	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out" || return 1
+	no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
+	no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+	host_proc_intact || fail "the host's /proc or binfmt_misc changed"
+}
 t_failed_helper() {
-	local out mark
+	local mark
 	pamd_write ""
 	sed -i "s|helper=$HELPER|helper=/bin/false|" "$W"/pam.d/pamhost
 	mark=$(syslog_mark)
-	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/true 2>&1)
-	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out" && no_helpers && no_other_pidns && host_proc_intact
-	tap $? "a helper that fails: PAM_SYSTEM_ERR, no stray process, host untouched"
-	sleep 0.2
-	syslog_since "$mark" | grep -q 'cannot isolate the session of user pu-alice: .*exited before it was ready'
-	tap $? "a helper that fails: syslog names the failed step"
+	check "a helper that fails: PAM_SYSTEM_ERR, no stray process, host untouched" refused_cleanly pamhost
+	check "a helper that fails: syslog names the failed step" \
+		syslog_has "$mark" 'cannot isolate the session of user pu-alice: .*exited before it was ready'
 	pamd_write ""
 }
 
+# open_fails SERVICE: a pamhost session of pu-alice gets PAM_SYSTEM_ERR.
+open_fails() {
+	local out
+	out=$(pamhost -s "$1" -u pu-alice -- /bin/true 2>&1)
+	echo "$out"
+	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out"
+}
 t_untrusted_helper() {
-	local out copy=$W/home/pu-alice/pam_unshare-init
+	local copy=$W/home/pu-alice/pam_unshare-init
 	cp "$HELPER" "$copy"
 	chown pu-alice "$copy"
 	pamd_write "helper=$copy"
 	sed -i "s| helper=$HELPER||" "$W"/pam.d/pamhost
-	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/true 2>&1)
-	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out"
-	tap $? "a helper owned by a user is refused"
+	check "a helper owned by a user is refused" open_fails pamhost
 	pamd_write ""
 }
 
 # --- the helper's polling mode, for kernels without pidfd_open -------------
 
-t_poll_mode() {
-	local out start pid
+poll_mode_isolated() {
+	local out
 	out=$("$BUILD"/pam-unshare run --poll --options "helper=$HELPER" -- /bin/ps -e -o pid=,comm= 2>&1)
-	sees_only_session "$out" && wait_until 3 no_helpers && no_other_pidns
-	tap $? "polling mode: the session is isolated and ends with its leader"
-	# The host dies while its leader runs: the helper outlives the host and
-	# ends within its 1 s poll of the leader's end.
+	echo "$out"
+	sees_only_session "$out" || return 1
+	wait_until 3 no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
+	no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+}
+# The host dies while its leader runs: the helper outlives the host and ends
+# within its 1 s poll of the leader's end.
+poll_mode_outlives_host() {
+	local pid start
 	"$BUILD"/pam-unshare run --poll --options "helper=$HELPER" -- /bin/sleep 1.5 >/dev/null 2>&1 &
 	pid=$!
 	wait_until 2 leader_started "/bin/sleep 1.5"
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	start=$SECONDS
-	helper_exists && wait_until 4 no_helpers && no_other_pidns && [ $((SECONDS - start)) -ge 1 ]
-	tap $? "polling mode: after kill -9 of the host the session lives until its leader ends"
+	helper_exists || { fail "no helper after kill -9 of the host"; return 1; }
+	wait_until 4 no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
+	no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+	[ $((SECONDS - start)) -ge 1 ] || fail "the session ended before its leader"
+}
+t_poll_mode() {
+	check "polling mode: the session is isolated and ends with its leader" poll_mode_isolated
+	check "polling mode: after kill -9 of the host the session lives until its leader ends" poll_mode_outlives_host
 }
 
 # --- su and sudo ------------------------------------------------------------
 
-t_su() {
+# session_sees_only_itself CMD...: CMD lists the processes it sees (ps -e
+# -o pid=,comm=) and sees only the helper and the session.
+session_sees_only_itself() {
 	local out
-	out=$(su pu-alice -c 'ps -e -o pid=,comm=' 2>&1)
+	out=$("$@" 2>&1)
+	echo "$out"
 	sees_only_session "$out"
-	tap $? "su -c: ps -e sees only the helper and the session"
-	sees_only_session "$out" || diag "$out"
-	out=$(su - pu-alice -c 'ps -e -o pid=,comm=' 2>&1)
-	sees_only_session "$out"
-	tap $? "su - (login shell): ps -e sees only the helper and the session"
-	wait_until 2 no_other_pidns && host_proc_intact
-	tap $? "after su: nothing left in another PID namespace, host /proc and binfmt_misc intact"
+}
+# nothing_left: no process of a session is left, and the host's /proc and
+# binfmt_misc are intact.
+nothing_left() {
+	wait_until 3 no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+	host_proc_intact || fail "the host's /proc or binfmt_misc changed"
+}
+t_su() {
+	check "su -c: ps -e sees only the helper and the session" \
+		session_sees_only_itself su pu-alice -c 'ps -e -o pid=,comm='
+	check "su - (login shell): ps -e sees only the helper and the session" \
+		session_sees_only_itself su - pu-alice -c 'ps -e -o pid=,comm='
+	check "after su: nothing left in another PID namespace, host /proc and binfmt_misc intact" nothing_left
 }
 
+# sees_host CMD...: CMD lists process arguments and sees the marker sleep of
+# the host: it is not isolated.
+sees_host() {
+	local out
+	out=$("$@" 2>&1)
+	echo "$out"
+	grep -q 'sleep 1001' <<<"$out"
+}
 t_su_root_exempt() {
-	su - root -c 'ps -e -o args=' 2>&1 | grep -q 'sleep 1001'
-	tap $? "su to root is exempt and sees the host"
+	check "su to root is exempt and sees the host" sees_host su - root -c 'ps -e -o args='
 }
 
+# sleep_gone ARG: no "sleep ARG" runs (within 3 s).
+sleep_gone() {
+	wait_until 3 sh -c "! pgrep -f '^sleep $1' >/dev/null" || { fail "still running: $(pgrep -a -f "^sleep $1")"; return 1; }
+}
 t_su_nohup_gone() {
 	su pu-alice -c 'nohup sleep 1002 >/dev/null 2>&1 &' 2>/dev/null
-	wait_until 3 sh -c '! pgrep -f "^sleep 1002" >/dev/null'
-	tap $? "a background nohup sleep is gone after logout"
+	check "a background nohup sleep is gone after logout" sleep_gone 1002
 }
 
 t_sudo() {
-	local out
-	out=$(sudo -u pu-alice ps -e -o pid=,comm= 2>&1)
-	sees_only_session "$out"
-	tap $? "sudo -u: ps -e sees only the helper and the session"
-	sees_only_session "$out" || diag "$out"
+	check "sudo -u: ps -e sees only the helper and the session" \
+		session_sees_only_itself sudo -u pu-alice ps -e -o pid=,comm=
 }
 
+# isolated CMD...: CMD's ps -e -o pid=,comm= shows the helper as PID 1.
+isolated() {
+	local out
+	out=$("$@" 2>&1)
+	echo "$out"
+	grep -Eq '^ *1 pam_unshare$' <<<"$out"
+}
 t_groups() {
 	pamd_write "only_groups=pu-staff"
-	su pu-alice -c 'ps -e -o args=' 2>&1 | grep -q 'sleep 1001'
-	tap $? "only_groups: a user outside the groups is not isolated"
-	su pu-carol -c 'ps -e -o pid=,comm=' 2>&1 | grep -Eq '^ *1 pam_unshare$'
-	tap $? "only_groups: a member is isolated"
+	check "only_groups: a user outside the groups is not isolated" sees_host su pu-alice -c 'ps -e -o args='
+	check "only_groups: a member is isolated" isolated su pu-carol -c 'ps -e -o pid=,comm='
 	pamd_write "exempt_groups=pu-students"
-	su pu-bob -c 'ps -e -o args=' 2>&1 | grep -q 'sleep 1001'
-	tap $? "exempt_groups: a member is not isolated"
+	check "exempt_groups: a member is not isolated" sees_host su pu-bob -c 'ps -e -o args='
 	pamd_write ""
 }
 
+# command_refused CMD...: CMD (which would create $W/marker) does not run.
+command_refused() {
+	rm -f "$W"/marker
+	"$@" 2>&1
+	[ ! -e "$W"/marker ] || fail "the command ran"
+}
 t_bad_option() {
-	local mark m out
+	local mark
 	pamd_write "grace=1 bogus_option"
 	mark=$(syslog_mark)
-	m=$W/marker
-	rm -f "$m"
-	su pu-alice -c "touch $m" >/dev/null 2>&1
-	[ ! -e "$m" ]
-	tap $? "bad module argument: su refuses the session and the command does not run"
-	sudo -u pu-alice touch "$m" >/dev/null 2>&1
-	[ ! -e "$m" ]
-	tap $? "bad module argument: sudo refuses too (the command does not run)"
-	out=$("$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/true 2>&1)
-	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out"
-	tap $? "bad module argument: pam_open_session returns PAM_SYSTEM_ERR"
-	sleep 0.2
-	syslog_since "$mark" | grep -q 'pam_unshare(su:session): bad module argument "bogus_option": unknown option'
-	tap $? "bad module argument: syslog names it"
-	no_helpers && no_other_pidns && host_proc_intact
-	tap $? "bad module argument: no process left, host /proc intact"
+	check "bad module argument: su refuses the session and the command does not run" \
+		command_refused su pu-alice -c "touch $W/marker"
+	check "bad module argument: sudo refuses too (the command does not run)" \
+		command_refused sudo -u pu-alice touch "$W"/marker
+	check "bad module argument: pam_open_session returns PAM_SYSTEM_ERR" open_fails pamhost
+	check "bad module argument: syslog names it" \
+		syslog_has "$mark" 'pam_unshare(su:session): bad module argument "bogus_option": unknown option'
+	check "bad module argument: no process left, host /proc intact" no_session_left
 	pamd_write ""
 }
 
+# no_session_left: no helper, nothing in another PID namespace, host /proc
+# intact, right now.
+no_session_left() {
+	no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
+	no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+	host_proc_intact || fail "the host's /proc or binfmt_misc changed"
+}
+
+# syslog_open_close MARK: since MARK, su logged one line at open and one at
+# close, and no debug lines.
+syslog_open_close() {
+	syslog_has "$1" 'pam_unshare(su:session): session closed for user pu-alice' || return 1
+	syslog_has "$1" 'pam_unshare(su:session): session opened for user pu-alice: helper pid [0-9]*' || return 1
+	! syslog_since "$1" | grep 'pam_unshare.*debug\|entering' || { fail "debug lines without debug"; return 1; }
+}
 t_syslog_lines() {
-	local mark log
+	local mark
 	mark=$(syslog_mark)
 	su pu-alice -c true >/dev/null 2>&1
-	sleep 0.2
-	log=$(syslog_since "$mark")
-	grep -q 'pam_unshare(su:session): session opened for user pu-alice: helper pid [0-9]*' <<<"$log" &&
-		grep -q 'pam_unshare(su:session): session closed for user pu-alice' <<<"$log" &&
-		! grep -q 'pam_unshare.*debug\|entering' <<<"$log"
-	tap $? "syslog: one line at open, one at close, no debug lines without debug"
-	[ "$(grep -c 'pam_unshare' <<<"$log")" -eq 2 ] || diag "$log"
+	check "syslog: one line at open, one at close, no debug lines without debug" syslog_open_close "$mark"
 }
 
 # --- sshd -------------------------------------------------------------------
 
+# PID 2 is sshd's post-auth child, which runs the user's commands.
+ssh_sees_only_itself() {
+	local out
+	out=$(timeout 20 "${SSH[@]}" 'ps -e -o pid=,comm=' 2>&1)
+	echo "$out"
+	sees_only_session "$out" && grep -Eq '^ *2 sshd$' <<<"$out"
+}
+ssh_tty_sees_only_itself() {
+	local out
+	out=$(timeout 20 "${SSH[@]}" -tt 'ps -e -o pid=,comm=' 2>&1 | tr -d '\r')
+	echo "$out"
+	sees_only_session "$out"
+}
+ssh_nothing_left() {
+	nothing_left && return 0
+	ps -eo pid,ppid,stat,wchan:20,args
+	return 1
+}
 t_sshd() {
 	if ! world_sshd; then
 		skip "sshd: ps -e sees only the helper and the session" "openssh-server is not installed"
 		return
 	fi
-	local out
-	out=$(timeout 20 "${SSH[@]}" 'ps -e -o pid=,comm=' 2>&1)
-	# PID 2 is sshd's post-auth child, which runs the user's commands.
-	sees_only_session "$out" && grep -Eq '^ *2 sshd$' <<<"$out"
-	tap $? "sshd: ps -e sees only the helper and the session"
-	sees_only_session "$out" || diag "$out"
-	wait_until 3 no_other_pidns && host_proc_intact
-	tap $? "sshd: after logout nothing is left in another PID namespace"
-	no_other_pidns || diag "$(ps -eo pid,ppid,stat,wchan:20,args)"
+	check "sshd: ps -e sees only the helper and the session" ssh_sees_only_itself
+	check "sshd: after logout nothing is left in another PID namespace" ssh_nothing_left
 	timeout 20 "${SSH[@]}" 'nohup sleep 1003 >/dev/null 2>&1 &' 2>/dev/null
-	wait_until 3 sh -c '! pgrep -f "^sleep 1003" >/dev/null'
-	tap $? "sshd: a background nohup sleep is gone after logout"
-	out=$(timeout 20 "${SSH[@]}" -tt 'ps -e -o pid=,comm=' 2>&1 | tr -d '\r')
-	sees_only_session "$out"
-	tap $? "sshd with a pty (ssh -tt): ps -e sees only the helper and the session"
-	local bad
-	bad=$(concurrent_crosstalk 10 2 timeout 30 "${SSH[@]}")
-	tap "$bad" "sshd: 10 concurrent sessions cannot see each other ($bad saw another or failed)"
-	wait_until 3 no_other_pidns
-	tap $? "sshd: nothing left after 10 concurrent sessions"
+	check "sshd: a background nohup sleep is gone after logout" sleep_gone 1003
+	check "sshd with a pty (ssh -tt): ps -e sees only the helper and the session" ssh_tty_sees_only_itself
+	check "sshd: 10 concurrent sessions cannot see each other" no_crosstalk 10 2 timeout 30 "${SSH[@]}"
+	check "sshd: nothing left after 10 concurrent sessions" wait_until 3 no_other_pidns
 }
 
-t_pamhost_ps
-t_pamhost_50_in_one_process
-t_first_command_sees_new_proc
-t_host_keeps_cwd
-t_nofork_host
-t_systemd_services
-t_pam_end_without_close
-t_root_exempt
-t_helper_shape
-t_orphans_reaped
-t_concurrent_sessions
-t_kill_helper
-t_kill_host
-t_failed_helper
-t_untrusted_helper
-t_poll_mode
-t_su
-t_su_root_exempt
-t_su_nohup_gone
-t_sudo
-t_groups
-t_bad_option
-t_syslog_lines
-t_sshd
+# --- the whole run ----------------------------------------------------------
+
+all_helpers_gone() { wait_until 3 no_helpers || fail "helpers left: $(helpers_alive)"; }
+
+ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
+	host_keeps_cwd nofork_host systemd_services pam_end_without_close
+	root_exempt helper_shape orphans_reaped concurrent_sessions kill_helper
+	kill_host failed_helper untrusted_helper poll_mode su su_root_exempt
+	su_nohup_gone sudo groups bad_option syslog_lines sshd)
+
+[ $# -gt 0 ] && shift # BUILD_DIR
+tests=("${@:-${ALL_TESTS[@]}}")
+for t in "${tests[@]}"; do
+	declare -F "t_${t#t_}" >/dev/null || fatal "no such test: $t (tests: ${ALL_TESTS[*]})"
+done
+
+W=$(mktemp -d /tmp/pam_unshare-test.XXXXXX)
+world_setup "$W"
+trap world_teardown EXIT
+
+# A host process that no session may see.
+sleep 1001 &
+MARKER=$!
+
+for t in "${tests[@]}"; do
+	echo "# test: t_${t#t_}"
+	"t_${t#t_}"
+done
 
 kill "$MARKER"
-wait_until 3 no_helpers
-tap $? "no helper is left after the whole run"
-host_proc_intact
-tap $? "the host's /proc and binfmt_misc are intact after the whole run"
-tap_finish
+check "no helper is left after the whole run" all_helpers_gone
+check "the host's /proc and binfmt_misc are intact after the whole run" host_proc_intact
+plan
+summary

@@ -87,11 +87,11 @@ route_check() {
 		ok "$desc"
 	else
 		not_ok "$desc"
-		{
+		diag "$(
 			cat "$tmp/route.verdict"
 			echo "--- output (first 30 lines):"
 			head -n 30 "$tmp/route.clean"
-		} | diag
+		)"
 	fi
 }
 
@@ -252,7 +252,7 @@ sc_door_user_manager() {
 	systemctl daemon-reload
 	restart_user_managers
 	loginctl disable-linger "$USER_C"
-	cat "$tmp/um-on" "$tmp/um-off" | diag
+	diag "$(cat "$tmp/um-on" "$tmp/um-off")"
 	cat "$tmp/um-on" "$tmp/um-off" >>"$VM_OUT/metrics.txt" 2>/dev/null
 }
 
@@ -329,7 +329,7 @@ echo '--- cgroup.procs of bob'\''s user slice'; cat /sys/fs/cgroup/user.slice/us
 sc_door_visible() {
 	check "door visible: bob's markers are running (root sees both)" markers_up
 	route_check hidden "door visible: who, loginctl list-sessions, ss, cgroup files" 'loginctl|SESSION' as_alice_ssh visible
-	diag <"$tmp/route.clean"
+	diag "$(cat "$tmp/route.clean")"
 }
 
 # ---- after disable ------------------------------------------------------------------

@@ -12,8 +12,9 @@
 # vmtest; root's ssh key logs in as each of them) and by runner.sh, which
 # installs the package (dpkg -i; VM_INSTALL=make: copies a `make install`
 # tree), creates /etc/pam.d/pamtester-unshare and runs `pam-unshare enable`
-# for su, sshd, sudo and pamtester-unshare (VM_ENABLE=append: appends
-# `session required pam_unshare.so` to each itself).
+# (every service that starts a user's processes, and the guards) and
+# `pam-unshare enable pamtester-unshare` (VM_ENABLE=append: appends
+# `session required pam_unshare.so` to each itself, and installs no guard).
 set -u
 export LC_ALL=C
 
@@ -32,49 +33,18 @@ PAM_LINE="session required pam_unshare.so${VM_PAM_ARGS:+ $VM_PAM_ARGS}"
 # Per-command limit, so one hung session cannot stall the whole run.
 T=120
 
-tmp=$(mktemp -d /tmp/scenarios.XXXXXX)
+# tap.sh, the TAP library: next to this file in the guest payload (run.sh
+# copies it there), one directory up in the source tree.
+here=$(cd "$(dirname "$0")" && pwd)
+lib=$here/tap.sh
+[ -f "$lib" ] || lib=$here/../tap.sh
+# Polling is costly under TCG: helper_pids reads /proc of every process.
+TAP_POLL=0.2
+# shellcheck source=test/tap.sh
+. "$lib"
+
+tmp=$(mktemp -d /tmp/scenarios.XXXXXX) || fatal "mktemp failed"
 host_pidns=$(readlink /proc/1/ns/pid)
-n=0
-failed=0
-
-# ---- TAP -----------------------------------------------------------------
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $*"
-}
-diag() { sed 's/^/# /; s/\r$//'; }
-skip() {
-	local desc=$1
-	shift
-	n=$((n + 1))
-	echo "ok $n - $desc # SKIP $*"
-}
-
-# check DESC CMD...: one TAP line; CMD's output is the diagnostic on failure.
-check() {
-	local desc=$1 rc=0
-	shift
-	"$@" >"$tmp/check" 2>&1 || rc=$?
-	if [ "$rc" = 0 ]; then
-		ok "$desc"
-	else
-		not_ok "$desc"
-		diag <"$tmp/check"
-	fi
-}
-
-# fail MSG: print MSG and return 1. Assertion functions use it as
-# `cond || { fail MSG; return 1; }`.
-fail() {
-	echo "$*"
-	return 1
-}
 
 # ---- observing the guest from the host side -------------------------------
 
@@ -180,17 +150,6 @@ host_clean() {
 	[ "$left" = 0 ] || echo "($left processes left over by earlier checks)"
 }
 
-# wait_until SECONDS CMD...: poll CMD every 0.2 s until it succeeds.
-wait_until() {
-	local limit=$(($1 * 5)) i=0
-	shift
-	until "$@"; do
-		i=$((i + 1))
-		[ "$i" -lt "$limit" ] || return 1
-		sleep 0.2
-	done
-}
-
 # helper_of PID: the helper whose parent is PID (the process that opened
 # the PAM session).
 helper_of() {
@@ -256,13 +215,13 @@ session_check() {
 		ok "$desc sees only the helper and its own processes"
 	else
 		not_ok "$desc sees only the helper and its own processes"
-		{
+		diag "$(
 			cat "$tmp/verdict"
 			echo "--- output (first 40 lines):"
 			head -n 40 "$tmp/session"
 			echo "--- stderr:"
 			head -n 20 "$tmp/session.err"
-		} | diag
+		)"
 	fi
 	check "after $desc: host /proc intact, binfmt_misc mounted, nothing left in another PID namespace" host_clean
 }
@@ -311,13 +270,13 @@ sc_harness() {
 		ok "harness: $built succeeded on the build host"
 	else
 		not_ok "harness: $built succeeded on the build host (exit $VM_INSTALL_RC)"
-		tail -n 5 "$(dirname "$0")/install.log" 2>/dev/null | diag
+		diag "$(tail -n 5 "$here/install.log" 2>/dev/null)"
 	fi
 	if [ "${VM_GUEST_INSTALL_RC:-0}" = 0 ]; then
 		ok "harness: $installed"
 	else
 		not_ok "harness: $installed (exit $VM_GUEST_INSTALL_RC)"
-		tail -n 20 "$VM_OUT/install.log" 2>/dev/null | diag
+		diag "$(tail -n 20 "$VM_OUT/install.log" 2>/dev/null)"
 	fi
 	check "harness: the helper, the module and pam-unshare are in place" \
 		ls -l "$HELPER" "$MODULE" "$CLI"
@@ -328,7 +287,7 @@ sc_harness() {
 		ok "harness: enabling the module ($VM_ENABLE) for $SERVICES succeeded"
 	else
 		not_ok "harness: enabling the module ($VM_ENABLE) for $SERVICES succeeded (exit $VM_ENABLE_RC)"
-		diag <"$VM_OUT/enable.log"
+		diag "$(cat "$VM_OUT/enable.log")"
 	fi
 	for f in $SERVICES; do
 		check "harness: pam_unshare is the last session line of /etc/pam.d/$f" \
@@ -392,7 +351,7 @@ remove_refused() {
 sc_admin() {
 	check "admin: pam-unshare doctor exits 0 and reports no failed check" doctor_clean
 	# Warnings do not fail the check; show them.
-	grep -E '^! ' "$tmp/doctor" 2>/dev/null | diag
+	diag "$(grep -E '^! ' "$tmp/doctor" 2>/dev/null)"
 	check "admin: man -w pam_unshare finds pam_unshare(8)" man_page pam_unshare
 	check "admin: man -w pam-unshare finds pam-unshare(8)" man_page pam-unshare
 	if [ "$VM_INSTALL" != deb ]; then
@@ -454,7 +413,7 @@ sc_uninstall() {
 	fi
 	check "uninstall: su - alice -c 'ps -e' sees the host again (systemd is PID 1)" su_sees_host
 	# enable and disable keep the previous version of each file they change.
-	echo "left in /etc/pam.d:" /etc/pam.d/*.pam-unshare.bak | diag
+	diag "$(echo "left in /etc/pam.d:" /etc/pam.d/*.pam-unshare.bak)"
 }
 
 # 1 + 2: each kind of session sees only itself; the host is clean after.
@@ -483,7 +442,7 @@ sc_first_command() {
 		ok "20 su sessions in a row: the first command sees the new /proc"
 	else
 		not_ok "20 su sessions in a row: the first command sees the new /proc ($bad saw the host's)"
-		diag <"$tmp/first"
+		diag "$(cat "$tmp/first")"
 	fi
 }
 
@@ -726,22 +685,24 @@ idle_helper() {
 sc_idle() {
 	rm -f "$tmp/idle.metrics"
 	check "an idle helper makes no wakeups over 4 s" idle_helper
-	[ -f "$tmp/idle.metrics" ] && diag <"$tmp/idle.metrics"
+	[ -f "$tmp/idle.metrics" ] && diag "$(cat "$tmp/idle.metrics")"
 	check "after the idle ssh session: nothing left in another PID namespace" host_clean
 }
 
 # shellcheck source=test/vm/doors.sh
-. "$(dirname "$0")/doors.sh"
+. "$here/doors.sh"
 
 all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle door_ps door_dbus door_user_manager door_cron door_at door_sudo_i door_visible uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
+for s in "${list[@]}"; do
+	declare -F "sc_$s" >/dev/null || fatal "no such scenario: $s (scenarios: $all)"
+done
 for s in "${list[@]}"; do
 	echo "# scenario: $s"
 	t0=$SECONDS
 	"sc_$s"
 	echo "# scenario $s took $((SECONDS - t0)) s"
 done
-echo "1..$n"
 rm -rf "$tmp"
-[ "$failed" = 0 ]
+plan
