@@ -40,7 +40,9 @@ markers_up() {
 	# shellcheck disable=SC2029 # the marker is expanded here on purpose
 	ssh "$USER_B@127.0.0.1" "exec -a $MARK-session sleep 1000" </dev/null >/dev/null 2>&1 &
 	systemctl reset-failed "$DAEMON_UNIT" 2>/dev/null
-	systemd-run --quiet --unit="$DAEMON_UNIT" --uid="$USER_B" \
+	# The description is public (systemctl list-units); systemd-run's
+	# default is the command line, marker included.
+	systemd-run --quiet --unit="$DAEMON_UNIT" --uid="$USER_B" --description="bob's daemon" \
 		/bin/bash -c "exec -a $MARK-daemon sleep 1000" || { fail "systemd-run for bob's daemon failed"; return 1; }
 	wait_until 60 markers_seen_by_root || { markers_seen_by_root; return 1; }
 	wait_until 30 has_helper_for sshd "$USER_B" || { fail "bob's ssh session has no helper"; return 1; }
@@ -344,4 +346,30 @@ guards_gone() {
 	runuser -u "$USER_A" -- busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 \
 		org.freedesktop.systemd1.Manager GetUnitProcesses s init.scope ||
 		{ fail "GetUnitProcesses still refused to alice"; return 1; }
+}
+
+# sc_door_debug (not in the default list): what alice's user manager looks
+# like from an isolated session, for diagnosing the user-manager routes.
+route um_debug "id; env | sort | grep -E 'XDG|DBUS'; ls -la /run/user/\$(id -u)
+echo '--- busctl --user list'; timeout 15 env -u XDG_RUNTIME_DIR busctl --user --no-pager list 2>&1 | head -n 12; echo rc=\$?
+echo '--- systemctl --user is-system-running'; timeout 15 env -u XDG_RUNTIME_DIR systemctl --user is-system-running 2>&1; echo rc=\$?
+echo '--- systemd-run --user true'; timeout 15 env -u XDG_RUNTIME_DIR systemd-run --user --quiet --wait true 2>&1; echo rc=\$?
+echo '--- systemd-run --user --pipe echo hi'; timeout 15 env -u XDG_RUNTIME_DIR systemd-run --user --quiet --pipe echo hi 2>&1; echo rc=\$?"
+sc_door_debug() {
+	local uid
+	uid=$(uid_of "$USER_A")
+	for state in on off; do
+		echo "# guard $state"
+		timeout "$T" ssh "$USER_A@127.0.0.1" "sh $ROUTES/um_debug.sh" </dev/null 2>&1 | sed 's/^/# /'
+		echo "# --- journal of user@$uid"
+		journalctl -b --no-pager -u "user@$uid.service" _UID="$uid" 2>&1 | tail -n 30 | sed 's/^/# /'
+		journalctl -b --no-pager --user-unit dbus.service 2>&1 | tail -n 10 | sed 's/^/# /'
+		systemctl status --no-pager "user@$uid.service" 2>&1 | head -n 20 | sed 's/^/# /'
+		mv "$UM_DROPIN" "$tmp/um-dropin"
+		systemctl daemon-reload
+		systemctl stop "user@$uid.service"
+	done
+	mv "$tmp/um-dropin" "$UM_DROPIN"
+	systemctl daemon-reload
+	ok "door debug"
 }
