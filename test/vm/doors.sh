@@ -58,8 +58,23 @@ route() {
 }
 
 # as_alice_ssh NAME: run route NAME in an isolated ssh session of alice.
+# A route that hangs is cut off after 60 s and shows what alice's
+# processes are waiting for.
 as_alice_ssh() {
-	timeout "$T" ssh "$USER_A@127.0.0.1" "sh $ROUTES/$1.sh" </dev/null 2>&1
+	local rc=0
+	timeout 60 ssh "$USER_A@127.0.0.1" "sh $ROUTES/$1.sh" </dev/null 2>&1 || rc=$?
+	[ "$rc" = 124 ] && alice_waits
+	return "$rc"
+}
+
+# alice_waits: alice's processes and what they wait for, and the recent
+# journal of her user manager.
+alice_waits() {
+	echo "--- alice's processes after 60 s:"
+	ps -u "$USER_A" -o pid,ppid,stat,wchan:24,args
+	echo "--- journal of alice's user manager:"
+	journalctl -b --no-pager -n 25 _UID="$(uid_of "$USER_A")"
+	journalctl -b --no-pager -n 15 -u "user@$(uid_of "$USER_A").service"
 }
 
 # route_check EXPECT DESC ALIVE CMD...: run CMD (a route), keep its output,
@@ -91,8 +106,8 @@ route_check() {
 		not_ok "$desc"
 		diag "$(
 			cat "$tmp/route.verdict"
-			echo "--- output (first 30 lines):"
-			head -n 30 "$tmp/route.clean"
+			echo "--- output (first 60 lines):"
+			head -n 60 "$tmp/route.clean"
 		)"
 	fi
 }
