@@ -229,13 +229,15 @@ session_check() {
 # ---- scenarios ------------------------------------------------------------
 
 # session_stack FILE: FILE's session lines in the order libpam runs them,
-# with @include expanded.
+# with @include and "session include" (su-l includes su) expanded.
 session_stack() {
-	local line
+	local line typ control target
 	while read -r line; do
-		case $line in
-		@include*) session_stack "/etc/pam.d/${line#@include }" ;;
-		session* | -session*) echo "$line" ;;
+		read -r typ control target _ <<<"$line"
+		case $typ:$control in
+		@include:*) session_stack "/etc/pam.d/$control" ;;
+		session:include | session:substack) session_stack "/etc/pam.d/$target" ;;
+		session:* | -session:*) echo "$line" ;;
 		esac
 	done <"$1"
 }
