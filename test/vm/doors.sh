@@ -206,7 +206,7 @@ as_lingering_carol() {
 	# Lingering starts carol's manager at boot; restart_user_managers
 	# stopped it.
 	systemctl start "user@$uid.service" || { fail "carol's lingering user manager does not start"; return 1; }
-	timeout "$T" runuser -u "$USER_C" -- env XDG_RUNTIME_DIR="/run/user/$uid" \
+	timeout "$T" runuser -u "$USER_C" -- env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR="/run/user/$uid" \
 		systemd-run --user --quiet --pipe ps axww -o pid,user,args 2>&1
 }
 
@@ -385,6 +385,25 @@ sc_door_debug() {
 		systemctl stop "user@$uid.service"
 	done
 	mv "$tmp/um-dropin" "$UM_DROPIN"
+	# ProcSubset=pid on top: what breaks, and what it costs.
+	printf '[Service]\nProcSubset=pid\n' >/etc/systemd/system/user@.service.d/zz-procsubset.conf
 	systemctl daemon-reload
+	loginctl enable-linger "$USER_C"
+	echo "# with ProcSubset=pid:"
+	as_lingering_carol_cmd sh -c 'free; uptime; ls /proc | head -n 3; ps axww -o pid,user,args | head -n 5' | sed 's/^/#   /'
+	measure_um_start "guard + ProcSubset=pid" | sed 's/^/# /'
+	rm /etc/systemd/system/user@.service.d/zz-procsubset.conf
+	systemctl daemon-reload
+	measure_um_start "guard only" | sed 's/^/# /'
+	loginctl disable-linger "$USER_C"
 	ok "door debug"
+}
+
+# as_lingering_carol_cmd CMD...: CMD in carol's lingering user manager.
+as_lingering_carol_cmd() {
+	local uid
+	uid=$(uid_of "$USER_C")
+	systemctl start "user@$uid.service"
+	timeout "$T" runuser -u "$USER_C" -- env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR="/run/user/$uid" \
+		systemd-run --user --quiet --pipe "$@" 2>&1
 }
