@@ -39,6 +39,7 @@ markers_up() {
 	markers_seen_by_root >/dev/null 2>&1 && return 0
 	# shellcheck disable=SC2029 # the marker is expanded here on purpose
 	ssh "$USER_B@127.0.0.1" "exec -a $MARK-session sleep 1000" </dev/null >/dev/null 2>&1 &
+	MARK_SSH=$!
 	systemctl reset-failed "$DAEMON_UNIT" 2>/dev/null
 	# The description is public (systemctl list-units); systemd-run's
 	# default is the command line, marker included.
@@ -46,6 +47,15 @@ markers_up() {
 		/bin/bash -c "exec -a $MARK-daemon sleep 1000" || { fail "systemd-run for bob's daemon failed"; return 1; }
 	wait_until 60 markers_seen_by_root || { markers_seen_by_root; return 1; }
 	wait_until 30 has_helper_for sshd "$USER_B" || { fail "bob's ssh session has no helper"; return 1; }
+}
+
+# markers_down ends bob's two markers (before uninstall, which checks that
+# no session is left).
+markers_down() {
+	[ -n "${MARK_SSH:-}" ] && kill "$MARK_SSH" 2>/dev/null && wait "$MARK_SSH" 2>/dev/null
+	systemctl stop "$DAEMON_UNIT" 2>/dev/null
+	wait_until 30 sh -c "! ps axww -o args | grep -q '^$MARK-'"
+	return 0
 }
 
 # ---- one route ------------------------------------------------------------------
@@ -337,7 +347,7 @@ sc_door_sudo_i() {
 # ---- what stays visible -------------------------------------------------------------
 
 route visible "echo '--- who'; who; echo '--- loginctl list-sessions'; loginctl list-sessions --no-pager
-echo '--- ss -tnp'; ss -tn
+echo '--- /proc/net/tcp (what ss reads)'; head -n 5 /proc/net/tcp
 echo '--- /proc/self/cgroup'; cat /proc/self/cgroup
 echo '--- cgroup.procs of bob'\''s user slice'; cat /sys/fs/cgroup/user.slice/user-$(id -u $USER_B).slice/*/cgroup.procs 2>&1 | head -n 20"
 
@@ -345,7 +355,7 @@ echo '--- cgroup.procs of bob'\''s user slice'; cat /sys/fs/cgroup/user.slice/us
 # the documentation); it asserts only that bob's markers are not in it.
 sc_door_visible() {
 	check "door visible: bob's markers are running (root sees both)" markers_up
-	route_check hidden "door visible: who, loginctl list-sessions, ss, cgroup files" 'loginctl|SESSION' as_alice_ssh visible
+	route_check hidden "door visible: who, loginctl list-sessions, /proc/net/tcp, cgroup files" 'loginctl|SESSION' as_alice_ssh visible
 	diag "$(cat "$tmp/route.clean")"
 }
 

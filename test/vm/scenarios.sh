@@ -405,6 +405,7 @@ su_sees_host() {
 	host_clean
 }
 sc_uninstall() {
+	markers_down
 	check "uninstall: pam-unshare disable leaves no pam_unshare line in /etc/pam.d" disable_all
 	check "uninstall: after disable, the guards are gone and the bus lists processes to alice again" guards_gone
 	if [ "$VM_INSTALL" = deb ]; then
