@@ -70,6 +70,15 @@ enable_module() {
 	fi
 }
 
+# restart_user_managers stops the running user managers of users other
+# than root; the next login starts them again, with the guard.
+restart_user_managers() {
+	local units
+	units=$(systemctl list-units --plain --no-legend 'user@*.service' | awk '$1 != "user@0.service" { print $1 }')
+	# shellcheck disable=SC2086 # a list of unit names
+	[ -z "$units" ] || systemctl stop $units
+}
+
 # wait_for_sshd waits until alice can log in over ssh (before the module is
 # enabled, so a failure here is the harness's, not the module's).
 wait_for_sshd() {
@@ -99,6 +108,9 @@ else
 		log "enabling module ($VM_ENABLE)"
 		VM_ENABLE_RC=0
 		enable_module >"$out/enable.log" 2>&1 || VM_ENABLE_RC=$?
+		# As enable advises: user managers started before the guard (alice's,
+		# from wait_for_sshd) pick it up when they restart. No session is open.
+		restart_user_managers >>"$out/enable.log" 2>&1
 		cat "$out/install.log" "$out/enable.log" >/dev/console
 	fi
 	log "running scenarios"
