@@ -6,11 +6,16 @@
 #   make / make build   build everything into $(BUILD)/
 #   make install        install the module, helper, command and man pages
 #   make uninstall      remove what install put in place
+#   make test-unit      Go and C unit tests: no root, no build needed
 #   make test           unit tests and real-client tests (root; see README)
+#   make test-sanitize  the C unit tests and the real-client tests again,
+#                       with the helper and pamhost built with ASan and
+#                       UBSan (root; run by .ci/run)
 #   make vm-test        su, sudo and sshd in a Debian 12 guest (qemu)
 #   make check          test, then vm-test
 #   make bench          benchmark table (root)
-#   make lint           gofmt, go vet, staticcheck, shellcheck, C warnings
+#   make lint           gofmt, go mod tidy, go vet, staticcheck, shellcheck,
+#                       C warnings
 #   make deb / rpm      packages (see packaging/)
 #
 # Variables (override on the command line, e.g. make install DESTDIR=/tmp/x):
@@ -18,9 +23,11 @@
 #   PREFIX      installation prefix (/usr)
 #   PAMDIR      PAM module directory; by default libpam's own libdir plus
 #               /security as pkg-config reports it, e.g.
-#               /usr/lib/x86_64-linux-gnu/security on Debian
+#               /usr/lib/x86_64-linux-gnu/security on Debian; compiled
+#               into pam-unshare, where doctor looks for the module
 #   LIBEXECDIR  helper programs ($(PREFIX)/libexec); the PID-1 helper goes
-#               to $(LIBEXECDIR)/pam_unshare/pam_unshare-init
+#               to $(LIBEXECDIR)/pam_unshare/pam_unshare-init, a path
+#               compiled into the module and pam-unshare
 #   SBINDIR     admin commands ($(PREFIX)/sbin)
 #   MANDIR      man pages ($(PREFIX)/share/man)
 #   BUILD       build output directory (build)
@@ -28,6 +35,8 @@
 #   CC          C compiler (cc)
 #   HELPER_CC   compiler for the static PID-1 helper: musl-gcc when it is
 #               installed (package musl-tools), else $(CC)
+#   SAN_CC      compiler for the sanitizer builds: gcc (glibc; musl has no
+#               sanitizer runtime)
 #   CFLAGS      flags for the C programs (-O2 -g plus warnings as errors)
 #   GOFLAGS     extra flags for go build (-trimpath)
 
@@ -42,13 +51,16 @@ GO         ?= go
 CC         ?= cc
 HELPER_CC  ?= $(shell command -v musl-gcc 2>/dev/null || echo $(CC))
 CFLAGS     ?= -O2 -g
+SAN_CC     ?= gcc
 GOFLAGS    ?= -trimpath
 
 WARN       := -Wall -Wextra -Werror
 HELPER_DIR := $(LIBEXECDIR)/pam_unshare
 HELPER     := $(HELPER_DIR)/pam_unshare-init
 MODULE_PKG := github.com/pam-unshare/pam-unshare
-LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER)
+# Paths compiled into the Go programs: the helper the module starts, and
+# the module directory pam-unshare doctor looks in.
+LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER) -X main.pamDir=$(PAMDIR)
 
 GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.map')
 
@@ -60,7 +72,7 @@ DEPS_TEST  := sudo openssh-server openssh-client procps psmisc python3 util-linu
 DEPS_LINT  := shellcheck
 DEPS_VM    := qemu-system-x86 qemu-utils debootstrap e2fsprogs coreutils
 
-.PHONY: all build deps install uninstall test check lint clean
+.PHONY: all build deps install uninstall test test-unit test-sanitize check lint clean
 all: build
 
 # Installing openssh-server must not start an sshd on this machine, so
@@ -114,21 +126,56 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man8/pam_unshare.8 $(DESTDIR)$(MANDIR)/man8/pam-unshare.8
 	-rmdir $(DESTDIR)$(HELPER_DIR)
 
-# Unit tests, then the real-client tests (root only; they skip otherwise).
-test: build
+# The helper's C functions, unit-tested: init_test.c includes init.c whole,
+# its main renamed.
+$(BUILD)/init_test: nsinit/init/init_test.c nsinit/init/init.c nsinit/handshake.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -Dmain=helper_main -o $@ nsinit/init/init_test.c
+
+# Unit tests only: -short skips the Go tests that need root (they build
+# namespaces) or a build.
+test-unit: $(BUILD)/init_test
+	$(GO) test -short ./...
+	$(BUILD)/init_test
+
+# Unit tests, root-only Go tests included, then the real-client tests (root
+# only; they skip otherwise).
+test: build $(BUILD)/init_test
 	$(GO) test ./...
+	$(BUILD)/init_test
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 10s ./pam_unshare/options
 	test/run-tests.sh $(BUILD)
+
+# The sanitizer builds live in their own build directory, next to the
+# module and the command of the normal build, so that run-tests.sh takes
+# them as they are. A report anywhere, including in the helper (whose
+# stderr is /dev/null), lands in $(SAN_DIR)/logs and fails the target.
+SAN_DIR   := $(BUILD)/sanitize
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-DSANITIZE_LOG='"$(abspath $(SAN_DIR))/logs/report"'
+test-sanitize: build
+	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)/logs && chmod 1777 $(SAN_DIR)/logs
+	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pam_unshare-init nsinit/init/init.c test/sanitize-options.c
+	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pamhost test/pamhost.c test/sanitize-options.c -lpam
+	$(SAN_CC) $(SAN_FLAGS) $(WARN) -Dmain=helper_main -o $(SAN_DIR)/init_test nsinit/init/init_test.c test/sanitize-options.c
+	ln -s ../pam_unshare.so ../pam-unshare $(SAN_DIR)/
+	$(SAN_DIR)/init_test
+	test/run-tests.sh $(SAN_DIR)
+	@if [ -n "$$(ls $(SAN_DIR)/logs)" ]; then head -n 50 $(SAN_DIR)/logs/*; exit 1; fi
+	@echo "test-sanitize: no sanitizer reports"
 
 check: test vm-test
 
 lint:
 	@test -z "$$(gofmt -l nsinit pam_unshare cmd test)" || { gofmt -l nsinit pam_unshare cmd test; exit 1; }
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	shellcheck test/*.sh test/*/*.sh .ci/run
 	$(MAKE) --no-print-directory packaging-lint
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only nsinit/init/init.c test/pamhost.c
+	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -Dmain=helper_main nsinit/init/init_test.c
+	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DSANITIZE_LOG='"lint"' test/sanitize-options.c
 
 clean:
 	rm -rf $(BUILD)

@@ -3,6 +3,6 @@ module github.com/pam-unshare/pam-unshare
 go 1.26.0
 
 require (
-	github.com/msteinert/pam/v2 v2.1.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	github.com/msteinert/pam/v2 v2.1.0
+	golang.org/x/sys v0.49.0
 )

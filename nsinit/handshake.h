@@ -8,6 +8,11 @@
 #ifndef NSINIT_HANDSHAKE_H
 #define NSINIT_HANDSHAKE_H
 
+/* The helper's process name (comm), what ps -e and pgrep -x show. The helper
+ * sets it with prctl(PR_SET_NAME); Go reads it as nsinit.HelperComm, and
+ * pam-unshare status and the tests find helpers by it. At most 15 bytes. */
+#define NSINIT_HELPER_COMM "pam_unshare"
+
 /*
  * File descriptors the helper starts with. The host spawns the helper with
  * these numbers and nothing else; the helper closes every other descriptor.
@@ -30,14 +35,35 @@
 /* host -> helper: pam_close_session ran; tear the namespace down. */
 #define NSINIT_MSG_TERMINATE 'T'
 
-/* Setup steps the helper reports in a NSINIT_MSG_FAILED message. Go turns
- * them into words with nsinit.stepName (nsinit.go); keep both in sync. */
+/* Setup steps the helper reports in a NSINIT_MSG_FAILED message. */
 #define NSINIT_STEP_PROPAGATION 1 /* mount(MS_REC|MS_SLAVE or MS_PRIVATE) on / */
 #define NSINIT_STEP_UMOUNT_PROC 2 /* umount2("/proc", MNT_DETACH) */
 #define NSINIT_STEP_MOUNT_PROC 3  /* mount("proc", "/proc", "proc", ...) */
 #define NSINIT_STEP_SIGNALS 4     /* sigprocmask + signalfd */
 #define NSINIT_STEP_NOT_PID1 5    /* the helper is not PID 1 of a new namespace */
 #define NSINIT_STEP_USAGE 6       /* bad command line (a bug, not a user error) */
+
+/* nsinit_step_name says what failed at a NSINIT_STEP_* in words, for the
+ * host's log line (nsinit.stepName in nsinit.go), or returns NULL for a
+ * code that is not a step. */
+static inline const char *nsinit_step_name(int step)
+{
+	switch (step) {
+	case NSINIT_STEP_PROPAGATION:
+		return "make / a slave or private mount";
+	case NSINIT_STEP_UMOUNT_PROC:
+		return "detach the host's /proc";
+	case NSINIT_STEP_MOUNT_PROC:
+		return "mount a new /proc";
+	case NSINIT_STEP_SIGNALS:
+		return "set up signals";
+	case NSINIT_STEP_NOT_PID1:
+		return "not PID 1 of a new PID namespace";
+	case NSINIT_STEP_USAGE:
+		return "bad command line";
+	}
+	return 0;
+}
 
 struct nsinit_msg {
 	unsigned char type; /* NSINIT_MSG_* */

@@ -21,7 +21,11 @@ import (
 
 // DefaultHelperPath is where the PID-1 helper is installed. The Makefile
 // sets it with -ldflags -X from LIBEXECDIR.
-var DefaultHelperPath = "/usr/libexec/pam_unshare/pam_unshare-init"
+var DefaultHelperPath = "/usr/libexec/pam_unshare/" + HelperName
+
+// HelperComm is the helper's process name, what ps -e and pgrep -x show
+// (NSINIT_HELPER_COMM in handshake.h).
+const HelperComm = C.NSINIT_HELPER_COMM
 
 // Propagation values for Config.Propagation.
 const (
@@ -31,8 +35,8 @@ const (
 
 // readyTimeout bounds the wait for the helper's first message. The helper
 // needs well under a millisecond; this only keeps a wedged helper from
-// hanging a login forever.
-const readyTimeout = 10 * time.Second
+// hanging a login forever. A variable so that tests can shorten it.
+var readyTimeout = 10 * time.Second
 
 // endMargin is how much longer than the grace period End waits for the
 // helper before it kills it outright.
@@ -88,24 +92,29 @@ func (e *StepError) Unwrap() error { return e.Err }
 
 func stepErr(step string, err error) error { return &StepError{Step: step, Err: err} }
 
-// stepName turns a NSINIT_STEP_* code from handshake.h into words.
+// stepName turns a NSINIT_STEP_* code into words (nsinit_step_name in
+// handshake.h).
 func stepName(step int) string {
-	switch step {
-	case C.NSINIT_STEP_PROPAGATION:
-		return "helper: make / a slave or private mount"
-	case C.NSINIT_STEP_UMOUNT_PROC:
-		return "helper: detach the host's /proc"
-	case C.NSINIT_STEP_MOUNT_PROC:
-		return "helper: mount a new /proc"
-	case C.NSINIT_STEP_SIGNALS:
-		return "helper: set up signals"
-	case C.NSINIT_STEP_NOT_PID1:
-		return "helper: not PID 1 of a new PID namespace"
-	case C.NSINIT_STEP_USAGE:
-		return "helper: bad command line"
+	if name := C.nsinit_step_name(C.int(step)); name != nil {
+		return "helper: " + C.GoString(name)
 	}
 	return "helper: step " + strconv.Itoa(step)
 }
+
+// message is one control-socket message (struct nsinit_msg in
+// handshake.h) as it goes over the wire.
+func message(typ byte, step int, err unix.Errno) []byte {
+	msg := C.struct_nsinit_msg{_type: C.uchar(typ), step: C.uchar(step), err: C.int(err)}
+	return C.GoBytes(unsafe.Pointer(&msg), C.int(unsafe.Sizeof(msg)))
+}
+
+// The control descriptor and message types of handshake.h.
+const (
+	fdControl    = C.NSINIT_FD_CONTROL
+	msgReady     = C.NSINIT_MSG_READY
+	msgFailed    = C.NSINIT_MSG_FAILED
+	msgTerminate = C.NSINIT_MSG_TERMINATE
+)
 
 // ErrNested means this thread is already in a namespace it entered and has
 // not left: a second Enter without End.
@@ -185,11 +194,11 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 		unix.Close(helperEnd)
 		return nil, stepErr("unshare(CLONE_NEWPID|CLONE_NEWNS)", err)
 	}
-	from, to := []int{helperEnd}, []int{C.NSINIT_FD_CONTROL}
+	from, to := []int{helperEnd}, []int{fdControl}
 	if hostFD >= 0 {
 		from, to = append(from, hostFD), append(to, C.NSINIT_FD_HOST)
 	}
-	s.helperPID, err = spawn(helper, helperArgv(cfg), []string{}, from, to)
+	s.helperPID, err = spawn(helper, helperArgs(cfg).Argv(), []string{}, from, to)
 	// The host must not keep the helper's end: a helper that dies must
 	// give end-of-file, not a wait for readyTimeout.
 	unix.Close(helperEnd)
@@ -206,26 +215,6 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 	}
 	entered = true
 	return s, nil
-}
-
-// helperArgv builds the helper's command line: see the usage comment at the
-// top of init/init.c.
-func helperArgv(cfg Config) []string {
-	argv := []string{"pam_unshare-init", "-g", strconv.FormatInt(cfg.Grace.Milliseconds(), 10)}
-	if cfg.Propagation == PropagationPrivate {
-		argv = append(argv, "-m", PropagationPrivate)
-	}
-	if cfg.NoPidfd {
-		argv = append(argv, "-P")
-	}
-	return append(argv, "--", label(cfg.Service), label(cfg.User))
-}
-
-func label(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // awaitReady waits for the helper's first message on the control socket.
@@ -256,11 +245,13 @@ func (s *Session) awaitReady() error {
 		switch {
 		case err != nil:
 			return stepErr("wait for the helper", err)
-		case got != len(buf):
+		case got == 0:
 			return stepErr("wait for the helper", errors.New("helper exited before it was ready"))
-		case msg._type == C.NSINIT_MSG_READY:
+		case got != len(buf):
+			return stepErr("wait for the helper", fmt.Errorf("short message from the helper: %d of %d bytes", got, len(buf)))
+		case msg._type == msgReady:
 			return nil
-		case msg._type == C.NSINIT_MSG_FAILED:
+		case msg._type == msgFailed:
 			return stepErr(stepName(int(msg.step)), unix.Errno(msg.err))
 		default:
 			return stepErr("wait for the helper", fmt.Errorf("unexpected message %q", rune(msg._type)))
@@ -272,11 +263,9 @@ func (s *Session) awaitReady() error {
 // it had before Enter. It waits for the helper, which exits once the
 // namespace is empty or the grace period is over.
 func (s *Session) End() error {
-	terminate := C.struct_nsinit_msg{_type: C.NSINIT_MSG_TERMINATE}
-	buf := unsafe.Slice((*byte)(unsafe.Pointer(&terminate)), unsafe.Sizeof(terminate))
 	// EPIPE or ECONNREFUSED: the helper already ended the session because
 	// the session leader exited. That is the common case, not an error.
-	_ = unix.Sendmsg(s.control, buf, nil, nil, unix.MSG_NOSIGNAL)
+	_ = unix.Sendmsg(s.control, message(msgTerminate, 0, 0), nil, nil, unix.MSG_NOSIGNAL)
 	waitErr := s.reapHelper(s.grace + endMargin)
 	restoreErr := s.restore()
 	s.closeAll()

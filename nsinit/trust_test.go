@@ -9,8 +9,8 @@ import (
 )
 
 func TestCheckTrusted(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create root-owned files")
+	if testing.Short() || os.Geteuid() != 0 {
+		t.Skip("needs root to create root-owned files; not with -short")
 	}
 	// A root-owned, non-writable directory chain: the test's temp dir
 	// lives below /tmp, which is sticky, so it qualifies.

@@ -8,7 +8,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/msteinert/pam/v2"
@@ -19,12 +18,6 @@ import (
 )
 
 const success = pam.Error(0) // PAM_SUCCESS
-
-// systemdServices run the session process through systemd (PAMName=): the
-// process that opens the session later execs the service itself and forks
-// (sd-pam), so no process of ours would be PID 2. Isolation cannot work
-// there; the module steps aside.
-var systemdServices = []string{"systemd-user", "systemd-run0"}
 
 // live is one isolated session, from open to close.
 type live struct {
@@ -79,7 +72,7 @@ func openSession(h host, args []string) pam.Error {
 	}
 	l := logger{h, opts.Debug}
 	service, userName := h.service(), h.user()
-	if slices.Contains(systemdServices, service) {
+	if policy.StartedBySystemd(service) {
 		l.log(C.LOG_NOTICE, fmt.Sprintf("service %s starts sessions through systemd, which cannot be isolated; not isolating", service))
 		return pam.ErrIgnore
 	}

@@ -174,7 +174,7 @@ pidns_others() {
 
 # helpers_alive: host PIDs of running pam_unshare helpers.
 helpers_alive() {
-	pgrep -x pam_unshare || true
+	pgrep -x "$HELPER_COMM" || true
 }
 
 no_helpers() { [ -z "$(helpers_alive)" ]; }

@@ -44,7 +44,7 @@ pamhost() { "$PAMHOST" -c /etc/pam.d "$@"; }
 # sshd but the session's own post-auth child at PID 2.
 sees_only_session() {
 	local out=$1
-	grep -Eq '^ *1 pam_unshare$' <<<"$out" &&
+	grep -Eq "^ *1 $HELPER_COMM\$" <<<"$out" &&
 		! grep -q 'sleep 1001' <<<"$out" &&
 		! grep -Eq '(^| )(init|systemd|cron|pamhost|run-tests\.sh|python3)$' <<<"$out" &&
 		! grep -Ev '^ *2 sshd$' <<<"$out" | grep -Eq ' sshd$'
@@ -101,7 +101,7 @@ first_commands_see_new_proc() {
 	local i out bad=0
 	for i in $(seq 100); do
 		out=$(pamhost -s pamhost -u pu-alice -- /bin/cat /proc/1/comm 2>/dev/null)
-		[ "$out" = pam_unshare ] && continue
+		[ "$out" = "$HELPER_COMM" ] && continue
 		bad=$((bad + 1))
 		printf 'session %d saw:\n%s\n' "$i" "$out"
 	done
@@ -207,7 +207,7 @@ t_helper_shape() {
 	HELPER_PID=$(helpers_alive | head -1)
 	check "the helper holds no inherited descriptors" helper_no_inherited_fds
 	check "the helper is single-threaded" helper_single_threaded
-	check "the helper is named pam_unshare and labelled with service and user" helper_named
+	check "the helper is named $HELPER_COMM and labelled with service and user" helper_named
 	wait "$pid"
 }
 
@@ -368,14 +368,18 @@ t_su() {
 	check "after su: nothing left in another PID namespace, host /proc and binfmt_misc intact" nothing_left
 }
 
-# sees_host CMD...: CMD lists process arguments and sees the marker sleep of
-# the host: it is not isolated.
-sees_host() {
-	local out
+# shows REGEX CMD...: a line of CMD's output (shown) matches REGEX.
+shows() {
+	local regex=$1 out
+	shift
 	out=$("$@" 2>&1)
 	echo "$out"
-	grep -q 'sleep 1001' <<<"$out"
+	grep -Eq "$regex" <<<"$out"
 }
+
+# sees_host CMD...: CMD lists process arguments and sees the marker sleep of
+# the host: it is not isolated.
+sees_host() { shows 'sleep 1001' "$@"; }
 t_su_root_exempt() {
 	check "su to root is exempt and sees the host" sees_host su - root -c 'ps -e -o args='
 }
@@ -395,12 +399,7 @@ t_sudo() {
 }
 
 # isolated CMD...: CMD's ps -e -o pid=,comm= shows the helper as PID 1.
-isolated() {
-	local out
-	out=$("$@" 2>&1)
-	echo "$out"
-	grep -Eq '^ *1 pam_unshare$' <<<"$out"
-}
+isolated() { shows "^ *1 $HELPER_COMM\$" "$@"; }
 t_groups() {
 	pamd_write "only_groups=pu-staff"
 	check "only_groups: a user outside the groups is not isolated" sees_host su pu-alice -c 'ps -e -o args='

@@ -19,6 +19,14 @@
 # runs. Exit codes: `plan` and `summary` return 1 if any check failed;
 # `fatal` ends the run with a "Bail out!" line.
 
+# HELPER_COMM: the helper's process name, what ps -e and pgrep -x show. Its
+# one definition is NSINIT_HELPER_COMM in nsinit/handshake.h, read here
+# from the source tree or, in the guest, from the copy that run.sh puts
+# next to this file.
+tap_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+HELPER_COMM=$(sed -n 's/^#define NSINIT_HELPER_COMM "\(.*\)"$/\1/p' \
+	"$tap_dir/../nsinit/handshake.h" "$tap_dir/handshake.h" 2>/dev/null)
+
 TAP_N=0
 TAP_FAILED=0
 TAP_SKIPPED=0
@@ -106,6 +114,8 @@ tap_now_us() {
 	local t=$EPOCHREALTIME
 	echo "${t//[!0-9]/}"
 }
+
+[ -n "$HELPER_COMM" ] || fatal "no NSINIT_HELPER_COMM in $tap_dir/../nsinit/handshake.h or $tap_dir/handshake.h"
 
 # plan: the TAP plan, 1..N, printed after the last check. Returns 1 if any
 # check failed.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/policy"
 )
 
 // Check results.
@@ -46,58 +47,19 @@ type doctorReport struct {
 	Doors  []check `json:"doors"` // doors.go: each route to other users' processes
 }
 
-// pamDirs are searched for the module when --module is not given, most
-// specific first.
-func pamDirs() []string {
-	dirs := []string{}
-	if t := multiarchTriplet(); t != "" {
-		dirs = append(dirs, "/usr/lib/"+t+"/security", "/lib/"+t+"/security")
-	}
-	return append(dirs, "/usr/lib64/security", "/lib64/security", "/usr/lib/security", "/lib/security")
-}
-
-// multiarchTriplet is Debian's multiarch directory name for this build.
-func multiarchTriplet() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64-linux-gnu"
-	case "arm64":
-		return "aarch64-linux-gnu"
-	case "386":
-		return "i386-linux-gnu"
-	case "arm":
-		return "arm-linux-gnueabihf"
-	case "ppc64le":
-		return "powerpc64le-linux-gnu"
-	case "s390x":
-		return "s390x-linux-gnu"
-	case "riscv64":
-		return "riscv64-linux-gnu"
-	}
-	return ""
-}
-
-func findModule() string {
-	for _, d := range pamDirs() {
-		p := filepath.Join(d, moduleName)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return filepath.Join(pamDirs()[0], moduleName)
-}
+// pamDir is the PAM module directory the module is installed in. The
+// Makefile sets it with -ldflags -X from PAMDIR, as it sets
+// nsinit.DefaultHelperPath from LIBEXECDIR.
+var pamDir = "/usr/lib/security"
 
 func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("doctor", stderr)
 	pamd := fs.String("pamd", defaultPamd, "read PAM service files in `DIR`")
-	module := fs.String("module", "", "check the module at `PATH` (default: pam_unshare.so in the system's PAM module directory)")
+	module := fs.String("module", filepath.Join(pamDir, moduleName), "check the module at `PATH`")
 	helper := fs.String("helper", nsinit.DefaultHelperPath, "check the PID-1 helper at `PATH`, and run the test session with it")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlagsOnly(fs, args, stdout, stderr); err != nil {
 		return err
-	}
-	if *module == "" {
-		*module = findModule()
 	}
 
 	var checks []check
@@ -494,7 +456,7 @@ func stackCheck(p stackProblem, argErr error, fix string) check {
 				"when that jump is taken the session is not isolated", e.file, e.line, e.control, filepath.Base(e.module)))
 		}
 	}
-	if c.Status == statusOK && (p.service == "systemd-user" || p.service == "systemd-run0") {
+	if c.Status == statusOK && policy.StartedBySystemd(p.service) {
 		c.Status = statusWarn
 		c.Message += "; systemd PAMName= services are not isolated (the module returns PAM_IGNORE)"
 	}

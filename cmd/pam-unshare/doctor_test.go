@@ -95,16 +95,12 @@ func TestCheckPamd(t *testing.T) {
 
 func TestCheckELF(t *testing.T) {
 	// Any Linux-PAM module exports the two session entry points.
-	var pamPermit string
-	for _, d := range pamDirs() {
-		if p := filepath.Join(d, "pam_permit.so"); fileExists(p) {
-			pamPermit = p
-			break
-		}
-	}
-	if pamPermit == "" {
+	found, _ := filepath.Glob("/usr/lib*/*/security/pam_permit.so")
+	more, _ := filepath.Glob("/lib*/security/pam_permit.so")
+	if found = append(found, more...); len(found) == 0 {
 		t.Skip("pam_permit.so not installed")
 	}
+	pamPermit := found[0]
 	if msg := checkELFFile(t, pamPermit); msg != "" {
 		t.Errorf("pam_permit.so: %s", msg)
 	}
@@ -213,5 +209,16 @@ func TestCmdDoctor(t *testing.T) {
 	}
 	if code, _, _ := run("doctor", "extra"); code != 2 {
 		t.Errorf("extra argument: exit %d", code)
+	}
+}
+
+// doctor warns, and does not fail, for the services the module steps aside
+// for.
+func TestStackCheckSystemd(t *testing.T) {
+	for service, want := range map[string]string{"systemd-user": statusWarn, "systemd-run0": statusWarn, "su": statusOK} {
+		c := stackCheck(stackProblem{service: service, entry: stackEntry{file: service, line: 3}}, nil, "")
+		if c.Status != want || want == statusWarn && !strings.Contains(c.Message, "not isolated") {
+			t.Errorf("%s: %+v, want %s", service, c, want)
+		}
 	}
 }

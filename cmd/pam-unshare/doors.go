@@ -80,26 +80,6 @@ func allProcessServices(pamd string) []string {
 	return out
 }
 
-// servicesUsingModule returns the services whose own file has a
-// pam_unshare.so session line: what disable with no names disables.
-func servicesUsingModule(r Resolver) []string {
-	names, _ := r.List()
-	var out []string
-	for _, n := range names {
-		data, err := r.Read(n)
-		if err != nil {
-			continue
-		}
-		for _, l := range parsePAM(data) {
-			if l.isModule() {
-				out = append(out, n)
-				break
-			}
-		}
-	}
-	return out
-}
-
 // anyServiceRunsModule reports whether some service's session stack still
 // runs the module, and the first such service.
 func anyServiceRunsModule(r Resolver) (string, bool) {

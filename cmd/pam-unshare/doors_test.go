@@ -72,7 +72,7 @@ func TestEnableAllServices(t *testing.T) {
 	if code, out, errs := run("disable", "--pamd", dir); code != 0 {
 		t.Fatalf("disable: exit %d\n%s%s", code, out, errs)
 	}
-	if left := servicesUsingModule(r); len(left) > 0 {
+	if left, _ := filesUsingModule(r); len(left) > 0 {
 		t.Errorf("still enabled: %v", left)
 	}
 }

@@ -54,7 +54,9 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 		if name == "enable" {
 			services = allProcessServices(*pamd)
 		} else {
-			services = servicesUsingModule(newDirResolver(*pamd))
+			if services, err = filesUsingModule(newDirResolver(*pamd)); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(stderr, "%s %s: services: %s\n", progName, name, strings.Join(services, " "))
 	}

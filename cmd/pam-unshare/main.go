@@ -37,6 +37,7 @@ func init() {
 		{"run", "[--user USER] [--options ARGS] -- COMMAND [ARG...]", "run a command in a new namespace, as a session would", cmdRun, false},
 		{probeUnshareCmd, "", "", cmdProbeUnshare, true},
 		{probeInsideCmd, "", "", cmdProbeInside, true},
+		{inUseCmd, "[--pamd DIR]", "exit 1 while PAM service files use the module (package removal scripts)", cmdInUse, true},
 	}
 }
 

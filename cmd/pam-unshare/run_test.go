@@ -78,6 +78,9 @@ func TestCmdRunUsage(t *testing.T) {
 // usable (root-owned, not writable by others).
 func builtHelper(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs root and a build; not with -short")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}

@@ -1,7 +1,7 @@
 package main
 
 // status: list the live isolated sessions by scanning /proc for their PID-1
-// helpers (comm "pam_unshare", PID 1 of their own PID namespace).
+// helpers (comm nsinit.HelperComm, PID 1 of their own PID namespace).
 
 import (
 	"encoding/json"
@@ -14,13 +14,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/pam-unshare/pam-unshare/nsinit"
 )
-
-// helperComm is the helper's comm, what ps -e shows (set in init/init.c).
-const helperComm = "pam_unshare"
-
-// helperBase is the helper's file name.
-const helperBase = "pam_unshare-init"
 
 // userHZ is the unit of the start time in /proc/PID/stat. The kernel fixes
 // it at 100 for user space on every architecture Linux runs on today.
@@ -111,37 +107,24 @@ func formatAge(d time.Duration) string {
 
 // isHelper reports whether p is a pam_unshare PID-1 helper.
 func isHelper(p procInfo) bool {
-	if p.comm != helperComm || len(p.nsPID) < 2 || p.nsPID[len(p.nsPID)-1] != 1 {
+	if p.comm != nsinit.HelperComm || len(p.nsPID) < 2 || p.nsPID[len(p.nsPID)-1] != 1 {
 		return false
 	}
 	exe := strings.TrimSuffix(p.exe, " (deleted)") // upgraded under a live session
 	if exe == "" && len(p.cmdline) > 0 {
 		exe = p.cmdline[0] // not root: exe is unreadable for others' processes
 	}
-	return filepath.Base(exe) == helperBase
+	return filepath.Base(exe) == nsinit.HelperName
 }
 
-// helperArgs returns SERVICE and USER from the helper's argv:
-// pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] [--] SERVICE USER.
-func helperArgs(argv []string) (service, user string) {
-	var pos []string
-	for i := 1; i < len(argv); i++ {
-		if argv[i] == "--" {
-			pos = append(pos, argv[i+1:]...)
-			break
-		}
-		switch argv[i] {
-		case "-g", "-m": // -g GRACE_MS, -m slave|private
-			i++
-		case "-P":
-		default:
-			pos = append(pos, argv[i])
-		}
+// helperLabels returns SERVICE and USER from the helper's command line,
+// or "?" for a command line that is not the helper's.
+func helperLabels(argv []string) (service, user string) {
+	a, err := nsinit.ParseHelperArgv(argv)
+	if err != nil {
+		return "?", "?"
 	}
-	if len(pos) >= 2 {
-		return pos[len(pos)-2], pos[len(pos)-1]
-	}
-	return "?", "?"
+	return a.Service, a.User
 }
 
 // findSessions groups processes by the helpers' PID namespaces.
@@ -152,7 +135,7 @@ func findSessions(procs []procInfo, uptime float64) []session {
 			continue
 		}
 		s := session{HelperPID: h.pid, PidNS: h.pidNS}
-		s.Service, s.User = helperArgs(h.cmdline)
+		s.Service, s.User = helperLabels(h.cmdline)
 		if age := uptime - float64(h.start)/userHZ; age > 0 {
 			s.AgeSeconds = int64(age)
 		}

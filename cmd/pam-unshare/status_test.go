@@ -102,24 +102,6 @@ func TestFindSessions(t *testing.T) {
 	}
 }
 
-func TestHelperArgs(t *testing.T) {
-	for _, tc := range []struct {
-		argv          []string
-		service, user string
-	}{
-		{[]string{"pam_unshare-init", "su", "alice"}, "su", "alice"},
-		{[]string{"pam_unshare-init", "-g", "500", "-P", "sudo", "bob"}, "sudo", "bob"},
-		{[]string{"pam_unshare-init", "-m", "private", "-g", "0", "sshd", "carol"}, "sshd", "carol"},
-		{[]string{"pam_unshare-init", "-g", "1000", "--", "su", "-odd-user"}, "su", "-odd-user"},
-		{[]string{"pam_unshare-init"}, "?", "?"},
-	} {
-		s, u := helperArgs(tc.argv)
-		if s != tc.service || u != tc.user {
-			t.Errorf("%q: %s %s", tc.argv, s, u)
-		}
-	}
-}
-
 func TestParseStat(t *testing.T) {
 	stat := "1234 (a) b) (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 2473984 100\n"
 	if got := parseStartTime(stat); got != 98765 {

@@ -76,9 +76,6 @@
 
 #include "../handshake.h"
 
-/* The name ps -e and pgrep -x show for the helper. */
-#define COMM_NAME "pam_unshare"
-
 #define BACKOFF_FIRST_MS 1
 #define BACKOFF_MAX_MS 5000
 #define FALLBACK_POLL_MS 1000
@@ -213,16 +210,20 @@ static void reap_children(void)
 		;
 }
 
+/* Where the processes of our namespace are listed once mounts_setup has
+ * run. A variable only so that the unit tests can point it at fixtures. */
+static const char *proc_dir = "/proc";
+
 /* Whether process `pid` of our namespace is running: 1 yes, 0 no (absent,
  * or dead and only not yet reaped: a zombie). */
 static int pid_running(long pid)
 {
-	char path[64], buf[256];
+	char path[PATH_MAX], buf[256];
 	char *paren;
 	int fd;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	snprintf(path, sizeof(path), "%s/%ld/stat", proc_dir, pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
@@ -256,7 +257,7 @@ static void leader_check(struct init *st)
  * outside the namespace). */
 static int namespace_busy(void)
 {
-	DIR *proc = opendir("/proc");
+	DIR *proc = opendir(proc_dir);
 	struct dirent *de;
 	int busy = 0;
 
@@ -471,7 +472,7 @@ int main(int argc, char **argv)
 		st.host_fd = -1;
 	}
 
-	(void)prctl(PR_SET_NAME, COMM_NAME, 0, 0, 0);
+	(void)prctl(PR_SET_NAME, NSINIT_HELPER_COMM, 0, 0, 0);
 	/* Leave the host's session and terminal, and its working directory. */
 	(void)setsid();
 	if (chdir("/") < 0) {

@@ -15,6 +15,18 @@ import (
 // account does not exist.
 var ErrUnknownUser = errors.New("unknown user")
 
+// systemdServices run the session process through systemd (PAMName=): the
+// process that opens the session later execs the service itself and forks
+// (sd-pam), so no process of ours would be PID 2. Isolation cannot work
+// there; the module steps aside (PAM_IGNORE) and pam-unshare doctor warns.
+var systemdServices = []string{"systemd-user", "systemd-run0"}
+
+// StartedBySystemd reports whether PAM service sessions are started by
+// systemd (PAMName=), which the module cannot isolate.
+func StartedBySystemd(service string) bool {
+	return slices.Contains(systemdServices, service)
+}
+
 // GroupsFunc returns the names of all groups a user belongs to, primary
 // group included.
 type GroupsFunc func(userName string) ([]string, error)

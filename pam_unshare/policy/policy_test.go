@@ -87,3 +87,14 @@ func TestSystemGroups(t *testing.T) {
 		t.Fatalf("unknown user: got %v", err)
 	}
 }
+
+func TestStartedBySystemd(t *testing.T) {
+	for service, want := range map[string]bool{
+		"systemd-user": true, "systemd-run0": true,
+		"su": false, "sshd": false, "systemd": false, "": false,
+	} {
+		if got := StartedBySystemd(service); got != want {
+			t.Errorf("%q: %v, want %v", service, got, want)
+		}
+	}
+}

@@ -46,6 +46,9 @@ NOOP=$BUILD/bench/noop.so
 MODULE=$BUILD/pam_unshare.so
 HELPER=${HELPER:-$BUILD/pam_unshare-init}
 [[ $HELPER == /* ]] || HELPER=$PWD/$HELPER # helper= must be absolute
+# The helper's process name; its one definition is in nsinit/handshake.h.
+HELPER_COMM=$(sed -n 's/^#define NSINIT_HELPER_COMM "\(.*\)"$/\1/p' \
+	"$(dirname "$0")/../../nsinit/handshake.h")
 
 for f in "$PAMHOST" "$NOOP"; do
 	[[ -e $f ]] || { echo "bench: missing $f (make build)" >&2; exit 1; }
@@ -204,7 +207,7 @@ leaders_in() {
 }
 # helpers_in FILE: the PID-1 helpers in children_of output.
 helpers_in() {
-	awk -v d=$((SELF_DEPTH + 1)) '$2 == "pam_unshare" && $3 == d && $4 == 1 {
+	awk -v d=$((SELF_DEPTH + 1)) -v comm="$HELPER_COMM" '$2 == comm && $3 == d && $4 == 1 {
 		print $1 }' "$1"
 }
 
@@ -311,7 +314,7 @@ for s in "${STACKS[@]}"; do
 	fds=(/proc/"$hp"/fd/*)
 	record memory "$l" "host open fds" "${#fds[@]}" count
 	if [[ $s == unshare ]]; then
-		if hpid=$(child_with_comm "$hp" pam_unshare); then
+		if hpid=$(child_with_comm "$hp" "$HELPER_COMM"); then
 			st=/proc/$hpid/status
 			ro=/proc/$hpid/smaps_rollup
 			pss=$(field "$ro" Pss)
@@ -338,7 +341,7 @@ for s in "${STACKS[@]}"; do
 			fi
 		else
 			record helper "$l" "helper found" no "" \
-				"no child named pam_unshare"
+				"no child named $HELPER_COMM"
 		fi
 	fi
 	rc=0

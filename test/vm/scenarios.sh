@@ -19,7 +19,6 @@ set -u
 export LC_ALL=C
 
 HELPER=/usr/libexec/pam_unshare/pam_unshare-init
-HELPER_COMM=pam_unshare
 MODULE=/usr/lib/x86_64-linux-gnu/security/pam_unshare.so
 CLI=/usr/sbin/pam-unshare
 PKG=pam-unshare

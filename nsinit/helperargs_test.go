@@ -1,0 +1,82 @@
+package nsinit
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// What Enter writes, the helper's parse_args and pam-unshare status read:
+// every Config must come back from its own command line.
+func TestHelperArgvRoundTrip(t *testing.T) {
+	for _, cfg := range []Config{
+		{},
+		{Grace: 2500 * time.Millisecond, Service: "su", User: "alice"},
+		{Propagation: PropagationPrivate, NoPidfd: true, Service: "sshd", User: "bob"},
+		{Propagation: PropagationSlave, Service: "-odd-service", User: "-P"},
+		{Service: "sudo", User: "user with spaces"},
+	} {
+		want := helperArgs(cfg)
+		if want.Propagation == "" {
+			want.Propagation = PropagationSlave
+		}
+		argv := helperArgs(cfg).Argv()
+		if argv[0] != HelperName {
+			t.Errorf("%+v: argv[0] %q", cfg, argv[0])
+		}
+		got, err := ParseHelperArgv(argv)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%+v: %q parses as %+v, %v; want %+v", cfg, argv, got, err, want)
+		}
+	}
+}
+
+func TestParseHelperArgv(t *testing.T) {
+	for _, tc := range []struct {
+		argv          []string
+		service, user string
+		grace         time.Duration
+	}{
+		// Helpers started before "--" was written, and by hand.
+		{[]string{"pam_unshare-init", "su", "alice"}, "su", "alice", time.Second},
+		{[]string{"pam_unshare-init", "-g", "500", "-P", "sudo", "bob"}, "sudo", "bob", 500 * time.Millisecond},
+		{[]string{"pam_unshare-init", "-m", "private", "-g", "0", "sshd", "carol"}, "sshd", "carol", 0},
+		{[]string{"pam_unshare-init", "-g", "1000", "--", "su", "-odd-user"}, "su", "-odd-user", time.Second},
+	} {
+		a, err := ParseHelperArgv(tc.argv)
+		if err != nil || a.Service != tc.service || a.User != tc.user || a.Grace != tc.grace {
+			t.Errorf("%q: %+v, %v", tc.argv, a, err)
+		}
+	}
+	for _, tc := range []struct {
+		argv    []string
+		problem string
+	}{
+		{nil, "empty"},
+		{[]string{"pam_unshare-init"}, "want SERVICE and USER"},
+		{[]string{"pam_unshare-init", "su"}, "want SERVICE and USER"},
+		{[]string{"pam_unshare-init", "su", "alice", "extra"}, "want SERVICE and USER"},
+		{[]string{"pam_unshare-init", "-g"}, "needs a value"},
+		{[]string{"pam_unshare-init", "-g", "-5", "su", "alice"}, "not a grace period"},
+		{[]string{"pam_unshare-init", "-g", "1s", "su", "alice"}, "not a grace period"},
+		{[]string{"pam_unshare-init", "-m", "shared", "su", "alice"}, "not slave or private"},
+		{[]string{"pam_unshare-init", "-x", "su", "alice"}, "unknown option"},
+	} {
+		if _, err := ParseHelperArgv(tc.argv); err == nil || !strings.Contains(err.Error(), tc.problem) {
+			t.Errorf("%q: got %v, want an error containing %q", tc.argv, err, tc.problem)
+		}
+	}
+}
+
+// Every step the helper can report has words; other codes still say which.
+func TestStepName(t *testing.T) {
+	for step := 1; step <= 6; step++ {
+		if name := stepName(step); strings.Contains(name, "step") {
+			t.Errorf("step %d has no name: %q", step, name)
+		}
+	}
+	if got := stepName(99); got != "helper: step 99" {
+		t.Errorf("unknown step: %q", got)
+	}
+}

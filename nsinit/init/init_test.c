@@ -1,0 +1,213 @@
+/*
+ * init_test.c - unit tests of the helper's small functions. Prints TAP.
+ *
+ * Built by "make test-unit" (and with sanitizers by "make test-sanitize")
+ * with -Dmain=helper_main, so that init.c comes in whole, its static
+ * functions included, and this file has the only main. Needs no root and
+ * changes nothing: /proc is only read, and fixtures go to a temporary
+ * directory.
+ */
+#include "init.c"
+#undef main
+
+#include <sys/stat.h>
+
+static int tests, failed;
+
+static void ok(int cond, const char *desc)
+{
+	tests++;
+	if (!cond)
+		failed++;
+	printf("%sok %d - %s\n", cond ? "" : "not ", tests, desc);
+}
+
+static char fixture[256]; /* the fixture /proc */
+
+/* Write fixture/PID/stat with the given contents (NULL: no stat file). */
+static void fake_stat(long pid, const char *stat)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%ld", fixture, pid);
+	mkdir(path, 0755);
+	if (!stat)
+		return;
+	snprintf(path, sizeof(path), "%s/%ld/stat", fixture, pid);
+	f = fopen(path, "w");
+	if (!f || fputs(stat, f) < 0 || fclose(f) != 0) {
+		perror(path);
+		exit(2);
+	}
+}
+
+/* The fields after the state, as the kernel writes them (numbers only). */
+#define TAIL " 1 1 1 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 4242 2473984 100\n"
+
+/* /proc/PID/stat lines, and whether pid_running must take them for a
+ * running process. The command name may hold spaces, parentheses and
+ * newlines; only the last ')' ends it. */
+static const struct {
+	const char *stat; /* NULL: a process directory without stat */
+	int running;
+	const char *desc;
+} stat_cases[] = {
+	{ "(bash) S" TAIL, 1, "a sleeping process runs" },
+	{ "(bash) Z" TAIL, 0, "a zombie does not run" },
+	{ "(bash) X" TAIL, 0, "a dead (X) process does not run" },
+	{ "(my prog) R" TAIL, 1, "spaces in the command name" },
+	{ "(a) Z (b) S" TAIL, 1, "\") Z\" inside the command name is not the state" },
+	{ "(x) R) Z" TAIL, 0, "\") R\" inside the name of a zombie is not the state" },
+	{ "((sd-pam)) S" TAIL, 1, "parentheses around the command name" },
+	{ "(a\nb) S" TAIL, 1, "a newline in the command name" },
+	{ "()) D" TAIL, 1, "a command name that is one ')'" },
+	{ "(cut off", 0, "a line without ')' does not count" },
+	{ "(bash)", 0, "a line that ends after the name does not count" },
+	{ "", 0, "an empty stat file does not count" },
+	{ NULL, 0, "a process directory without stat does not count" },
+};
+
+static void test_pid_running_fixtures(void)
+{
+	char line[1024], desc[256];
+	long pid = 10;
+
+	proc_dir = fixture;
+	for (size_t i = 0; i < sizeof(stat_cases) / sizeof(stat_cases[0]); i++, pid++) {
+		const char *stat = stat_cases[i].stat;
+
+		snprintf(line, sizeof(line), "%ld %s", pid, stat ? stat : "");
+		fake_stat(pid, !stat ? NULL : *stat ? line : "");
+		snprintf(desc, sizeof(desc), "pid_running: %s", stat_cases[i].desc);
+		ok(pid_running(pid) == stat_cases[i].running, desc);
+	}
+	ok(pid_running(pid) == 0, "pid_running: a missing process does not run");
+	/* The fields after the name are numbers; a read cut short in them
+	 * still has the state. */
+	snprintf(line, sizeof(line), "%ld (x) S", ++pid);
+	while (strlen(line) < 600)
+		strcat(line, " 0");
+	fake_stat(pid, line);
+	ok(pid_running(pid) == 1, "pid_running: a line longer than the read buffer");
+}
+
+static void test_namespace_busy_fixtures(void)
+{
+	char path[PATH_MAX];
+
+	snprintf(fixture + strlen(fixture), sizeof(fixture) - strlen(fixture), "/ns");
+	mkdir(fixture, 0755);
+	proc_dir = fixture;
+	fake_stat(1, "1 (pam_unshare) S" TAIL);
+	fake_stat(2, "2 (bash) Z" TAIL);
+	snprintf(path, sizeof(path), "%s/self", fixture);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/sys", fixture);
+	mkdir(path, 0755);
+	ok(namespace_busy() == 0, "namespace_busy: PID 1 and a zombie are not a busy namespace");
+	fake_stat(35, "35 (a) Z (b) S" TAIL);
+	ok(namespace_busy() == 1, "namespace_busy: one more process that runs is");
+	proc_dir = "/nonexistent-proc";
+	ok(namespace_busy() == 0, "namespace_busy: an unreadable /proc is taken as empty");
+}
+
+/* pid_running on this machine's /proc: a real process renamed to the worst
+ * name it can have, alive, then a zombie, then reaped. */
+static void test_pid_running_real(void)
+{
+	int ready[2];
+	char c;
+	pid_t child;
+	siginfo_t si;
+
+	proc_dir = "/proc";
+	ok(pid_running(getpid()) == 1, "pid_running: this process runs");
+	if (pipe(ready) < 0) {
+		perror("pipe");
+		exit(2);
+	}
+	child = fork();
+	if (child == 0) {
+		prctl(PR_SET_NAME, "x) Z (y) X", 0, 0, 0);
+		(void)write(ready[1], "r", 1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	if (child < 0 || read(ready[0], &c, 1) != 1) {
+		perror("fork");
+		exit(2);
+	}
+	close(ready[0]);
+	ok(pid_running(child) == 1, "pid_running: a process named \"x) Z (y) X\" runs");
+	kill(child, SIGKILL);
+	/* Wait for its exit, but leave it a zombie. */
+	waitid(P_PID, (id_t)child, &si, WEXITED | WNOWAIT);
+	ok(pid_running(child) == 0, "pid_running: the same process as a zombie does not run");
+	waitpid(child, NULL, 0);
+	ok(pid_running(child) == 0, "pid_running: the same process reaped does not run");
+}
+
+/* parse_args on argv (NULL-terminated, without argv[0]); returns its result
+ * and leaves what it parsed in *st. */
+static int parse(struct init *st, const char *const *args)
+{
+	char *argv[16] = { "pam_unshare-init" };
+	int argc = 1;
+
+	while (*args && argc < 15)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	*st = (struct init){ .grace_ms = 1000, .propagation = MS_SLAVE, .use_pidfd = 1 };
+	optind = 0; /* glibc: start over */
+	opterr = 0;
+	return parse_args(argc, argv, st);
+}
+
+#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static void test_parse_args(void)
+{
+	struct init st;
+
+	ok(parse(&st, ARGS("su", "alice")) == 0 && st.grace_ms == 1000 && st.propagation == MS_SLAVE && st.use_pidfd,
+	   "parse_args: SERVICE USER alone keeps the defaults");
+	/* What nsinit's HelperArgs.Argv writes. */
+	ok(parse(&st, ARGS("-g", "2500", "-m", "private", "-P", "--", "sshd", "bob")) == 0 && st.grace_ms == 2500 &&
+		   st.propagation == MS_PRIVATE && !st.use_pidfd,
+	   "parse_args: -g -m private -P -- SERVICE USER");
+	ok(parse(&st, ARGS("-m", "slave", "-g", "0", "su", "alice")) == 0 && st.grace_ms == 0 && st.propagation == MS_SLAVE,
+	   "parse_args: -m slave, -g 0");
+	ok(parse(&st, ARGS("-g", "1000", "--", "-", "-odd-user")) == 0, "parse_args: labels after -- may start with -");
+	ok(parse(&st, ARGS("-m", "shared", "su", "alice")) < 0, "parse_args: -m shared is refused");
+	ok(parse(&st, ARGS("-g", "-5", "su", "alice")) < 0, "parse_args: a negative grace period is refused");
+	ok(parse(&st, ARGS("-x", "su", "alice")) < 0, "parse_args: an unknown option is refused");
+	ok(parse(&st, ARGS("-g")) < 0, "parse_args: -g without a value is refused");
+	ok(parse(&st, ARGS("su")) < 0, "parse_args: USER missing is refused");
+	ok(parse(&st, ARGS("su", "alice", "extra")) < 0, "parse_args: a third word is refused");
+}
+
+int main(void)
+{
+	char tmpl[] = "/tmp/init_test.XXXXXX";
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!mkdtemp(tmpl)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	snprintf(fixture, sizeof(fixture), "%s", tmpl);
+	test_pid_running_fixtures();
+	test_namespace_busy_fixtures();
+	test_pid_running_real();
+	test_parse_args();
+	printf("1..%d\n", tests);
+	printf("%d passed, %d failed\n", tests - failed, failed);
+	if (fork() == 0) {
+		execlp("rm", "rm", "-rf", tmpl, (char *)NULL);
+		_exit(127);
+	}
+	wait(NULL);
+	return failed ? 1 : 0;
+}
