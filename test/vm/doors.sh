@@ -359,6 +359,30 @@ sc_door_visible() {
 	diag "$(cat "$tmp/route.clean")"
 }
 
+# ---- doctor ---------------------------------------------------------------------
+
+# doctor_flags_procfs: with a second procfs mounted on the host, doctor
+# lists it as an open door and exits 1; after the umount it is clean again.
+doctor_flags_procfs() {
+	local rc=0 dir=/tmp/pu-proc2
+	mkdir -p "$dir"
+	mount -t proc proc "$dir" || { fail "mount -t proc failed"; return 1; }
+	"$CLI" doctor >"$tmp/doctor-proc" 2>&1 || rc=$?
+	umount "$dir"
+	grep -F 'foreign procfs mounts' "$tmp/doctor-proc"
+	[ "$rc" = 1 ] || { fail "doctor exited $rc with a second procfs mounted"; return 1; }
+	{ grep -q "^✗ foreign procfs mounts: " "$tmp/doctor-proc" && grep -qF "    $dir (procfs" "$tmp/doctor-proc"; } ||
+		{ fail "doctor does not name $dir as an open door"; cat "$tmp/doctor-proc"; return 1; }
+	! grep -q "no problems found" "$tmp/doctor-proc" || { fail "doctor says no problems found"; return 1; }
+	rc=0
+	"$CLI" doctor >"$tmp/doctor-proc" 2>&1 || rc=$?
+	[ "$rc" = 0 ] || { fail "doctor exited $rc after the umount"; cat "$tmp/doctor-proc"; return 1; }
+}
+
+sc_door_doctor() {
+	check "door doctor: a second procfs on the host is an open door (doctor exits 1), gone after umount" doctor_flags_procfs
+}
+
 # ---- after disable ------------------------------------------------------------------
 
 # guards_gone: after disable, neither guard file is left, systemd has

@@ -694,7 +694,7 @@ sc_idle() {
 # shellcheck source=test/vm/doors.sh
 . "$here/doors.sh"
 
-all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle door_ps door_dbus door_user_manager door_cron door_at door_sudo_i door_visible uninstall"
+all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle door_ps door_dbus door_user_manager door_cron door_at door_sudo_i door_visible door_doctor uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do
