@@ -78,7 +78,7 @@ all: build
 # Installing openssh-server must not start an sshd on this machine, so
 # package scripts are told not to start services for the duration.
 deps:
-	@command -v $(GO) >/dev/null || { echo "Go 1.22 or newer is needed on PATH (go.dev/dl or /usr/local/go/bin)"; exit 1; }
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 or newer (go.mod) is needed on PATH (go.dev/dl or /usr/local/go/bin)"; exit 1; }
 	apt-get update -qq
 	@if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \

@@ -42,6 +42,7 @@
 #define NSINIT_STEP_SIGNALS 4     /* sigprocmask + signalfd */
 #define NSINIT_STEP_NOT_PID1 5    /* the helper is not PID 1 of a new namespace */
 #define NSINIT_STEP_USAGE 6       /* bad command line (a bug, not a user error) */
+#define NSINIT_STEP_CREDENTIALS 7 /* setgroups/setresgid/setresuid to root */
 
 /* nsinit_step_name says what failed at a NSINIT_STEP_* in words, for the
  * host's log line (nsinit.stepName in nsinit.go), or returns NULL for a
@@ -61,6 +62,8 @@ static inline const char *nsinit_step_name(int step)
 		return "not PID 1 of a new PID namespace";
 	case NSINIT_STEP_USAGE:
 		return "bad command line";
+	case NSINIT_STEP_CREDENTIALS:
+		return "make its user and group ids root";
 	}
 	return 0;
 }

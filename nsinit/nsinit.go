@@ -81,6 +81,19 @@ func (c Config) Helper() string {
 // HelperPID is the helper's PID as the host sees it.
 func (s *Session) HelperPID() int { return s.helperPID }
 
+// Descriptors lists the descriptors the session holds until End. They are
+// close-on-exec, but a child the host forks without exec inherits them;
+// the PAM module keeps them from such children (glue.c).
+func (s *Session) Descriptors() []int {
+	var fds []int
+	for _, fd := range []int{s.helperFD, s.control, s.savedPidNS, s.savedMntNS, s.savedRoot, s.savedCwd} {
+		if fd >= 0 {
+			fds = append(fds, fd)
+		}
+	}
+	return fds
+}
+
 // StepError says which step of building the namespace failed.
 type StepError struct {
 	Step string
@@ -122,14 +135,17 @@ var ErrNested = errors.New("this thread already entered a PID namespace that it 
 
 // Enter moves the calling thread into a new PID and mount namespace and
 // starts the helper as PID 1. The next process this thread starts is PID 2.
-// The helper must pass CheckTrusted: it runs as root in every session.
+// The helper must pass OpenTrusted, and the descriptor that check opened is
+// what runs: it runs as root in every session.
 // On error nothing is left behind: no helper, and the thread is back in its
 // own namespaces. The caller must hold runtime.LockOSThread.
 func Enter(cfg Config) (_ *Session, retErr error) {
 	helper := cfg.Helper()
-	if err := CheckTrusted(helper, true); err != nil {
-		return nil, stepErr("untrusted helper", err)
+	helperExe, err := openHelper(helper)
+	if err != nil {
+		return nil, err
 	}
+	defer unix.Close(helperExe)
 	childrenNS, err := openNS("/proc/thread-self/ns/pid_for_children")
 	if err != nil {
 		return nil, stepErr("save the PID namespace", err)
@@ -198,7 +214,7 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 	if hostFD >= 0 {
 		from, to = append(from, hostFD), append(to, C.NSINIT_FD_HOST)
 	}
-	s.helperPID, err = spawn(helper, helperArgs(cfg).Argv(), []string{}, from, to)
+	s.helperPID, err = spawn(execPath(helperExe), helperArgs(cfg).Argv(), []string{}, from, to)
 	// The host must not keep the helper's end: a helper that dies must
 	// give end-of-file, not a wait for readyTimeout.
 	unix.Close(helperEnd)
@@ -216,6 +232,36 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 	entered = true
 	return s, nil
 }
+
+// openHelper opens the helper and checks it (OpenTrusted). The descriptor
+// is kept above the numbers the helper's descriptors are mapped to, so
+// that the mapping cannot clobber it before the exec.
+func openHelper(helper string) (int, error) {
+	fd, err := OpenTrusted(helper, true)
+	if err != nil {
+		return -1, stepErr("untrusted helper", err)
+	}
+	high, err := dupHigh(fd)
+	unix.Close(fd)
+	if err != nil {
+		return -1, stepErr("open the helper", err)
+	}
+	return high, nil
+}
+
+// execPath is the name under which the checked helper descriptor fd is
+// executed. The helper is spawned after unshare(CLONE_NEWPID|CLONE_NEWNS),
+// but the path is resolved by the spawned child before its exec, in the
+// new mount namespace, which is still a copy of the host's: its /proc is
+// the host's procfs (the helper replaces it only once it runs). In that
+// procfs "self" is the child under its host PID (a process of a child PID
+// namespace is visible in its parent's procfs), and fd/N is its copy of
+// the host's descriptor table (posix_spawn does not share it), so the
+// kernel executes exactly the file OpenTrusted checked. The descriptor is
+// close-on-exec; exec opens the file before it closes those, which is
+// fine for a binary (a #! script would find its /proc/self/fd/N gone).
+// Without a /proc the exec fails and the session is refused.
+func execPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
 
 // awaitReady waits for the helper's first message on the control socket.
 func (s *Session) awaitReady() error {

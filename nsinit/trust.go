@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,17 +21,49 @@ type TrustError struct {
 
 func (e *TrustError) Error() string { return e.Path + ": " + e.Problem }
 
-// CheckTrusted returns nil if only root could have put path in place: it is
-// a regular file (executable, if executable is set) owned by root and not
-// writable by group or others, and so is every directory above it (sticky
-// directories such as /tmp excepted). The module runs the helper as root
-// in every session and refuses sessions when this fails; pam-unshare
-// doctor reports the same check.
+// CheckTrusted returns nil if only root could have put path in place; see
+// OpenTrusted. pam-unshare doctor reports this check.
 func CheckTrusted(path string, executable bool) error {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); errors.Is(err, fs.ErrNotExist) {
-		return &TrustError{path, "missing"}
+	fd, err := OpenTrusted(path, executable)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return err
+}
+
+// OpenTrusted opens path and checks that only root could have put the
+// file there: it is a regular file (executable, if executable is set)
+// owned by root and not writable by group or others, and so is every
+// directory on its real path, the path with every symlink resolved
+// (sticky directories such as /tmp excepted). A root-made symlink into a
+// directory a user can write is therefore refused, whatever the
+// directories of the link itself are.
+//
+// It returns an O_PATH|O_CLOEXEC descriptor of the very file it checked:
+// the module executes that descriptor (see Enter), so nothing can be
+// swapped in between the check and the exec. The caller closes it.
+//
+// The checks are made on descriptors, not names: the file is fstat'ed
+// once open, its real path is read back from /proc/self/fd, and the
+// directories of that path are walked from / with O_NOFOLLOW, each
+// fstat'ed; the last one must still hold the file that was opened.
+func OpenTrusted(path string, executable bool) (int, error) {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return -1, &TrustError{path, "missing"}
 	} else if err != nil {
+		return -1, &TrustError{path, err.Error()}
+	}
+	if err := checkOpened(fd, path, executable); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func checkOpened(fd int, path string, executable bool) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return &TrustError{path, err.Error()}
 	}
 	perm := st.Mode & 0o7777
@@ -42,16 +77,57 @@ func CheckTrusted(path string, executable bool) error {
 	case executable && perm&0o100 == 0:
 		return &TrustError{path, fmt.Sprintf("mode %04o: not executable", perm)}
 	}
-	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
-		if err := unix.Stat(dir, &st); err != nil {
-			return &TrustError{path, fmt.Sprintf("directory %s: %v", dir, err)}
+	realPath, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return &TrustError{path, fmt.Sprintf("cannot find its real path in /proc/self/fd: %v", err)}
+	}
+	// The problems below are about the real path; name it when the
+	// configured one differs.
+	where := ""
+	if realPath != filepath.Clean(path) {
+		where = "real path " + realPath + ": "
+	}
+	if !filepath.IsAbs(realPath) {
+		// "/x (deleted)" is absolute too, and fails the walk below.
+		return &TrustError{path, where + "not a path below /"}
+	}
+	return checkDirs(path, where, realPath, &st)
+}
+
+// checkDirs walks the directories of realPath from / down, each opened
+// with O_NOFOLLOW below the one before, and checks each of them. The last
+// one must hold, under the file's name, the file whose stat is file.
+func checkDirs(path, where, realPath string, file *unix.Stat_t) error {
+	dir, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &TrustError{path, where + "directory /: " + err.Error()}
+	}
+	defer func() { unix.Close(dir) }()
+	name := "/"
+	parts := strings.Split(strings.Trim(filepath.Dir(realPath), "/"), "/")
+	for i := 0; ; i++ {
+		var st unix.Stat_t
+		if err := unix.Fstat(dir, &st); err != nil {
+			return &TrustError{path, fmt.Sprintf("%sdirectory %s: %v", where, name, err)}
 		}
 		sticky := st.Mode&unix.S_ISVTX != 0
 		if st.Uid != 0 || (st.Mode&0o022 != 0 && !sticky) {
-			return &TrustError{path, fmt.Sprintf("directory %s must be owned by root and not writable by group or others", dir)}
+			return &TrustError{path, fmt.Sprintf("%sdirectory %s must be owned by root and not writable by group or others", where, name)}
 		}
-		if dir == "/" || dir == "." {
-			return nil
+		if i == len(parts) || parts[i] == "" {
+			break
 		}
+		next, err := unix.Openat(dir, parts[i], unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		name = filepath.Join(name, parts[i])
+		if err != nil {
+			return &TrustError{path, fmt.Sprintf("%sdirectory %s: %v", where, name, err)}
+		}
+		unix.Close(dir)
+		dir = next
 	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dir, filepath.Base(realPath), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Dev != file.Dev || st.Ino != file.Ino {
+		return &TrustError{path, where + "replaced while being checked"}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -47,5 +48,71 @@ func TestCheckTrusted(t *testing.T) {
 	}
 	if err := CheckTrusted(dir, false); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("directory: got %v", err)
+	}
+}
+
+// A symlink is judged by the file it resolves to: a root-made link into a
+// directory other users can write is refused and the problem names the
+// real path; a chain of links through root-only directories is accepted,
+// and the descriptor OpenTrusted returns is the target's.
+func TestCheckTrustedSymlinks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create root-owned files")
+	}
+	root := t.TempDir()
+	safe, open := filepath.Join(root, "safe"), filepath.Join(root, "open")
+	for _, d := range []string{safe, open} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil { // writable by all, not sticky
+		t.Fatal(err)
+	}
+	for _, d := range []string{safe, open} {
+		if err := os.WriteFile(filepath.Join(d, "helper"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// safe/link -> safe/chain -> ../safe/helper: root-only all the way.
+	mustSymlink(t, "../safe/helper", filepath.Join(safe, "chain"))
+	mustSymlink(t, "chain", filepath.Join(safe, "link"))
+	fd, err := OpenTrusted(filepath.Join(safe, "link"), true)
+	if err != nil {
+		t.Fatalf("symlink chain through root-only directories: %v", err)
+	}
+	var got, want syscall.Stat_t
+	if err := syscall.Fstat(fd, &got); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(fd)
+	if err := syscall.Stat(filepath.Join(safe, "helper"), &want); err != nil {
+		t.Fatal(err)
+	}
+	if got.Ino != want.Ino || got.Dev != want.Dev {
+		t.Errorf("OpenTrusted returned inode %d, want the target's %d", got.Ino, want.Ino)
+	}
+	// safe/bad -> open/helper: the link's directory is fine, the target's
+	// is not.
+	mustSymlink(t, filepath.Join(open, "helper"), filepath.Join(safe, "bad"))
+	err = CheckTrusted(filepath.Join(safe, "bad"), true)
+	wantProblem := "real path " + filepath.Join(open, "helper") + ": directory " + open + " must be owned by root"
+	if err == nil || !strings.Contains(err.Error(), wantProblem) {
+		t.Errorf("symlink into a world-writable directory: got %v, want %q", err, wantProblem)
+	}
+	// A symlinked directory on the way counts by its target too.
+	mustSymlink(t, open, filepath.Join(safe, "dirlink"))
+	if err := CheckTrusted(filepath.Join(safe, "dirlink", "helper"), true); err == nil {
+		t.Error("helper below a symlink to a world-writable directory: accepted")
+	}
+}
+
+func mustSymlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
 	}
 }

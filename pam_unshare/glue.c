@@ -1,6 +1,8 @@
 /*
  * glue.c - see glue.h.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -84,4 +86,56 @@ int pu_state_clear(pam_handle_t *pamh)
 	/* Replacing the data runs state_cleanup with PAM_DATA_REPLACE, which
 	 * frees the old state without ending anything. */
 	return pam_set_data(pamh, STATE_NAME, NULL, NULL);
+}
+
+/* Registered descriptors, each stored as fd + 1 so that 0 (the initial
+ * value) means a free slot. */
+static int hidden[PU_FDS_MAX];
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static int atfork_err;
+
+/* In the forked child: close every registered descriptor, and forget them
+ * there, so that the child's own later forks do not close descriptors that
+ * reuse the numbers. Only atomic loads and close(2). */
+static void fds_close_in_child(void)
+{
+	for (int i = 0; i < PU_FDS_MAX; i++) {
+		int v = __atomic_exchange_n(&hidden[i], 0, __ATOMIC_RELAXED);
+
+		if (v > 0)
+			close(v - 1);
+	}
+}
+
+static void atfork_install(void)
+{
+	atfork_err = pthread_atfork(NULL, NULL, fds_close_in_child);
+}
+
+int pu_fds_hide(int fd)
+{
+	if (fd < 0)
+		return EBADF;
+	pthread_once(&atfork_once, atfork_install);
+	if (atfork_err)
+		return atfork_err;
+	for (int i = 0; i < PU_FDS_MAX; i++) {
+		int free_slot = 0;
+
+		if (__atomic_compare_exchange_n(&hidden[i], &free_slot, fd + 1, 0, __ATOMIC_SEQ_CST,
+						__ATOMIC_SEQ_CST))
+			return 0;
+	}
+	return ENOSPC;
+}
+
+void pu_fds_unhide(int fd)
+{
+	for (int i = 0; i < PU_FDS_MAX; i++) {
+		int registered = fd + 1;
+
+		if (__atomic_compare_exchange_n(&hidden[i], &registered, 0, 0, __ATOMIC_SEQ_CST,
+						__ATOMIC_SEQ_CST))
+			return;
+	}
 }

@@ -8,6 +8,17 @@
 // PAM codes. The logic is in session.go. The exported functions run on the
 // host's thread (the one that called pam_open_session), which is exactly
 // the thread whose namespaces nsinit changes.
+//
+// containermaxprocs=0: since Go 1.25 the runtime opens its cgroup's CPU
+// limit files when it starts (at dlopen) and keeps them open to follow
+// limit changes. The host's forked children inherit every descriptor the
+// module holds: sshd's post-auth child, which runs as the user and never
+// execs, would keep them for the whole connection. With this setting the
+// runtime reads the files once and closes them. A GODEBUG in the host's
+// environment still overrides it; glue.c covers the module's own
+// descriptors.
+//
+//go:debug containermaxprocs=0
 package main
 
 /*
@@ -24,6 +35,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"syscall"
 	"unsafe"
 
 	"github.com/msteinert/pam/v2"
@@ -97,6 +109,25 @@ func (h host) item(item C.int) string {
 
 func (h host) user() string    { return h.item(C.PAM_USER) }
 func (h host) service() string { return h.item(C.PAM_SERVICE) }
+
+// hideFDs keeps fds from every process the host forks from now on (see
+// pu_fds_hide in glue.h). On error none of them is registered.
+func hideFDs(fds []int) error {
+	for i, fd := range fds {
+		if rc := C.pu_fds_hide(C.int(fd)); rc != 0 {
+			unhideFDs(fds[:i])
+			return fmt.Errorf("cannot keep descriptor %d from forked children: %w", fd, syscall.Errno(rc))
+		}
+	}
+	return nil
+}
+
+// unhideFDs forgets fds registered by hideFDs; call it before they close.
+func unhideFDs(fds []int) {
+	for _, fd := range fds {
+		C.pu_fds_unhide(C.int(fd))
+	}
+}
 
 func (h host) setState(id int64) pam.Error { return pam.Error(C.pu_state_set(h.pamh, C.long(id))) }
 func (h host) state() int64                { return int64(C.pu_state_get(h.pamh)) }

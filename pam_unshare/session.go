@@ -111,10 +111,15 @@ func openSession(h host, args []string) pam.Error {
 		l.errorf("cannot isolate the session of user %s: %v; refusing the session", userName, err)
 		return pam.ErrSystem
 	}
+	if err := hideFDs(ns.Descriptors()); err != nil {
+		endErr := ns.End()
+		l.errorf("%v; refusing the session%s", err, suffix(endErr))
+		return pam.ErrSystem
+	}
 	id := register(&live{ns: ns, user: userName, service: service})
 	if rc := h.setState(id); rc != success {
 		take(id)
-		endErr := ns.End()
+		endErr := end(ns)
 		l.errorf("cannot store session state (%v); refusing the session%s", rc, suffix(endErr))
 		return pam.ErrSystem
 	}
@@ -139,7 +144,7 @@ func closeSession(h host, args []string) pam.Error {
 		return pam.ErrSession
 	}
 	l.debugf("ending the namespace of helper pid %d", s.ns.HelperPID())
-	if err := s.ns.End(); err != nil {
+	if err := end(s.ns); err != nil {
 		l.errorf("closing the session of user %s: %v", s.user, err)
 		return pam.ErrSession
 	}
@@ -154,8 +159,14 @@ func endAbandoned(h host, id int64) {
 	if s == nil {
 		return
 	}
-	err := s.ns.End()
+	err := end(s.ns)
 	h.log(C.LOG_NOTICE, fmt.Sprintf("pam_end without pam_close_session: ended the session of user %s%s", s.user, suffix(err)))
+}
+
+// end ends a session whose descriptors hideFDs registered.
+func end(ns *nsinit.Session) error {
+	unhideFDs(ns.Descriptors())
+	return ns.End()
 }
 
 func suffix(err error) string {

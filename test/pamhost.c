@@ -3,7 +3,7 @@
  * for tests and benchmarks of session modules.
  *
  *   pamhost -c CONFDIR -s SERVICE -u USER [-n N] [-m fork|nofork|noclose]
- *           [-t] [-e]
+ *           [-t] [-e] [-S]
  *           [-- CMD ARGS...]
  *
  * For each of N sessions, all in this one process:
@@ -32,6 +32,13 @@
  * EMPTY_US is counted from the return of pam_close_session; it is -1 when
  * the child was not isolated or the namespace did not empty within 10 s.
  *
+ * -S stops the child (SIGSTOP) after it has reported and closed its report
+ * pipe, before exec: a test lists /proc/PID/fd of the stopped child and
+ * sends SIGCONT. That listing is what a host's forked child inherits from
+ * the PAM stack when it never execs, as sshd's post-auth child (PID 2 of
+ * the session, running as the user) never does. Nothing of pamhost's own
+ * is open in it but stdin, stdout and stderr.
+ *
  * The conversation function fails every prompt: session modules must not
  * prompt. Informational messages are printed to stderr.
  *
@@ -43,6 +50,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <security/pam_appl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,7 +126,7 @@ static int conv(int n, const struct pam_message **msg,
  * runtime lives in it), so only async-signal-safe calls here: getpid,
  * readlink, write, execve, _exit. Never returns.
  */
-static void run_child(int report_fd, char **argv)
+static void run_child(int report_fd, char **argv, int stop)
 {
 	struct child_report r;
 	char self[16];
@@ -133,6 +141,10 @@ static void run_child(int report_fd, char **argv)
 	r.nspid[n] = '\0';
 	if (write(report_fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		_exit(126);
+	if (stop) {
+		close(report_fd);
+		raise(SIGSTOP);
+	}
 	/* report_fd is O_CLOEXEC: the parent sees EOF once exec succeeds. */
 	execve(argv[0], argv, environ);
 	_exit(127);
@@ -143,7 +155,7 @@ static void run_child(int report_fd, char **argv)
  * (128+signal if killed, -1 if fork failed) and fills *rep from the
  * child's report (isolated '0' if the child never reported).
  */
-static int run_session_child(char **argv, struct child_report *rep)
+static int run_session_child(char **argv, int stop, struct child_report *rep)
 {
 	int fds[2], status;
 	pid_t pid;
@@ -165,7 +177,7 @@ static int run_session_child(char **argv, struct child_report *rep)
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		run_child(fds[1], argv);
+		run_child(fds[1], argv, stop);
 	}
 	close(fds[1]);
 	while (got < sizeof(*rep)) {
@@ -245,7 +257,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pamhost -c CONFDIR -s SERVICE -u USER [-n N] "
-		"[-m fork|nofork|noclose] [-t] [-e] [-- CMD ARGS...]\n");
+		"[-m fork|nofork|noclose] [-t] [-e] [-S] [-- CMD ARGS...]\n");
 	exit(2);
 }
 
@@ -255,11 +267,12 @@ int main(int argc, char **argv)
 	static char *default_cmd[] = { "/bin/ps", "-e", NULL };
 	char **cmd = default_cmd;
 	long n = 1;
-	int fork_mode = 1, close_mode = 1, csv = 0, teardown = 0, failed = 0, opt;
+	int fork_mode = 1, close_mode = 1, csv = 0, teardown = 0, stop = 0;
+	int failed = 0, opt;
 	const struct pam_conv pc = { conv, NULL };
 
 	/* '+': stop at the first non-option so CMD keeps its own flags. */
-	while ((opt = getopt(argc, argv, "+c:s:u:n:m:te")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:s:u:n:m:teS")) != -1) {
 		switch (opt) {
 		case 'c': confdir = optarg; break;
 		case 's': service = optarg; break;
@@ -284,6 +297,7 @@ int main(int argc, char **argv)
 			break;
 		case 't': csv = 1; break;
 		case 'e': teardown = 1; break;
+		case 'S': stop = 1; break;
 		default: usage();
 		}
 	}
@@ -324,7 +338,7 @@ int main(int argc, char **argv)
 		/* Like su: no child and no close after a failed open. */
 		if (open_rc == PAM_SUCCESS) {
 			if (fork_mode)
-				child = run_session_child(cmd, &rep);
+				child = run_session_child(cmd, stop, &rep);
 			else
 				child = 0;
 			t_open = now_us();

@@ -314,6 +314,183 @@ t_untrusted_helper() {
 	pamd_write ""
 }
 
+# --- PAM control semantics: stacks that skip the module or lose its error --
+#
+# Each shape is written as an administrator might, run by real libpam in
+# pamhost, and shown to open a session that sees the host (fails open); then
+# doctor must fail on it and name the line. The module gets a helper that
+# does not exist, so that when it runs it returns PAM_SYSTEM_ERR.
+
+BAD_HELPER=/nonexistent/pam_unshare-init
+
+# stack_write NAME LINES...: the service NAME in the test world's pam.d,
+# one line per argument.
+stack_write() {
+	local name=$1
+	shift
+	printf '%s\n' "$@" >"$W/pam.d/$name"
+}
+
+# opens_unisolated SERVICE: pamhost opens a session of SERVICE for pu-alice
+# with PAM_SUCCESS, and ps in it sees the host's marker sleep.
+opens_unisolated() {
+	local out
+	out=$("$PAMHOST" -c /etc/pam.d -s "$1" -u pu-alice -- /bin/ps -e -o args= 2>&1)
+	echo "$out"
+	grep -q 'open=PAM_SUCCESS' <<<"$out" && grep -q 'sleep 1001' <<<"$out"
+}
+
+# refused SERVICE: pam_open_session of SERVICE fails and runs nothing.
+refused() {
+	local out
+	out=$("$PAMHOST" -c /etc/pam.d -s "$1" -u pu-alice -- /bin/ps -e -o args= 2>&1)
+	echo "$out"
+	grep -q 'open=PAM_SYSTEM_ERR close=NONE child=-1' <<<"$out"
+}
+
+# doctor_on SERVICE: doctor's report on a pam.d that holds only SERVICE
+# and pu-inc, which some services include; doctor's exit status.
+doctor_on() {
+	local d rc=0
+	d=$(mktemp -d)
+	cp "$W/pam.d/$1" "$d/"
+	[ ! -f "$W/pam.d/pu-inc" ] || cp "$W/pam.d/pu-inc" "$d/"
+	"$BUILD"/pam-unshare doctor --pamd "$d" --module "$MODULE" --helper "$HELPER" 2>&1 || rc=$?
+	rm -rf "$d"
+	return "$rc"
+}
+
+# doctor_flags SERVICE WHERE: doctor exits non-zero, marks SERVICE as a
+# problem and names WHERE ("FILE line N") as the line that causes it.
+doctor_flags() {
+	local out rc=0
+	out=$(doctor_on "$1") || rc=$?
+	echo "$out"
+	[ "$rc" -ne 0 ] || fail "doctor exited 0" || return 1
+	grep -q "^✗ service $1: " <<<"$out" && grep -qF "($2) can return" <<<"$out"
+}
+
+# doctor_passes SERVICE: doctor finds nothing wrong with SERVICE's stack.
+doctor_passes() {
+	local out
+	out=$(doctor_on "$1")
+	echo "$out"
+	grep -q "^✓ service $1: " <<<"$out"
+}
+
+t_stack_shapes() {
+	local unshare_bad="$MODULE helper=$BAD_HELPER"
+	rm -f "$W/pam.d/pu-inc"
+
+	stack_write pu-optional "session optional pam_permit.so" "session optional $unshare_bad"
+	check "stack 'session optional pam_unshare.so': libpam ignores its PAM_SYSTEM_ERR, the session sees the host" \
+		opens_unisolated pu-optional
+	check "stack 'session optional pam_unshare.so': doctor fails and names the module's line" \
+		doctor_flags pu-optional "pu-optional line 2"
+
+	stack_write pu-sufficient "session optional pam_permit.so" "session sufficient pam_permit.so" "session required $unshare_bad"
+	check "stack 'session sufficient X' before the module: libpam skips it, the session sees the host" \
+		opens_unisolated pu-sufficient
+	check "stack 'session sufficient X' before the module: doctor fails and names that line" \
+		doctor_flags pu-sufficient "pu-sufficient line 2"
+
+	stack_write pu-done "session optional pam_permit.so" "session [success=done default=ignore] pam_permit.so" "session required $unshare_bad"
+	check "stack '[success=done default=ignore] X' before the module: libpam skips it, the session sees the host" \
+		opens_unisolated pu-done
+	check "stack '[success=done default=ignore] X' before the module: doctor fails and names that line" \
+		doctor_flags pu-done "pu-done line 2"
+
+	stack_write pu-ignore "session optional pam_permit.so" "session [default=ignore] $unshare_bad"
+	check "stack 'session [default=ignore] pam_unshare.so': libpam ignores its PAM_SYSTEM_ERR, the session sees the host" \
+		opens_unisolated pu-ignore
+	check "stack 'session [default=ignore] pam_unshare.so': doctor fails and names the module's line" \
+		doctor_flags pu-ignore "pu-ignore line 2"
+
+	# include splices the file into the stack: its done ends the whole
+	# stack. A substack's done ends only the substack, and the module runs.
+	stack_write pu-inc "session sufficient pam_permit.so"
+	stack_write pu-include "session optional pam_permit.so" "session include pu-inc" "session required $unshare_bad"
+	check "stack 'session include F', F has 'sufficient': libpam skips the module, the session sees the host" \
+		opens_unisolated pu-include
+	check "stack 'session include F', F has 'sufficient': doctor fails and names F's line" \
+		doctor_flags pu-include "pu-inc line 1"
+	stack_write pu-substack "session optional pam_permit.so" "session substack pu-inc" "session required $unshare_bad"
+	check "stack 'session substack F', F has 'sufficient': libpam still runs the module and refuses the session" \
+		refused pu-substack
+	check "stack 'session substack F', F has 'sufficient': doctor finds nothing wrong with the stack" \
+		doctor_passes pu-substack
+
+	# The fixed form of the first shapes: required, last.
+	stack_write pu-required "session optional pam_permit.so" "session required $unshare_bad"
+	check "stack 'session required pam_unshare.so' last: its PAM_SYSTEM_ERR refuses the session" \
+		refused pu-required
+	check "stack 'session required pam_unshare.so' last: doctor finds nothing wrong with the stack" \
+		doctor_passes pu-required
+
+	rm -f "$W"/pam.d/pu-*
+}
+
+# enable_refuses SERVICE WHERE: enable leaves SERVICE as it was and names
+# WHERE as the line that would skip the module.
+enable_refuses() {
+	local before out rc=0
+	before=$(cat "$W/pam.d/$1")
+	out=$("$BUILD"/pam-unshare enable --pamd "$W/pam.d" "$1" 2>&1) || rc=$?
+	echo "$out"
+	[ "$rc" -ne 0 ] || fail "enable exited 0" || return 1
+	[ "$(cat "$W/pam.d/$1")" = "$before" ] || fail "$1 was changed" || return 1
+	grep -qF "($2) can return PAM_SUCCESS" <<<"$out"
+}
+
+t_enable_refuses_skippable() {
+	stack_write pu-sufficient "session required pam_unix.so" "session sufficient pam_permit.so"
+	check "enable refuses a stack with 'session sufficient X', naming the line, and changes nothing" \
+		enable_refuses pu-sufficient "pu-sufficient line 2"
+	stack_write pu-done "session required pam_unix.so" "session [success=done default=ignore] pam_permit.so"
+	check "enable refuses a stack with '[success=done default=ignore] X', naming the line, and changes nothing" \
+		enable_refuses pu-done "pu-done line 2"
+	rm -f "$W"/pam.d/pu-*
+}
+
+# --- status cannot be spoofed -------------------------------------------
+
+# status_lists_only_real: pam-unshare status shows one session, pu-alice's
+# pamhost session.
+status_lists_only_real() {
+	local out
+	out=$("$BUILD"/pam-unshare status 2>&1)
+	echo "$out"
+	pgrep -a -x "$HELPER_COMM"
+	[ "$(grep -c . <<<"$out")" -eq 2 ] && grep -Eq '^pu-alice +pamhost ' <<<"$out"
+}
+
+# A user makes a process that looks like a helper to a careless eye: PID 1
+# of its own PID namespace, named pam_unshare, executing a file named
+# like the helper (a copy of sleep, run through a link named like the
+# helper's process, so that the kernel names the process so).
+t_status_spoof() {
+	local fake=$W/home/pu-alice/fake pid host
+	mkdir -p "$fake"
+	cp /bin/sleep "$fake/${HELPER##*/}"
+	ln -sf "${HELPER##*/}" "$fake/$HELPER_COMM"
+	chown -R pu-alice "$fake"
+	setpriv --reuid=pu-alice --regid=pu-students --clear-groups \
+		unshare -Urpf --kill-child "$fake/$HELPER_COMM" 30 &
+	pid=$!
+	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 3 >/dev/null 2>&1 &
+	host=$!
+	wait_until 2 leader_started "/bin/sleep 3"
+	if ! wait_until 2 pgrep -x -u pu-alice "$HELPER_COMM" >/dev/null; then
+		skip "status: a user's fake helper is not listed" "unprivileged user namespaces are not available"
+	else
+		check "status lists the real session and not a user's fake helper (unshare -Urpf)" status_lists_only_real
+	fi
+	kill "$pid" 2>/dev/null # unshare, whose death kills the fake (--kill-child)
+	wait "$pid" "$host"
+	wait_until 2 sh -c "! pgrep -u pu-alice -x $HELPER_COMM >/dev/null"
+	rm -rf "$fake"
+}
+
 # --- the helper's polling mode, for kernels without pidfd_open -------------
 
 poll_mode_isolated() {
@@ -452,7 +629,260 @@ t_syslog_lines() {
 	check "syslog: one line at open, one at close, no debug lines without debug" syslog_open_close "$mark"
 }
 
+# --- hardening: helper trust, inherited descriptors, helper ids, signals ---
+
+# fd_listing PID: "N -> TARGET" for each open descriptor of PID.
+fd_listing() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		echo "${f##*/} -> $(readlink "$f")"
+	done
+}
+
+# close_fds_above_2: close every descriptor above stderr in this shell, so
+# what a child lists beyond stdio came from the PAM stack. Run it in a
+# subshell.
+close_fds_above_2() {
+	local f n
+	for f in /proc/"$BASHPID"/fd/*; do
+		n=${f##*/}
+		[ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null
+	done
+	return 0
+}
+
+# syslog_socket INODE: socket INODE is a connection to /dev/log, which the
+# host's libc opens at the first syslog line (pam_syslog) and keeps.
+syslog_socket() {
+	local peer
+	peer=$(ss -x -a | awk -v i="$1" '$6 == i { print $8 }')
+	[ -n "$peer" ] && ss -x -a | awk -v i="$peer" '$6 == i && $5 == "/dev/log" { f = 1 } END { exit !f }'
+}
+
+# only_stdio LISTING: fd_listing output holds nothing but descriptors 0-2
+# and the host's own syslog connection.
+only_stdio() {
+	local line
+	while read -r line; do
+		case $line in
+		[012]" -> "*) ;;
+		*" -> socket:["*"]") syslog_socket "$(tr -dc 0-9 <<<"${line#* -> }")" || return 1 ;;
+		*) return 1 ;;
+		esac
+	done <<<"$1"
+}
+
+# stopped_child PARENT: the PID of PARENT's child once it has stopped.
+stopped_child() {
+	local c
+	for c in $(pgrep -P "$1"); do
+		[ "$(ps -o stat= -p "$c" | cut -c1)" = T ] && echo "$c" && return 0
+	done
+	return 1
+}
+
+# pamhost_done PID: continue PID's stopped children; true once PID exited.
+pamhost_done() {
+	pkill -CONT -P "$1"
+	case $(ps -o stat= -p "$1") in '' | Z*) return 0 ;; esac
+	return 1
+}
+
+# pamhost -S stops its forked child before exec, as sshd's post-auth child
+# never execs: list what it inherited from the module.
+pamhost_leader_fds() {
+	local pid child listing="" rc=1
+	(close_fds_above_2 && exec "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -S -- /bin/true) >/dev/null 2>&1 &
+	pid=$!
+	wait_until 3 stopped_child "$pid" >/dev/null
+	child=$(stopped_child "$pid")
+	if [ -n "$child" ]; then
+		listing=$(fd_listing "$child")
+		only_stdio "$listing" && rc=0
+	fi
+	# Let the child go on, however late it stopped, until pamhost is done.
+	wait_until 10 pamhost_done "$pid" || kill -9 "$pid"
+	wait "$pid"
+	echo "session leader's descriptors before exec:"
+	echo "$listing"
+	return "$rc"
+}
+
+# The shell su starts is PID 2; its descriptors, listed by find (PID 3).
+su_leader_fds() {
+	local listing
+	# shellcheck disable=SC2016 # expanded by the session's shell
+	listing=$(close_fds_above_2 && su pu-alice -c 'find /proc/2/fd -mindepth 1 -printf "%f -> %l\n"' </dev/null 2>&1)
+	echo "$listing"
+	grep -q '^0 -> ' <<<"$listing" && ! grep -Ev '^[012] -> ' <<<"$listing" >/dev/null
+}
+
+t_leader_fds() {
+	check "pamhost: the forked session leader inherits only stdio from the module" pamhost_leader_fds
+	check "su: the session leader (PID 2) holds only stdio" su_leader_fds
+}
+
+# symlinked_helper_refused LINK DIR: pamhost's session with helper=LINK is
+# refused, nothing is left, and syslog names DIR, the directory on the real
+# path that makes it untrusted.
+symlinked_helper_refused() {
+	local link=$1 dir=$2 out mark
+	mark=$(syslog_mark)
+	out=$(pamhost -s pamhost -u pu-alice -- /bin/true 2>&1)
+	echo "$out"
+	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out" || return 1
+	nothing_left || return 1
+	syslog_has "$mark" "cannot isolate the session of user pu-alice: untrusted helper: $link: real path .*: directory $dir must be owned by root and not writable by group or others; refusing the session"
+}
+
+symlinked_helper_works() {
+	local out
+	out=$(pamhost -s pamhost -u pu-alice -- /bin/ps -e -o pid=,comm= 2>&1)
+	echo "$out"
+	sees_only_session "$out"
+}
+
+t_symlinked_helper() {
+	local links=$W/libexec userdir=$W/home/pu-alice/bin
+	mkdir -p "$links" "$userdir"
+	chmod 755 "$links"
+	chown pu-alice "$userdir"
+	# A root-owned, root-only helper file and a root-made link in a
+	# root-only directory; only the target's directory is the user's,
+	# who could replace the file at any time.
+	cp "$HELPER" "$userdir"/pam_unshare-init
+	ln -sf "$userdir"/pam_unshare-init "$links"/to-user
+	pamd_write ""
+	sed -i "s|helper=$HELPER|helper=$links/to-user|" "$W"/pam.d/pamhost
+	check "a root-made symlink to a helper in a user's directory is refused, syslog names the directory" \
+		symlinked_helper_refused "$links/to-user" "$W/home/pu-alice"
+	# A chain of links through root-only directories is fine.
+	ln -sf "$HELPER" "$links"/b
+	ln -sf b "$links"/a
+	pamd_write ""
+	sed -i "s|helper=$HELPER|helper=$links/a|" "$W"/pam.d/pamhost
+	check "a chain of symlinks to the helper through root-only directories works" symlinked_helper_works
+	pamd_write ""
+}
+
+# su_as BY ARGS...: run su ARGS as user BY (su checks no password: the su
+# service is made to permit anyone while a test needs it).
+su_as() {
+	local by=$1
+	shift
+	setpriv --reuid="$by" --regid="$(id -g "$by")" --clear-groups su "$@"
+}
+
+# helper_immune_to USER: the helper of a su that USER runs cannot be
+# stopped or killed by USER, and the session goes on.
+helper_immune_to() {
+	local by=$1 out=$W/su-signal.out pid helper stop kill status
+	su_as "$by" pu-alice -c 'sleep 1.5; echo session-alive' >"$out" 2>&1 </dev/null &
+	pid=$!
+	wait_until 3 leader_started "sleep 1.5"
+	helper=$(helpers_alive | head -1)
+	echo "helper $helper: $(grep -E '^(Uid|Gid):' /proc/"$helper"/status | tr '\t\n' '  ')"
+	stop=$(setpriv --reuid="$by" --regid="$(id -g "$by")" --clear-groups kill -STOP "$helper" 2>&1)
+	echo "kill -STOP as $by: ${stop:-delivered}"
+	kill=$(setpriv --reuid="$by" --regid="$(id -g "$by")" --clear-groups kill -KILL "$helper" 2>&1)
+	echo "kill -KILL as $by: ${kill:-delivered}"
+	status=$(ps -o stat= -p "$helper")
+	wait "$pid"
+	cat "$out"
+	kill -CONT "$helper" 2>/dev/null
+	grep -q 'Operation not permitted' <<<"$stop" && grep -q 'Operation not permitted' <<<"$kill" &&
+		[ "${status:0:1}" != T ] && grep -q '^session-alive$' "$out"
+}
+
+t_helper_ids() {
+	pamd_write ""
+	sed -i 's/pam_rootok.so/pam_permit.so/' "$W"/pam.d/su
+	check "su run by pu-bob: pu-bob can neither stop nor kill the session's helper" helper_immune_to pu-bob
+	check "su run by pu-alice to herself: she can neither stop nor kill the helper" helper_immune_to pu-alice
+	pamd_write ""
+}
+
+# A process that ignores SIGTERM but exits on SIGHUP (as interactive shells
+# do, saving their history) has exited through its handler when the
+# session ends, long before the 5 s grace period would have SIGKILLed it.
+hup_ends_term_ignorer() {
+	local mark=$W/hup-saved t0 ms out
+	rm -f "$mark"
+	t0=$(date +%s%N)
+	out=$(pamhost -s pamhost -u pu-alice -- /bin/sh -c \
+		"(trap '' TERM; trap 'echo saved >$mark; exit 0' HUP; while :; do sleep 0.1; done) >/dev/null 2>&1 & sleep 0.3" 2>&1)
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "$out"
+	echo "session with its teardown took $ms ms; grace is 5000 ms"
+	[ -e "$mark" ] || { fail "the process did not run its SIGHUP handler"; return 1; }
+	[ "$ms" -lt 3000 ] || { fail "teardown waited for the grace period"; return 1; }
+	nothing_left
+}
+
+t_teardown_sighup() {
+	pamd_write "grace=5"
+	check "teardown sends SIGHUP: a process that ignores SIGTERM exits through its SIGHUP handler, well before the grace period" hup_ends_term_ignorer
+	pamd_write ""
+}
+
 # --- sshd -------------------------------------------------------------------
+
+# sshd_leader: the host PID of a live sshd post-auth child of a session:
+# an sshd that is PID 2 of a nested PID namespace (NSpid: HOST_PID ... 2).
+sshd_leader() {
+	local p
+	for p in $(pgrep -x sshd); do
+		if awk '/^NSpid:/ && NF >= 3 && $NF == 2 { n = 1 } /^State:/ && $2 != "Z" { a = 1 } END { exit !(n && a) }' \
+			/proc/"$p"/status 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# control_socket_peer HELPER: the inode of the host's end of HELPER's
+# control socket (the helper holds the other end as fd 3).
+control_socket_peer() {
+	local own
+	own=$(readlink /proc/"$1"/fd/3 | tr -dc 0-9)
+	ss -x -a | awk -v i="$own" '$6 == i { print $8 }'
+}
+
+# sshd's post-auth child runs as the user for the whole connection and
+# never execs: nothing the module holds may reach it. Listed from the host,
+# since the child is not dumpable.
+ssh_leader_fds() {
+	local pid child helper peer listing f bad=""
+	rm -f "$W"/home/pu-alice/ssh-started
+	timeout 20 "${SSH[@]}" 'touch ~/ssh-started; sleep 3' >/dev/null 2>&1 &
+	pid=$!
+	wait_until 10 test -e "$W"/home/pu-alice/ssh-started
+	child=$(sshd_leader)
+	helper=$(helpers_alive | head -1)
+	if [ -z "$child" ] || [ -z "$helper" ]; then
+		wait "$pid"
+		echo "no session found (post-auth child '$child', helper '$helper')"
+		return 1
+	fi
+	peer=$(control_socket_peer "$helper")
+	listing=$(fd_listing "$child")
+	for f in /proc/"$child"/fd/*; do
+		# Directories (the saved root and working directory), the
+		# saved namespaces, pidfds, the runtime's cgroup files and the
+		# host's end of the helper's control socket.
+		if [ -d "$f" ] || readlink "$f" | grep -Eq '^(pid|mnt):\[|pidfd|^/sys/fs/cgroup/|^socket:\['"${peer:-none}"'\]$'; then
+			bad+="${f##*/} "
+		fi
+	done
+	wait "$pid"
+	echo "post-auth child $child (PID 2 of the session), helper $helper, control socket host end ${peer:-?}:"
+	echo "$listing"
+	if [ -z "$peer" ] || [ -n "$bad" ]; then
+		echo "from the module: ${bad:-?}"
+		return 1
+	fi
+}
 
 # PID 2 is sshd's post-auth child, which runs the user's commands.
 ssh_sees_only_itself() {
@@ -481,6 +911,7 @@ t_sshd() {
 	check "sshd: after logout nothing is left in another PID namespace" ssh_nothing_left
 	timeout 20 "${SSH[@]}" 'nohup sleep 1003 >/dev/null 2>&1 &' 2>/dev/null
 	check "sshd: a background nohup sleep is gone after logout" sleep_gone 1003
+	check "sshd: the post-auth child (PID 2) holds no descriptor of the module" ssh_leader_fds
 	check "sshd with a pty (ssh -tt): ps -e sees only the helper and the session" ssh_tty_sees_only_itself
 	check "sshd: 10 concurrent sessions cannot see each other" no_crosstalk 10 2 timeout 30 "${SSH[@]}"
 	check "sshd: nothing left after 10 concurrent sessions" wait_until 3 no_other_pidns
@@ -493,8 +924,10 @@ all_helpers_gone() { wait_until 3 no_helpers || fail "helpers left: $(helpers_al
 ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
 	host_keeps_cwd nofork_host systemd_services pam_end_without_close
 	root_exempt helper_shape orphans_reaped concurrent_sessions kill_helper
-	kill_host failed_helper untrusted_helper poll_mode su su_root_exempt
-	su_nohup_gone sudo groups bad_option syslog_lines sshd)
+	kill_host failed_helper untrusted_helper stack_shapes enable_refuses_skippable
+	status_spoof poll_mode su su_root_exempt
+	su_nohup_gone sudo groups bad_option syslog_lines leader_fds
+	symlinked_helper helper_ids teardown_sighup sshd)
 
 [ $# -gt 0 ] && shift # BUILD_DIR
 tests=("${@:-${ALL_TESTS[@]}}")

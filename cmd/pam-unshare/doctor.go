@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/policy"
@@ -383,12 +384,12 @@ func checkPamd(r Resolver, pamd string) ([]check, []string) {
 		if !found {
 			continue
 		}
-		args := moduleArgs(r, p.entry)
+		args := p.entry.Args
 		o, argErr := options.Parse(args)
 		if argErr == nil && o.Helper != "" {
 			helpers = append(helpers, o.Helper)
 		}
-		c := stackCheck(p, argErr, fixCommand(pamd, p.entry.file, args))
+		c := stackCheck(p, argErr, fixCommand(pamd, p.entry.File, args))
 		checks = append(checks, c)
 	}
 	if len(checks) == 0 {
@@ -416,44 +417,55 @@ func fixCommand(pamd, file string, args []string) string {
 // the order.
 func stackCheck(p stackProblem, argErr error, fix string) check {
 	c := check{Name: "service " + p.service, Status: statusOK}
-	where := fmt.Sprintf("%s line %d", p.entry.file, p.entry.line)
-	c.Message = fmt.Sprintf("%s is the last session module (%s)", moduleName, where)
-	if argErr != nil {
+	where := p.entry.Where()
+	c.Message = fmt.Sprintf("%s is the last session module (%s), and libpam cannot open a session without it", moduleName, where)
+	fail := func(msg string) {
+		if c.Status == statusOK {
+			c.Message = msg
+		}
 		c.Status = statusFail
-		c.Message = fmt.Sprintf("%s (%s): %v", moduleName, where, argErr)
+	}
+	if p.stack != nil && p.stack.FromOther {
+		c.Details = append(c.Details, fmt.Sprintf("the service has no session lines of its own: libpam runs those of %q", "other"))
+	}
+	if argErr != nil {
+		fail(fmt.Sprintf("%s (%s): %v", moduleName, where, argErr))
 		c.Details = append(c.Details, "the module refuses every session of this service with PAM_SYSTEM_ERR")
+	}
+	rep := p.report
+	const fixControl = "fix: change the control of that line so that it cannot end the stack or jump past " + moduleName +
+		" (optional instead of sufficient, ok instead of done, a shorter jump)"
+	if f := rep.SkippedOpen; f != nil {
+		fail(fmt.Sprintf("%s (%s) can be skipped: the session opens without isolation", moduleName, where))
+		c.Details = append(c.Details, stackFinding(f), fixControl)
+	}
+	if f := rep.ErrorIgnored; f != nil {
+		fail(fmt.Sprintf("%s (%s) can fail and the session still opens, without isolation", moduleName, where))
+		fix := "fix: " + fix + " (writes \"session required " + moduleName + "\" last)"
+		if f.Culprit >= 0 && !isModuleEntry(p.stack.Entries[f.Culprit]) {
+			fix = "fix: remove the reset from that line"
+		}
+		c.Details = append(c.Details, stackFinding(f), fix)
+	}
+	if f := rep.SkippedRefused; f != nil {
+		fail(fmt.Sprintf("%s (%s) can be jumped over", moduleName, where))
+		c.Details = append(c.Details, stackFinding(f)+"; the session is then refused", fixControl)
 	}
 	if len(p.after) > 0 {
 		var mods []string
 		for _, e := range p.after {
-			mods = append(mods, e.String())
+			mods = append(mods, entryString(e))
 		}
-		if c.Status == statusOK {
-			c.Message = fmt.Sprintf("%s (%s) is not the last session module", moduleName, where)
-		}
-		c.Status = statusFail
+		fail(fmt.Sprintf("%s (%s) is not the last session module", moduleName, where))
 		c.Details = append(c.Details,
 			"these run after it, in the host process, where /proc/self no longer resolves; "+
 				"those that read /proc/self or fork fail: "+strings.Join(mods, ", "),
 			"fix: "+fix+" (moves the line to the end)")
 	}
 	if len(p.dups) > 0 {
-		if c.Status == statusOK {
-			c.Message = fmt.Sprintf("%s (%s) runs more than once per session", moduleName, where)
-		}
-		c.Status = statusFail
+		fail(fmt.Sprintf("%s (%s) runs more than once per session", moduleName, where))
 		for _, e := range p.dups {
-			c.Details = append(c.Details, fmt.Sprintf("also at %s line %d: the second one fails and the session is refused", e.file, e.line))
-		}
-	}
-	if len(p.jumps) > 0 {
-		if c.Status == statusOK {
-			c.Message = fmt.Sprintf("%s (%s) can be skipped", moduleName, where)
-		}
-		c.Status = statusFail
-		for _, e := range p.jumps {
-			c.Details = append(c.Details, fmt.Sprintf("%s line %d: control %s of %s jumps over it: "+
-				"when that jump is taken the session is not isolated", e.file, e.line, e.control, filepath.Base(e.module)))
+			c.Details = append(c.Details, fmt.Sprintf("also at %s: the second one fails and the session is refused", e.Where()))
 		}
 	}
 	if c.Status == statusOK && policy.StartedBySystemd(p.service) {
@@ -462,3 +474,7 @@ func stackCheck(p stackProblem, argErr error, fix string) check {
 	}
 	return c
 }
+
+// stackFinding is one detail line: the culprit line as written, where it
+// is, and what libpam does with it.
+func stackFinding(f *pamstack.Finding) string { return f.Reason }

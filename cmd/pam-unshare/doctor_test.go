@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 )
 
 func TestRootPropagation(t *testing.T) {
@@ -216,7 +218,7 @@ func TestCmdDoctor(t *testing.T) {
 // for.
 func TestStackCheckSystemd(t *testing.T) {
 	for service, want := range map[string]string{"systemd-user": statusWarn, "systemd-run0": statusWarn, "su": statusOK} {
-		c := stackCheck(stackProblem{service: service, entry: stackEntry{file: service, line: 3}}, nil, "")
+		c := stackCheck(stackProblem{service: service, entry: pamstack.Entry{File: service, Line: 3}}, nil, "")
 		if c.Status != want || want == statusWarn && !strings.Contains(c.Message, "not isolated") {
 			t.Errorf("%s: %+v, want %s", service, c, want)
 		}

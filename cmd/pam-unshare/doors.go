@@ -151,8 +151,8 @@ func includedFirst(r Resolver, services []string) []string {
 			continue
 		}
 		for _, l := range parsePAM(data) {
-			if l.isInclude() && (l.typ == "session" || l.typ == "@include") {
-				included[l.module] = true
+			if l.IsInclude() && (l.Type == "session" || l.Type == "@include") {
+				included[l.Module] = true
 			}
 		}
 	}
@@ -176,16 +176,16 @@ func isolatedThroughInclude(r Resolver, name string) (string, bool) {
 		return "", false
 	}
 	for _, l := range parsePAM(data) {
-		if l.isModule() {
+		if isModuleLine(l) {
 			return "", false
 		}
 	}
 	found, p, err := checkStack(r, name)
-	if err != nil || !found || len(p.after) > 0 || len(p.dups) > 0 || len(p.jumps) > 0 {
+	if err != nil || !found || stackCheck(p, nil, "").Status == statusFail {
 		return "", false
 	}
 	return fmt.Sprintf("%s: isolated through %s line %d, which it includes (the module runs once per session)",
-		name, p.entry.file, p.entry.line), true
+		name, p.entry.File, p.entry.Line), true
 }
 
 // ---- doctor ---------------------------------------------------------------
@@ -237,12 +237,12 @@ func serviceDoor(r Resolver, pamd string, s processService) check {
 			fix += " " + s.name + " (not enabled by default: a graphical session under the module is untested)"
 		}
 		c.Details = []string{"fix: " + fix}
-	case len(p.after) > 0 || len(p.dups) > 0 || len(p.jumps) > 0:
+	case stackCheck(p, nil, "").Status == statusFail:
 		c.Status = statusFail
 		c.Message = fmt.Sprintf("%s is in its session stack but not safely (see \"service %s\" above)", moduleName, s.name)
 	default:
 		c.Status = statusOK
-		c.Message = fmt.Sprintf("isolated (%s line %d)", p.entry.file, p.entry.line)
+		c.Message = fmt.Sprintf("isolated (%s line %d)", p.entry.File, p.entry.Line)
 	}
 	return c
 }

@@ -44,7 +44,7 @@ func TestEnableAllServices(t *testing.T) {
 	r := newDirResolver(dir)
 	for _, svc := range []string{"sshd", "login", "su", "su-l", "sudo", "sudo-i", "doas", "cron", "atd"} {
 		found, p, err := checkStack(r, svc)
-		if err != nil || !found || len(p.after) > 0 || len(p.dups) > 0 || len(p.jumps) > 0 {
+		if err != nil || !found || stackCheck(p, nil, "").Status != statusOK {
 			t.Errorf("%s: found %v, %+v, %v", svc, found, p, err)
 		}
 	}
@@ -83,7 +83,7 @@ func TestEnableSuAndSuL(t *testing.T) {
 	if code, out, errs := run("enable", "--pamd", dir, "su-l", "su"); code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
-	if found, p, err := checkStack(newDirResolver(dir), "su-l"); err != nil || !found || len(p.dups) > 0 || p.entry.file != "su" {
+	if found, p, err := checkStack(newDirResolver(dir), "su-l"); err != nil || !found || len(p.dups) > 0 || p.entry.File != "su" {
 		t.Errorf("su-l: %v %+v %v", found, p, err)
 	}
 }

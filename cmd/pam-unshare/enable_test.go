@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 )
 
 // copyPamd copies testdata/debian12 into a temporary directory.
@@ -207,8 +209,8 @@ func TestVendorDir(t *testing.T) {
 	if names, _ := r.List(); strings.Join(names, " ") != "common-session login su" {
 		t.Errorf("List: %q", names)
 	}
-	stack, err := sessionStack(r, "su")
-	if err != nil || len(stack) != 2 || stack[1].module != "pam_unix.so" {
+	stack, err := pamstack.Load(r, "su")
+	if err != nil || len(stack.Entries) != 2 || stack.Entries[1].Module != "pam_unix.so" {
 		t.Errorf("su stack through the vendor dir: %v %v", stack, err)
 	}
 	_, err = planEdit(r, etc, "login", "enable", nil)

@@ -53,7 +53,7 @@ func filesUsingModule(r Resolver) ([]string, error) {
 			return nil, err
 		}
 		for _, l := range parsePAM(data) {
-			if l.isModule() {
+			if isModuleLine(l) {
 				out = append(out, n)
 				break
 			}

@@ -15,8 +15,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 )
 
 // moduleName is the file name of the PAM module in a pam.d line.
@@ -27,116 +28,28 @@ const moduleName = "pam_unshare.so"
 const markerComment = "# Added by pam-unshare enable: isolate the session in its own PID and mount\n" +
 	"# namespace. Keep this the last session line; see pam_unshare(8)."
 
-// maxIncludeDepth bounds include recursion (Linux-PAM itself stops at a
-// similar depth); deeper nesting is reported as an error.
-const maxIncludeDepth = 16
-
-// pamLine is one logical line of a pam.d file: physical lines joined where a
-// line ends with a backslash.
-type pamLine struct {
-	num  int    // 1-based number of the first physical line
-	text string // the physical lines, newline-joined, without the final newline
-
-	// Parsed fields; typ is "" for blank and comment-only lines.
-	typ     string // "session", "auth", ... or "@include"
-	dash    bool   // "-session": do not log if the module is missing
-	control string // "required", "[default=1]", "include", ...
-	module  string // module path, or the included file for include lines
-	args    []string
+// isModuleLine reports whether a pam.d line calls pam_unshare.so, by name
+// or path.
+func isModuleLine(l pamstack.Line) bool {
+	return l.Type == "session" && !l.IsInclude() && filepath.Base(l.Module) == moduleName
 }
 
-// isModule reports whether the line calls pam_unshare.so, by name or path.
-func (l *pamLine) isModule() bool {
-	return l.typ == "session" && !l.isInclude() && filepath.Base(l.module) == moduleName
+// isModuleEntry reports whether a stack entry calls pam_unshare.so.
+func isModuleEntry(e pamstack.Entry) bool {
+	return e.Kind == pamstack.Module && filepath.Base(e.Module) == moduleName
 }
 
-// isInclude reports whether the line pulls in another file: "@include X",
-// "TYPE include X" or "TYPE substack X".
-func (l *pamLine) isInclude() bool {
-	return l.typ == "@include" || l.control == "include" || l.control == "substack"
-}
-
-// parsePAM splits a pam.d file into logical lines. It never fails: lines it
-// cannot make sense of keep their text and an empty typ, the same way
-// Linux-PAM skips them with a log message.
-func parsePAM(data []byte) []pamLine {
-	phys := strings.Split(string(data), "\n")
-	if len(phys) > 0 && phys[len(phys)-1] == "" {
-		phys = phys[:len(phys)-1]
-	}
-	var out []pamLine
-	for i := 0; i < len(phys); i++ {
-		l := pamLine{num: i + 1, text: phys[i]}
-		joined := phys[i]
-		for strings.HasSuffix(joined, "\\") && i+1 < len(phys) {
-			i++
-			l.text += "\n" + phys[i]
-			joined = strings.TrimSuffix(joined, "\\") + " " + phys[i]
-		}
-		parseFields(&l, joined)
-		out = append(out, l)
-	}
-	return out
-}
-
-// parseFields fills the parsed fields of l from one joined line.
-func parseFields(l *pamLine, s string) {
-	if i := strings.IndexByte(s, '#'); i >= 0 {
-		s = s[:i] // Linux-PAM: a comment runs from '#' to the end of the line
-	}
-	toks := tokenize(s)
-	if len(toks) == 0 {
-		return
-	}
-	if toks[0] == "@include" {
-		if len(toks) >= 2 {
-			l.typ, l.module = "@include", toks[1]
-		}
-		return
-	}
-	if len(toks) < 3 {
-		return
-	}
-	t := strings.ToLower(toks[0])
-	if strings.HasPrefix(t, "-") {
-		l.dash, t = true, t[1:]
-	}
-	l.typ, l.control, l.module, l.args = t, toks[1], toks[2], toks[3:]
-}
-
-// tokenize splits on blanks, keeping "[...]" groups (controls and bracketed
-// arguments such as "[default=bad]" or "[a b]") as one token.
-func tokenize(s string) []string {
-	var toks []string
-	for {
-		s = strings.TrimLeft(s, " \t\r")
-		if s == "" {
-			return toks
-		}
-		end := strings.IndexAny(s, " \t\r")
-		if j := strings.IndexByte(s, '['); j >= 0 && (end < 0 || j < end) {
-			if k := strings.IndexByte(s[j:], ']'); k >= 0 {
-				rest := s[j+k+1:]
-				if e := strings.IndexAny(rest, " \t\r"); e >= 0 {
-					end = j + k + 1 + e
-				} else {
-					end = -1
-				}
-			}
-		}
-		if end < 0 {
-			return append(toks, s)
-		}
-		toks = append(toks, s[:end])
-		s = s[end:]
-	}
+// parsePAM parses a pam.d file; see pamstack.Parse.
+func parsePAM(data []byte) []pamstack.Line {
+	lines, _ := pamstack.Parse(data)
+	return lines
 }
 
 // Resolver reads pam.d files by service name.
 type Resolver interface {
 	// Read returns the contents of service file name, or an error wrapping
 	// fs.ErrNotExist when there is none.
-	Read(name string) ([]byte, error)
+	pamstack.Reader
 	// List returns the names of all service files.
 	List() ([]string, error)
 }
@@ -248,94 +161,19 @@ func (m mapResolver) List() ([]string, error) {
 	return names, nil
 }
 
-// stackEntry is one module in the expanded session stack of a service.
-type stackEntry struct {
-	file    string // service file the line is in
-	line    int    // its line number
-	module  string // module path as written
-	control string // "required", "[success=1 default=ignore]", ...
-	missing string // set instead of module when an include target does not exist
+// entryString names a stack entry for messages: "pam_motd.so (sshd line 33)".
+func entryString(e pamstack.Entry) string {
+	if e.Kind == pamstack.MustFail {
+		return fmt.Sprintf("%q (%s; libpam cannot use it: %s)", e.Text, e.Where(), e.Why)
+	}
+	return fmt.Sprintf("%s (%s)", filepath.Base(e.Module), e.Where())
 }
 
-// maxJump returns the largest jump of a bracketed control
-// ("[success=2 default=ignore]" jumps over the next 2 modules), or 0.
-func (e stackEntry) maxJump() int {
-	if !strings.HasPrefix(e.control, "[") {
-		return 0
-	}
-	n := 0
-	for _, kv := range strings.Fields(strings.Trim(e.control, "[]")) {
-		_, v, _ := strings.Cut(kv, "=")
-		if j, err := strconv.Atoi(v); err == nil && j > n {
-			n = j
-		}
-	}
-	return n
-}
-
-// jumpsOver returns the entries of stack[:at] whose jumps skip the module
-// at position at.
-func jumpsOver(stack []stackEntry, at int) []stackEntry {
-	var out []stackEntry
-	for i, e := range stack[:at] {
-		if i+e.maxJump() >= at {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func (e stackEntry) String() string {
-	if e.missing != "" {
-		return fmt.Sprintf("missing include %q (%s line %d)", e.missing, e.file, e.line)
-	}
-	return fmt.Sprintf("%s (%s line %d)", filepath.Base(e.module), e.file, e.line)
-}
-
-func (e stackEntry) isModule() bool { return e.missing == "" && filepath.Base(e.module) == moduleName }
-
-// sessionStack expands the session modules of file name, in the order PAM
-// runs them, following "@include" and "session include/substack".
-func sessionStack(r Resolver, name string) ([]stackEntry, error) {
-	data, err := r.Read(name)
-	if err != nil {
-		return nil, err
-	}
-	return expandLines(r, name, parsePAM(data), 0)
-}
-
-// expandLines expands the session entries of already-parsed lines of file.
-func expandLines(r Resolver, file string, lines []pamLine, depth int) ([]stackEntry, error) {
-	if depth > maxIncludeDepth {
-		return nil, fmt.Errorf("%s: includes nested deeper than %d levels (a loop?)", file, maxIncludeDepth)
-	}
-	var out []stackEntry
-	for _, l := range lines {
-		sub, err := expandLine(r, file, l, depth)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sub...)
-	}
-	return out, nil
-}
-
-// expandLine returns the session entries one line contributes.
-func expandLine(r Resolver, file string, l pamLine, depth int) ([]stackEntry, error) {
-	switch {
-	case l.typ != "session" && l.typ != "@include":
-		return nil, nil
-	case !l.isInclude():
-		return []stackEntry{{file: file, line: l.num, module: l.module, control: l.control}}, nil
-	}
-	data, err := r.Read(l.module)
-	if errors.Is(err, fs.ErrNotExist) {
-		return []stackEntry{{file: file, line: l.num, missing: l.module}}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return expandLines(r, l.module, parsePAM(data), depth+1)
+// sessionEntries returns the session handlers that lines of file add, in
+// the order PAM runs them, following "@include" and "session
+// include/substack".
+func sessionEntries(r Resolver, file string, lines ...pamstack.Line) ([]pamstack.Entry, error) {
+	return pamstack.Expand(r, file, lines)
 }
 
 // enableResult describes what enable did to one file.
@@ -358,28 +196,28 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 
 	// Already pulled in through an include: adding it here would run it twice.
 	for _, l := range lines {
-		if !l.isInclude() || l.typ != "session" && l.typ != "@include" {
+		if !l.IsInclude() || l.Type != "session" && l.Type != "@include" {
 			continue
 		}
-		sub, err := expandLine(r, name, l, 0)
+		sub, err := sessionEntries(r, name, l)
 		if err != nil {
 			return enableResult{}, err
 		}
 		for _, e := range sub {
-			if e.isModule() {
+			if isModuleEntry(e) {
 				return enableResult{}, fmt.Errorf("%s line %d includes %s, which already has %s on line %d; "+
 					"the module must run only once per session: enable it in one of the two files only",
-					name, l.num, e.file, moduleName, e.line)
+					name, l.Num, e.File, moduleName, e.Line)
 			}
 		}
 	}
 
 	// Drop the existing lines; the new one goes to the right place below.
-	var existing []pamLine
+	var existing []pamstack.Line
 	kept := lines[:0:0]
 	marks := markerLines(lines)
 	for i, l := range lines {
-		if l.isModule() {
+		if isModuleLine(l) {
 			existing = append(existing, l)
 			continue
 		}
@@ -389,36 +227,16 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 		kept = append(kept, l)
 	}
 
-	// The insertion point: after the last line that adds session modules.
+	// The insertion point: after the last line that adds session handlers.
 	at := -1
 	for i, l := range kept {
-		sub, err := expandLine(r, name, l, 0)
+		sub, err := sessionEntries(r, name, l)
 		if err != nil {
 			return enableResult{}, err
 		}
 		if len(sub) > 0 {
 			at = i
 		}
-	}
-	if at >= 0 {
-		if sub, _ := expandLine(r, name, kept[at], 0); len(sub) == 1 && sub[0].missing != "" {
-			return enableResult{}, fmt.Errorf("%s line %d: %q includes %q, which does not exist, so it is not "+
-				"known whether it adds session modules after %s (they would break: see pam_unshare(8)); "+
-				"create the file or remove the line, then run enable again",
-				name, kept[at].num, strings.TrimSpace(kept[at].text), sub[0].missing, moduleName)
-		}
-	}
-
-	// A jump that reaches past the end of the stack would skip the module.
-	before, err := expandLines(r, name, kept[:at+1], 0)
-	if err != nil {
-		return enableResult{}, err
-	}
-	if j := jumpsOver(before, len(before)); len(j) > 0 {
-		return enableResult{}, fmt.Errorf("%s line %d: control %s of %s jumps past the end of the session stack, "+
-			"so %s added after it would be skipped whenever that jump is taken; "+
-			"rewrite the control so that it jumps no further than the last module, then run enable again",
-			j[0].file, j[0].line, j[0].control, filepath.Base(j[0].module), moduleName)
 	}
 
 	if err := checkIncluders(r, name); err != nil {
@@ -430,23 +248,31 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 			"(for example \"pam-unshare enable su sshd sudo\")", name, moduleName)
 	}
 
+	// The stack as it will be must not let a session open without the
+	// module: no earlier done, sufficient or jump may pass over it.
+	newLine := pamstack.Line{Text: moduleLine(args), Type: "session", Control: "required", Module: moduleName, Args: args}
+	planned := append(append(append([]pamstack.Line{}, kept[:at+1]...), newLine), kept[at+1:]...)
+	if err := checkPlanned(r, name, planned); err != nil {
+		return enableResult{}, err
+	}
+
 	// Unchanged when the only existing line already sits last with the same
 	// arguments: keep the administrator's formatting.
-	if len(existing) == 1 && existing[0].control == "required" && slices.Equal(existing[0].args, args) {
-		idx := indexOfLine(lines, existing[0].num)
+	if len(existing) == 1 && existing[0].Control == "required" && slices.Equal(existing[0].Args, args) {
+		idx := indexOfLine(lines, existing[0].Num)
 		lastSession := -1
 		for i, l := range lines {
-			if sub, _ := expandLine(r, name, l, 0); len(sub) > 0 {
+			if sub, _ := sessionEntries(r, name, l); len(sub) > 0 {
 				lastSession = i
 			}
 		}
 		if idx == lastSession {
-			return enableResult{out: data, notes: []string{fmt.Sprintf("%s: already enabled (line %d)", name, existing[0].num)}}, nil
+			return enableResult{out: data, notes: []string{fmt.Sprintf("%s: already enabled (line %d)", name, existing[0].Num)}}, nil
 		}
 	}
 
 	var b strings.Builder
-	write := func(l pamLine) { b.WriteString(l.text); b.WriteByte('\n') }
+	write := func(l pamstack.Line) { b.WriteString(l.Text); b.WriteByte('\n') }
 	insert := func() {
 		b.WriteString(markerComment + "\n")
 		b.WriteString(moduleLine(args) + "\n")
@@ -455,7 +281,7 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 		for _, l := range kept {
 			write(l)
 		}
-		if len(kept) > 0 && strings.TrimSpace(kept[len(kept)-1].text) != "" {
+		if len(kept) > 0 && strings.TrimSpace(kept[len(kept)-1].Text) != "" {
 			b.WriteByte('\n')
 		}
 		insert()
@@ -473,6 +299,34 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 		res.notes = append(res.notes, fmt.Sprintf("%s: replaced the existing %s line(s)", name, moduleName))
 	}
 	return res, nil
+}
+
+// checkPlanned refuses a service file, as enable would write it, in which
+// libpam could open a session without running the module, or with a jump
+// that passes over it.
+func checkPlanned(r Resolver, name string, planned []pamstack.Line) error {
+	stack, err := pamstack.LoadLines(r, name, planned)
+	if err != nil {
+		return err
+	}
+	rep := pamstack.Analyze(stack, isModuleEntry)
+	f := rep.SkippedOpen
+	consequence := "the session would open without isolation"
+	if f == nil {
+		f = rep.ErrorIgnored
+	}
+	if f == nil && rep.SkippedRefused != nil {
+		f, consequence = rep.SkippedRefused, "the session would be refused"
+	}
+	if f == nil {
+		return nil
+	}
+	if f.Culprit < 0 {
+		return fmt.Errorf("%s: %s", name, f.Reason)
+	}
+	return fmt.Errorf("%s: %s; %s. Change that control so that it cannot end the stack or jump past %s "+
+		"(for example optional instead of sufficient, ok instead of done, a shorter jump), then run enable again; "+
+		"see pam-unshare(8)", name, f.Reason, consequence, moduleName)
 }
 
 // checkIncluders refuses to enable a file that other service files include
@@ -493,10 +347,10 @@ func checkIncluders(r Resolver, name string) error {
 		}
 		lines := parsePAM(data)
 		for i, l := range lines {
-			if !l.isInclude() || l.module != name || l.typ != "session" && l.typ != "@include" {
+			if !l.IsInclude() || l.Module != name || l.Type != "session" && l.Type != "@include" {
 				continue
 			}
-			after, err := expandLines(r, other, lines[i+1:], 0)
+			after, err := sessionEntries(r, other, lines[i+1:]...)
 			if err != nil {
 				return err
 			}
@@ -505,17 +359,19 @@ func checkIncluders(r Resolver, name string) error {
 			}
 			var mods []string
 			for _, e := range after {
-				if e.isModule() {
+				if isModuleEntry(e) {
 					return fmt.Errorf("%s is included by %s (line %d), which already runs %s after it (line %d); "+
 						"the module must run only once per session: disable it in %s first, or leave %s alone",
-						name, other, l.num, moduleName, e.line, other, name)
+						name, other, l.Num, moduleName, e.Line, other, name)
 				}
-				mods = append(mods, e.String())
+				if e.Kind != pamstack.SubstackStart {
+					mods = append(mods, entryString(e))
+				}
 			}
 			return fmt.Errorf("%s is included by %s (line %d), which runs more session modules after it: %s; "+
 				"%s must be the last session module, so enable it in the services themselves "+
 				"(for example \"pam-unshare enable %s\") rather than in %s",
-				name, other, l.num, strings.Join(mods, ", "), moduleName, other, name)
+				name, other, l.Num, strings.Join(mods, ", "), moduleName, other, name)
 		}
 	}
 	return nil
@@ -529,14 +385,14 @@ func disablePAM(r Resolver, name string, data []byte) (enableResult, error) {
 	removed := 0
 	marks := markerLines(lines)
 	for i, l := range lines {
-		if l.isModule() {
+		if isModuleLine(l) {
 			removed++
 			continue
 		}
 		if marks[i] {
 			continue
 		}
-		b.WriteString(l.text)
+		b.WriteString(l.Text)
 		b.WriteByte('\n')
 	}
 	res := enableResult{out: data}
@@ -547,11 +403,11 @@ func disablePAM(r Resolver, name string, data []byte) (enableResult, error) {
 		res.notes = append(res.notes, fmt.Sprintf("%s: not enabled", name))
 	}
 	if r != nil {
-		if stack, err := expandLines(r, name, parsePAM(res.out), 0); err == nil {
+		if stack, err := sessionEntries(r, name, parsePAM(res.out)...); err == nil {
 			for _, e := range stack {
-				if e.isModule() {
-					res.notes = append(res.notes, fmt.Sprintf("%s still runs %s through an include: %s line %d",
-						name, moduleName, e.file, e.line))
+				if isModuleEntry(e) {
+					res.notes = append(res.notes, fmt.Sprintf("%s still runs %s through an include: %s",
+						name, moduleName, e.Where()))
 				}
 			}
 		}
@@ -561,16 +417,16 @@ func disablePAM(r Resolver, name string, data []byte) (enableResult, error) {
 
 // markerLines returns the indexes of the comment lines enable writes
 // directly above a module line.
-func markerLines(lines []pamLine) map[int]bool {
+func markerLines(lines []pamstack.Line) map[int]bool {
 	marker := strings.Split(markerComment, "\n")
 	set := map[int]bool{}
 	for j, l := range lines {
-		if !l.isModule() || j < len(marker) {
+		if !isModuleLine(l) || j < len(marker) {
 			continue
 		}
 		match := true
 		for k, m := range marker {
-			if strings.TrimSpace(lines[j-len(marker)+k].text) != m {
+			if strings.TrimSpace(lines[j-len(marker)+k].Text) != m {
 				match = false
 			}
 		}
@@ -583,66 +439,47 @@ func markerLines(lines []pamLine) map[int]bool {
 	return set
 }
 
-func indexOfLine(lines []pamLine, num int) int {
+func indexOfLine(lines []pamstack.Line, num int) int {
 	for i, l := range lines {
-		if l.num == num {
+		if l.Num == num {
 			return i
 		}
 	}
 	return -1
 }
 
-// stackProblem is what doctor reports about one service whose session stack
-// contains the module.
+// stackProblem is what doctor finds in one service whose session stack runs
+// the module.
 type stackProblem struct {
 	service string
-	entry   stackEntry   // the pam_unshare.so line
-	after   []stackEntry // session modules that run after it
-	dups    []stackEntry // further pam_unshare.so lines
-	jumps   []stackEntry // earlier modules whose jumps skip it
+	stack   *pamstack.Stack
+	entry   pamstack.Entry   // the first pam_unshare.so entry
+	after   []pamstack.Entry // session handlers that run after it
+	dups    []pamstack.Entry // further pam_unshare.so entries
+	report  pamstack.Report  // how libpam can run the stack without it
 }
 
-// checkStack expands a service's session stack and reports whether the module
-// is in it, and if so whether it is the last and only one.
+// checkStack loads a service's session stack and reports whether the module
+// is in it, and if so whether it is the last and only one, and whether
+// libpam can open a session without it.
 func checkStack(r Resolver, name string) (found bool, p stackProblem, err error) {
-	stack, err := sessionStack(r, name)
+	stack, err := pamstack.Load(r, name)
 	if err != nil {
 		return false, p, err
 	}
-	first := -1
-	for i, e := range stack {
-		if e.isModule() {
-			if first < 0 {
-				first = i
-			} else {
-				p.dups = append(p.dups, e)
-			}
-		}
-	}
-	if first < 0 {
+	p.report = pamstack.Analyze(stack, isModuleEntry)
+	if len(p.report.Targets) == 0 {
 		return false, p, nil
 	}
-	p.service, p.entry = name, stack[first]
-	p.jumps = jumpsOver(stack, first)
-	for _, e := range stack[first+1:] {
-		if !e.isModule() {
+	first := p.report.Targets[0]
+	p.service, p.stack, p.entry = name, stack, stack.Entries[first]
+	for _, i := range p.report.Targets[1:] {
+		p.dups = append(p.dups, stack.Entries[i])
+	}
+	for _, e := range stack.Entries[first+1:] {
+		if !isModuleEntry(e) && e.Kind != pamstack.SubstackStart {
 			p.after = append(p.after, e)
 		}
 	}
 	return true, p, nil
-}
-
-// moduleArgs returns the arguments of the first pam_unshare.so line in a
-// service's session stack.
-func moduleArgs(r Resolver, e stackEntry) []string {
-	data, err := r.Read(e.file)
-	if err != nil {
-		return nil
-	}
-	for _, l := range parsePAM(data) {
-		if l.num == e.line {
-			return l.args
-		}
-	}
-	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 )
 
 // debian12 loads the Debian 12 pam.d files in testdata/debian12 (copied
@@ -37,72 +39,38 @@ func debian12(t *testing.T, extra ...string) mapResolver {
 	return r
 }
 
-func TestTokenize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []string
-	}{
-		{"session required pam_env.so readenv=1", []string{"session", "required", "pam_env.so", "readenv=1"}},
-		{"session [success=ok ignore=ignore default=bad]\tpam_selinux.so open",
-			[]string{"session", "[success=ok ignore=ignore default=bad]", "pam_selinux.so", "open"}},
-		{"  auth  sufficient  pam_rootok.so  ", []string{"auth", "sufficient", "pam_rootok.so"}},
-		{"session optional pam_x.so [query=select a, b from t]", []string{"session", "optional", "pam_x.so", "[query=select a, b from t]"}},
-		{"", nil},
-	} {
-		if got := tokenize(tc.in); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("tokenize(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestParsePAM(t *testing.T) {
 	r := debian12(t, "continued", "dash-session")
 	lines := parsePAM([]byte(r["continued"]))
 	if len(lines) != 3 {
 		t.Fatalf("continued: %d logical lines, want 3", len(lines))
 	}
-	if l := lines[1]; l.num != 3 || l.module != "pam_succeed_if.so" || !reflect.DeepEqual(l.args, []string{"quiet", "user", "ingroup", "nopasswdlogin"}) {
+	if l := lines[1]; l.Num != 3 || l.Module != "pam_succeed_if.so" || !reflect.DeepEqual(l.Args, []string{"quiet", "user", "ingroup", "nopasswdlogin"}) {
 		t.Errorf("continued line: %+v", l)
 	}
 	lines = parsePAM([]byte(r["dash-session"]))
-	if l := lines[3]; !l.dash || l.typ != "session" || l.module != "pam_systemd.so" {
+	if l := lines[3]; !l.Dash || l.Type != "session" || l.Module != "pam_systemd.so" {
 		t.Errorf("-session line: %+v", l)
 	}
 	// sshd: comments after '#' are not arguments.
 	for _, l := range parsePAM([]byte(r["sshd"])) {
-		if l.module == "pam_mail.so" && !reflect.DeepEqual(l.args, []string{"standard", "noenv"}) {
-			t.Errorf("pam_mail args %q", l.args)
+		if l.Module == "pam_mail.so" && !reflect.DeepEqual(l.Args, []string{"standard", "noenv"}) {
+			t.Errorf("pam_mail args %q", l.Args)
 		}
 	}
 }
 
-func TestSessionStackSSHD(t *testing.T) {
-	stack, err := sessionStack(debian12(t), "sshd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mods []string
-	for _, e := range stack {
-		mods = append(mods, filepath.Base(e.module))
-	}
-	want := "pam_selinux.so pam_loginuid.so pam_keyinit.so pam_permit.so pam_deny.so pam_permit.so pam_unix.so pam_systemd.so " +
-		"pam_motd.so pam_motd.so pam_mail.so pam_limits.so pam_env.so pam_env.so pam_selinux.so"
-	if got := strings.Join(mods, " "); got != want {
-		t.Errorf("sshd session stack:\n got %s\nwant %s", got, want)
-	}
-}
-
 // lastSessionModule returns the last module of a service's session stack.
-func lastSessionModule(t *testing.T, r Resolver, name string) stackEntry {
+func lastSessionModule(t *testing.T, r Resolver, name string) pamstack.Entry {
 	t.Helper()
-	stack, err := sessionStack(r, name)
+	stack, err := pamstack.Load(r, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(stack) == 0 {
+	if len(stack.Entries) == 0 {
 		t.Fatalf("%s: empty session stack", name)
 	}
-	return stack[len(stack)-1]
+	return stack.Entries[len(stack.Entries)-1]
 }
 
 // removeLines deletes the lines of b that contain any of the needles.
@@ -142,7 +110,7 @@ func TestEnableDebian12(t *testing.T) {
 				t.Errorf("module line missing:\n%s", res.out)
 			}
 			r[svc] = string(res.out)
-			if e := lastSessionModule(t, r, svc); !e.isModule() || e.file != svc {
+			if e := lastSessionModule(t, r, svc); !isModuleEntry(e) || e.File != svc {
 				t.Errorf("last session module is %v", e)
 			}
 			found, p, err := checkStack(r, svc)
@@ -188,7 +156,7 @@ func TestEnableSSHDBeforePasswordInclude(t *testing.T) {
 func TestEnableTrailingIncludes(t *testing.T) {
 	r := debian12(t, "trailing-includes")
 	_, err := enablePAM(r, "trailing-includes", []byte(r["trailing-includes"]), nil)
-	if err == nil || !strings.Contains(err.Error(), `"site-session-extra", which does not exist`) {
+	if err == nil || !strings.Contains(err.Error(), `"@include site-session-extra"`) || !strings.Contains(err.Error(), "rejects the whole service") {
 		t.Fatalf("want an error about the missing include, got %v", err)
 	}
 	// Once the included file exists, the module goes after it and before
@@ -268,7 +236,7 @@ func TestEnableMovesMisplacedLine(t *testing.T) {
 		t.Fatalf("got:\n%s", res.out)
 	}
 	r["misplaced"] = string(res.out)
-	if e := lastSessionModule(t, r, "misplaced"); !e.isModule() {
+	if e := lastSessionModule(t, r, "misplaced"); !isModuleEntry(e) {
 		t.Errorf("last session module is %v", e)
 	}
 }
@@ -324,28 +292,55 @@ func TestDisableNotesInclude(t *testing.T) {
 	}
 }
 
-func TestEnableRefusesJumpOverModule(t *testing.T) {
-	r := mapResolver{"jumpy": "session [success=1 default=ignore] pam_succeed_if.so quiet user ingroup admins\n"}
-	_, err := enablePAM(r, "jumpy", []byte(r["jumpy"]), nil)
-	if err == nil || !strings.Contains(err.Error(), "jumps past the end of the session stack") {
-		t.Errorf("want a refusal, got %v", err)
+// The shapes of issue 9: enable refuses a stack in which libpam could skip
+// the module, naming the line, and doctor fails on each.
+func TestEnableRefusesSkippableStacks(t *testing.T) {
+	for _, tc := range []struct{ name, file, culprit string }{
+		{"sufficient", "session required pam_unix.so\nsession sufficient pam_permit.so\n", "x line 2"},
+		{"done", "session required pam_unix.so\nsession [success=done default=ignore] pam_permit.so\n", "x line 2"},
+		{"jump past the end", "session required pam_unix.so\nsession [success=1 default=ignore] pam_succeed_if.so quiet user ingroup admins\n", "x line 2"},
+		{"jump past the end, nothing before", "session [success=1 default=ignore] pam_succeed_if.so quiet user ingroup admins\n", "x line 1"},
+		{"sufficient in an included file", "session include inc\n", "inc line 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mapResolver{"x": tc.file, "inc": "session sufficient pam_permit.so\n"}
+			_, err := enablePAM(r, "x", []byte(tc.file), nil)
+			if err == nil || !strings.Contains(err.Error(), "("+tc.culprit+") can return") {
+				t.Errorf("want a refusal naming %s, got %v", tc.culprit, err)
+			}
+			// The same stack with the module already at its end: doctor.
+			r["x"] += "session required pam_unshare.so\n"
+			c := stackCheck(mustStack(t, r, "x"), nil, "")
+			if c.Status != statusFail || !strings.Contains(strings.Join(c.Details, "\n"), "("+tc.culprit+") can return") {
+				t.Errorf("doctor: %+v", c)
+			}
+		})
 	}
 	// A jump that lands inside the stack is fine.
-	r["ok"] = "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_limits.so\nsession required pam_env.so\n"
+	r := mapResolver{"ok": "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_limits.so\nsession required pam_env.so\n"}
 	if _, err := enablePAM(r, "ok", []byte(r["ok"]), nil); err != nil {
 		t.Error(err)
 	}
-	// doctor sees a jump over an existing line.
 	r["ok"] += "session required pam_unshare.so\n"
-	r["jumpy"] += "session required pam_unshare.so\n"
-	if _, p, _ := checkStack(r, "ok"); len(p.jumps) != 0 {
-		t.Errorf("ok: %+v", p.jumps)
-	}
-	if _, p, _ := checkStack(r, "jumpy"); len(p.jumps) != 1 || p.jumps[0].line != 1 {
-		t.Errorf("jumpy: %+v", p.jumps)
-	}
-	if c := stackCheck(mustStack(t, r, "jumpy"), nil, ""); c.Status != statusFail || !strings.Contains(strings.Join(c.Details, " "), "jumps over it") {
+	if c := stackCheck(mustStack(t, r, "ok"), nil, ""); c.Status != statusOK {
 		t.Errorf("%+v", c)
+	}
+}
+
+// enable replaces an optional or [default=ignore] module line with a
+// required one; doctor fails on them.
+func TestEnableFixesModuleControl(t *testing.T) {
+	for _, control := range []string{"optional", "[default=ignore]", "sufficient"} {
+		in := "session required pam_unix.so\nsession " + control + " pam_unshare.so\n"
+		r := mapResolver{"x": in}
+		c := stackCheck(mustStack(t, r, "x"), nil, "")
+		if c.Status != statusFail || !strings.Contains(strings.Join(c.Details, "\n"), "(x line 2) can return") {
+			t.Errorf("%s: doctor: %+v", control, c)
+		}
+		res, err := enablePAM(r, "x", []byte(in), nil)
+		if err != nil || !strings.HasSuffix(string(res.out), "\nsession required pam_unshare.so\n") {
+			t.Errorf("%s: enable: %v\n%s", control, err, res.out)
+		}
 	}
 }
 

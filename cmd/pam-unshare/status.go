@@ -1,7 +1,8 @@
 package main
 
 // status: list the live isolated sessions by scanning /proc for their PID-1
-// helpers (comm nsinit.HelperComm, PID 1 of their own PID namespace).
+// helpers: processes of root that run an installed helper binary as PID 1
+// of their own PID namespace.
 
 import (
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pam-unshare/pam-unshare/nsinit"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 )
 
 // userHZ is the unit of the start time in /proc/PID/stat. The kernel fixes
@@ -40,6 +42,7 @@ type procInfo struct {
 	exe     string // "" if unreadable
 	cmdline []string
 	pidNS   string // readlink of ns/pid, "pid:[4026531836]"
+	uids    []int  // the Uid: line of status: real, effective, saved, fs
 	nsPID   []int  // the NSpid: line of status, outermost first
 	start   int64  // field 22 of stat, in clock ticks after boot
 }
@@ -47,9 +50,12 @@ type procInfo struct {
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", stderr)
 	asJSON := fs.Bool("json", false, "print the sessions as JSON")
+	helper := fs.String("helper", nsinit.DefaultHelperPath, "count processes of the helper at `PATH`, besides those the service files name")
+	pamd := fs.String("pamd", defaultPamd, "read the helper= options of the service files in `DIR`")
 	if err := parseFlagsOnly(fs, args, stdout, stderr); err != nil {
 		return err
 	}
+	helpers := helperPaths(newDirResolver(*pamd), *helper)
 	procs, err := readProcs("/proc")
 	if err != nil {
 		return err
@@ -58,7 +64,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sessions := findSessions(procs, uptime)
+	sessions := findSessions(procs, helpers, uptime)
 	if *asJSON {
 		if sessions == nil {
 			sessions = []session{}
@@ -105,16 +111,58 @@ func formatAge(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d", m, sec)
 }
 
-// isHelper reports whether p is a pam_unshare PID-1 helper.
-func isHelper(p procInfo) bool {
+// helperPaths returns the helper binaries sessions can run: the given one
+// and every helper= of a pam_unshare.so line in the service files, each
+// also with its symbolic links resolved, since /proc/PID/exe shows the
+// file that was executed.
+func helperPaths(r Resolver, helper string) map[string]bool {
+	paths := []string{helper}
+	if names, err := r.List(); err == nil {
+		for _, n := range names {
+			data, err := r.Read(n)
+			if err != nil {
+				continue
+			}
+			for _, l := range parsePAM(data) {
+				if o, err := options.Parse(l.Args); isModuleLine(l) && err == nil && o.Helper != "" {
+					paths = append(paths, o.Helper)
+				}
+			}
+		}
+	}
+	set := map[string]bool{}
+	for _, p := range paths {
+		set[p] = true
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			set[real] = true
+		}
+	}
+	return set
+}
+
+// isHelper reports whether p is a pam_unshare PID-1 helper: PID 1 of a PID
+// namespace of its own, named like the helper, running with real and
+// effective user ID 0, and executing one of the helper files. Any user can
+// make a process that passes the other tests (unshare -Urpf, then exec a
+// copy of the helper); only root can run one of root's files as root.
+func isHelper(p procInfo, helpers map[string]bool) bool {
 	if p.comm != nsinit.HelperComm || len(p.nsPID) < 2 || p.nsPID[len(p.nsPID)-1] != 1 {
 		return false
 	}
-	exe := strings.TrimSuffix(p.exe, " (deleted)") // upgraded under a live session
-	if exe == "" && len(p.cmdline) > 0 {
-		exe = p.cmdline[0] // not root: exe is unreadable for others' processes
+	if len(p.uids) < 2 || p.uids[0] != 0 || p.uids[1] != 0 {
+		return false
 	}
-	return filepath.Base(exe) == nsinit.HelperName
+	if p.exe == "" {
+		// Not root: the exe link of root's processes is unreadable. The
+		// user IDs above already rule out every process a user can make.
+		for h := range helpers {
+			if len(p.cmdline) > 0 && filepath.Base(p.cmdline[0]) == filepath.Base(h) {
+				return true
+			}
+		}
+		return false
+	}
+	return helpers[strings.TrimSuffix(p.exe, " (deleted)")] // upgraded under a live session
 }
 
 // helperLabels returns SERVICE and USER from the helper's command line,
@@ -128,10 +176,10 @@ func helperLabels(argv []string) (service, user string) {
 }
 
 // findSessions groups processes by the helpers' PID namespaces.
-func findSessions(procs []procInfo, uptime float64) []session {
+func findSessions(procs []procInfo, helpers map[string]bool, uptime float64) []session {
 	var out []session
 	for _, h := range procs {
-		if !isHelper(h) {
+		if !isHelper(h, helpers) {
 			continue
 		}
 		s := session{HelperPID: h.pid, PidNS: h.pidNS}
@@ -178,7 +226,7 @@ func readProc(dir string, pid int) (procInfo, bool) {
 	if err != nil {
 		return p, false
 	}
-	p.comm, p.nsPID = parseStatus(string(status))
+	p.comm, p.nsPID, p.uids = parseStatus(string(status))
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil {
 		return p, false
@@ -192,8 +240,9 @@ func readProc(dir string, pid int) (procInfo, bool) {
 	return p, true
 }
 
-// parseStatus returns the Name: and NSpid: fields of /proc/PID/status.
-func parseStatus(s string) (comm string, nsPID []int) {
+// parseStatus returns the Name:, NSpid: and Uid: fields of
+// /proc/PID/status. A field that does not parse is returned empty.
+func parseStatus(s string) (comm string, nsPID, uids []int) {
 	for _, line := range strings.Split(s, "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
@@ -203,16 +252,25 @@ func parseStatus(s string) (comm string, nsPID []int) {
 		case "Name":
 			comm = strings.TrimSpace(v)
 		case "NSpid":
-			for _, f := range strings.Fields(v) {
-				n, err := strconv.Atoi(f)
-				if err != nil {
-					return comm, nil
-				}
-				nsPID = append(nsPID, n)
-			}
+			nsPID = parseInts(v)
+		case "Uid":
+			uids = parseInts(v)
 		}
 	}
-	return comm, nsPID
+	return comm, nsPID, uids
+}
+
+// parseInts parses blank-separated decimal numbers; nil if any is not one.
+func parseInts(s string) []int {
+	var out []int
+	for _, f := range strings.Fields(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // parseStartTime returns field 22 (starttime) of /proc/PID/stat. comm, field

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pam-unshare/pam-unshare/nsinit"
 )
 
 // fakeProc describes one process of a fake /proc.
@@ -19,6 +21,7 @@ type fakeProc struct {
 	pidNS   string
 	nsPID   string // the NSpid: value
 	start   int    // clock ticks after boot
+	uid     int    // real and effective
 }
 
 // writeFakeProc builds a /proc-like tree: status, stat, cmdline, exe and
@@ -31,8 +34,9 @@ func writeFakeProc(t *testing.T, procs []fakeProc) string {
 		if err := os.MkdirAll(filepath.Join(dir, "ns"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(dir, "status"), fmt.Sprintf("Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t%d\nNSpid:\t%s\nNSpgid:\t%s\n",
-			p.comm, p.pid, p.nsPID, p.nsPID))
+		writeFile(t, filepath.Join(dir, "status"), fmt.Sprintf("Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t%d\n"+
+			"Uid:\t%d\t%d\t%d\t%d\nNSpid:\t%s\nNSpgid:\t%s\n",
+			p.comm, p.pid, p.uid, p.uid, p.uid, p.uid, p.nsPID, p.nsPID))
 		writeFile(t, filepath.Join(dir, "stat"), fmt.Sprintf("%d (%s) S 1 %d %d 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 %d 2473984 100 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n",
 			p.pid, p.comm, p.pid, p.pid, p.start))
 		writeFile(t, filepath.Join(dir, "cmdline"), strings.Join(p.cmdline, "\x00")+"\x00")
@@ -48,23 +52,32 @@ func writeFakeProc(t *testing.T, procs []fakeProc) string {
 
 const hostNS = "pid:[4026531836]"
 
+// testHelper is the installed helper in the fixtures.
+const testHelper = "/usr/libexec/pam_unshare/pam_unshare-init"
+
 func statusFixture(t *testing.T) string {
-	helper := "/usr/libexec/pam_unshare/pam_unshare-init"
+	helper := testHelper
 	return writeFakeProc(t, []fakeProc{
-		{1, "systemd", "/usr/lib/systemd/systemd", []string{"/sbin/init"}, hostNS, "1", 5},
+		{1, "systemd", "/usr/lib/systemd/systemd", []string{"/sbin/init"}, hostNS, "1", 5, 0},
 		// su session of alice: su (host), helper, shell, a pipeline.
-		{500, "su", "/usr/bin/su", []string{"su", "-", "alice"}, hostNS, "500", 40000},
-		{501, "pam_unshare", helper, []string{"pam_unshare-init", "-g", "1000", "su", "alice"}, "pid:[4026532100]", "501\t1", 40000},
-		{502, "bash", "/usr/bin/bash", []string{"-bash"}, "pid:[4026532100]", "502\t2", 40001},
-		{503, "sleep", "/usr/bin/sleep", []string{"sleep", "100"}, "pid:[4026532100]", "503\t3", 40010},
+		{500, "su", "/usr/bin/su", []string{"su", "-", "alice"}, hostNS, "500", 40000, 0},
+		{501, "pam_unshare", helper, []string{"pam_unshare-init", "-g", "1000", "su", "alice"}, "pid:[4026532100]", "501\t1", 40000, 0},
+		{502, "bash", "/usr/bin/bash", []string{"-bash"}, "pid:[4026532100]", "502\t2", 40001, 1000},
+		{503, "sleep", "/usr/bin/sleep", []string{"sleep", "100"}, "pid:[4026532100]", "503\t3", 40010, 1000},
 		// sshd session of bob, seen after an upgrade replaced the helper,
 		// with the polling fallback; the session leader has exited.
-		{600, "sshd", "/usr/sbin/sshd", []string{"sshd: bob [priv]"}, hostNS, "600", 90000},
-		{601, "pam_unshare", helper + " (deleted)", []string{"pam_unshare-init", "-P", "sshd", "bob"}, "pid:[4026532200]", "601\t1", 90000},
+		{600, "sshd", "/usr/sbin/sshd", []string{"sshd: bob [priv]"}, hostNS, "600", 90000, 0},
+		{601, "pam_unshare", helper + " (deleted)", []string{"pam_unshare-init", "-P", "sshd", "bob"}, "pid:[4026532200]", "601\t1", 90000, 0},
 		// Not helpers: a process that renamed itself, and PID 1 of a
 		// container.
-		{700, "pam_unshare", "/usr/bin/python3", []string{"python3", "fake.py"}, hostNS, "700", 95000},
-		{800, "pam_unshare", "/usr/bin/true", []string{"x"}, "pid:[4026532300]", "800\t1", 95000},
+		{700, "pam_unshare", "/usr/bin/python3", []string{"python3", "fake.py"}, hostNS, "700", 95000, 0},
+		{800, "pam_unshare", "/usr/bin/true", []string{"x"}, "pid:[4026532300]", "800\t1", 95000, 0},
+		// Fakes a user can make with unshare -Urpf: a copy of the helper,
+		// and the helper itself run by the user.
+		{900, "pam_unshare", "/home/eve/pam_unshare-init", []string{"pam_unshare-init", "su", "root"}, "pid:[4026532400]", "900\t1", 96000, 1001},
+		{901, "pam_unshare", helper, []string{"pam_unshare-init", "sshd", "root"}, "pid:[4026532401]", "901\t1", 96000, 1001},
+		// A copy of the helper run by root, somewhere else.
+		{902, "pam_unshare", "/tmp/pam_unshare-init", []string{"pam_unshare-init", "su", "root"}, "pid:[4026532402]", "902\t1", 96000, 0},
 	})
 }
 
@@ -78,7 +91,7 @@ func TestFindSessions(t *testing.T) {
 	if err != nil || up != 1000.5 {
 		t.Fatalf("uptime %v %v", up, err)
 	}
-	got := findSessions(procs, up)
+	got := findSessions(procs, map[string]bool{testHelper: true}, up)
 	want := []session{
 		{User: "alice", Service: "su", HelperPID: 501, LeaderPID: 502, Processes: 3, AgeSeconds: 600, PidNS: "pid:[4026532100]"},
 		{User: "bob", Service: "sshd", HelperPID: 601, LeaderPID: 0, Processes: 1, AgeSeconds: 100, PidNS: "pid:[4026532200]"},
@@ -102,14 +115,31 @@ func TestFindSessions(t *testing.T) {
 	}
 }
 
+// helperPaths reads helper= from the service files that run the module.
+func TestHelperPaths(t *testing.T) {
+	r := mapResolver{
+		"su":    "session required pam_unshare.so helper=/opt/pu/init grace=1\n",
+		"other": "session required pam_unix.so helper=/not/ours\n",
+	}
+	got := helperPaths(r, testHelper)
+	if !got[testHelper] || !got["/opt/pu/init"] || got["/not/ours"] {
+		t.Errorf("%v", got)
+	}
+}
+
 func TestParseStat(t *testing.T) {
 	stat := "1234 (a) b) (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 2473984 100\n"
 	if got := parseStartTime(stat); got != 98765 {
 		t.Errorf("start time %d", got)
 	}
-	comm, ns := parseStatus("Name:\tpam_unshare\nNSpid:\t4242\t7\t1\n")
-	if comm != "pam_unshare" || fmt.Sprint(ns) != "[4242 7 1]" {
-		t.Errorf("%q %v", comm, ns)
+	comm, ns, uids := parseStatus("Name:\tpam_unshare\nUid:\t1000\t0\t0\t0\nNSpid:\t4242\t7\t1\n")
+	if comm != "pam_unshare" || fmt.Sprint(ns) != "[4242 7 1]" || fmt.Sprint(uids) != "[1000 0 0 0]" {
+		t.Errorf("%q %v %v", comm, ns, uids)
+	}
+	// A real user ID other than 0 is not a helper, whatever else matches.
+	p := procInfo{comm: nsinit.HelperComm, nsPID: ns, uids: uids, exe: testHelper}
+	if isHelper(p, map[string]bool{testHelper: true}) {
+		t.Error("a helper run with real user ID 1000 counted")
 	}
 }
 

@@ -6,6 +6,8 @@
  * program, which thereby becomes PID 1 of the new PID namespace and shares
  * the new mount namespace with the host thread. This program then:
  *
+ *   0. makes its real, effective and saved user and group ids root, so the
+ *      user who ran a setuid su cannot signal it;
  *   1. makes / a slave (or private) mount, so nothing below propagates back
  *      to the host, and replaces /proc with one that belongs to the new
  *      PID namespace;
@@ -13,8 +15,8 @@
  *      starts with an empty or foreign /proc;
  *   3. sleeps in poll() until the session ends, reaping every orphan that
  *      the kernel reparents to it ("someone has to reap zombies");
- *   4. tears the namespace down: SIGTERM to everything, a grace period, and
- *      exit, upon which the kernel SIGKILLs whatever is left.
+ *   4. tears the namespace down: SIGTERM and SIGHUP to everything, a grace
+ *      period, and exit, upon which the kernel SIGKILLs whatever is left.
  *
  * Why C and not Go: PID 1 must be single-threaded. Each thread of PID 1 takes
  * a PID number in the namespace, and a Go program has several threads, which
@@ -47,7 +49,9 @@
  *
  * Usage (always started by nsinit, never by hand):
  *   pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] SERVICE USER
- * SERVICE and USER only label the process for ps(1) and pam-unshare status.
+ * GRACE_MS is a whole number of milliseconds (default 1000); anything else
+ * is a usage error. SERVICE and USER only label the process for ps(1) and
+ * pam-unshare status.
  *
  * Contract of the small functions below: return 0 on success, or -1 with
  * errno set. Setup failures are sent to the host, which logs them; after
@@ -57,6 +61,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -81,6 +86,9 @@
 #define FALLBACK_POLL_MS 1000
 /* How often teardown checks whether the namespace is empty yet. */
 #define TEARDOWN_TICK_MS 10
+/* The largest -g accepted: a sanity bound only. The module's own limit is
+ * options.MaxGrace (pam_unshare/options/options.go), 60 s. */
+#define GRACE_MAX_MS (24L * 3600 * 1000)
 
 /* What the session leader (PID 2) is doing, as far as we know. */
 enum leader_state {
@@ -160,6 +168,23 @@ static int fds_sanitize(int keep_host_fd)
 	for (int fd = first_closed; fd < max_fd; fd++)
 		close(fd);
 	return 0;
+}
+
+/*
+ * Make every user and group id root and drop supplementary groups. Under a
+ * setuid host (su, sudo) we start with the invoking user's real uid, and
+ * kill(2) lets a user signal any process whose real or saved uid is
+ * theirs: that user could stop or kill the PID 1 of their own session from
+ * outside. With all ids root only root can.
+ * Returns 0, or -1 with errno set.
+ */
+static int creds_root(void)
+{
+	if (setgroups(0, NULL) < 0)
+		return -1;
+	if (setresgid(0, 0, 0) < 0)
+		return -1;
+	return setresuid(0, 0, 0);
 }
 
 /* Make our copy of the mount tree stop propagating to the host, then put a
@@ -290,9 +315,14 @@ static int signals_drain(int sig_fd)
 }
 
 /*
- * End the namespace: SIGTERM (and SIGCONT, for stopped processes) to every
- * process in it, then wait up to grace_ms for them to go. Returning lets
- * main exit, and the kernel SIGKILLs whatever is left.
+ * End the namespace: SIGTERM and SIGHUP (and SIGCONT, for stopped
+ * processes) to every process in it, then wait up to grace_ms for them to
+ * go. Returning lets main exit, and the kernel SIGKILLs whatever is left.
+ *
+ * SIGHUP as well, as systemd-nspawn's stub PID 1 sends it: interactive
+ * shells ignore SIGTERM but on SIGHUP save their history and exit, and so
+ * do editors with their buffers, where SIGKILL at the end of the grace
+ * period would lose them.
  */
 static void teardown(const struct init *st)
 {
@@ -300,6 +330,7 @@ static void teardown(const struct init *st)
 
 	/* kill(-1) from PID 1 reaches everything in the namespace but us. */
 	kill(-1, SIGTERM);
+	kill(-1, SIGHUP);
 	kill(-1, SIGCONT);
 	for (;;) {
 		struct pollfd pfd = { .fd = st->sig_fd, .events = POLLIN };
@@ -403,6 +434,24 @@ static void serve(struct init *st)
 	}
 }
 
+/* Parse -g: a whole decimal number of milliseconds, 0 to GRACE_MAX_MS,
+ * and nothing else (no sign, no trailing text, no overflow).
+ * Returns 0, or -1 with errno set to EINVAL. */
+static int parse_grace(const char *arg, long *grace_ms)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v > GRACE_MAX_MS) {
+		errno = EINVAL;
+		return -1;
+	}
+	*grace_ms = v;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct init *st)
 {
 	int opt;
@@ -410,8 +459,7 @@ static int parse_args(int argc, char **argv, struct init *st)
 	while ((opt = getopt(argc, argv, "g:m:P")) != -1) {
 		switch (opt) {
 		case 'g':
-			st->grace_ms = strtol(optarg, NULL, 10);
-			if (st->grace_ms < 0)
+			if (parse_grace(optarg, &st->grace_ms) < 0)
 				return -1;
 			break;
 		case 'm':
@@ -457,6 +505,10 @@ int main(int argc, char **argv)
 	}
 	if (parse_args(argc, argv, &st) < 0) {
 		report_failure(NSINIT_STEP_USAGE, EINVAL);
+		return 1;
+	}
+	if (creds_root() < 0) {
+		report_failure(NSINIT_STEP_CREDENTIALS, errno);
 		return 1;
 	}
 	if (getpid() != 1) {

@@ -182,6 +182,21 @@ static void test_parse_args(void)
 	ok(parse(&st, ARGS("-g", "1000", "--", "-", "-odd-user")) == 0, "parse_args: labels after -- may start with -");
 	ok(parse(&st, ARGS("-m", "shared", "su", "alice")) < 0, "parse_args: -m shared is refused");
 	ok(parse(&st, ARGS("-g", "-5", "su", "alice")) < 0, "parse_args: a negative grace period is refused");
+	/* -g is whole decimal milliseconds up to GRACE_MAX_MS; strtol alone
+	 * would take each of these (as 12, 5, 5, 0, a clamped LONG_MAX, 0). */
+	{
+		static const char *const bad_grace[] = { "12x", " 5", "+5", "0x10", "99999999999999999999", "" };
+
+		for (size_t i = 0; i < sizeof(bad_grace) / sizeof(bad_grace[0]); i++) {
+			char desc[80];
+
+			snprintf(desc, sizeof(desc), "parse_args: -g '%s' is refused", bad_grace[i]);
+			ok(parse(&st, ARGS("-g", bad_grace[i], "su", "alice")) < 0, desc);
+		}
+	}
+	ok(parse(&st, ARGS("-g", "86400000", "su", "alice")) == 0 && st.grace_ms == GRACE_MAX_MS,
+	   "parse_args: -g GRACE_MAX_MS is taken");
+	ok(parse(&st, ARGS("-g", "86400001", "su", "alice")) < 0, "parse_args: -g above GRACE_MAX_MS is refused");
 	ok(parse(&st, ARGS("-x", "su", "alice")) < 0, "parse_args: an unknown option is refused");
 	ok(parse(&st, ARGS("-g")) < 0, "parse_args: -g without a value is refused");
 	ok(parse(&st, ARGS("su")) < 0, "parse_args: USER missing is refused");

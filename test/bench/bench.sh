@@ -384,8 +384,9 @@ teardown() {
 if [[ -n ${OPEN50[unshare]:-} ]]; then
 	teardown "leader exits" 100 /bin/true
 	teardown "orphan left" 20 /bin/sh -c '/bin/sleep 60 & exit 0'
-	teardown "orphan ignores TERM" 3 \
-		/bin/sh -c 'trap "" TERM; /bin/sleep 60 & exit 0'
+	# Teardown sends SIGHUP with SIGTERM; ignoring both waits out the grace.
+	teardown "orphan ignores TERM and HUP" 3 \
+		/bin/sh -c 'trap "" TERM HUP; /bin/sleep 60 & exit 0'
 fi
 
 # --- 4. scale ----------------------------------------------------------------

@@ -13,8 +13,6 @@
 #
 # Environment:
 #   VM_CACHE    image cache directory (default /var/cache/pam-unshare-vm)
-#   VM_MIRROR   Debian mirror (default: the first deb.debian.org-style
-#               bookworm URI in this machine's apt sources)
 #   VM_ACCEL    auto | tcg | kvm (default auto: KVM only if a short probe
 #               boots a kernel under it; TCG otherwise)
 #   VM_TIMEOUT  hard limit for the guest run in seconds (default 900)
@@ -105,14 +103,39 @@ if [ "$smoke" = 0 ] && [ "$install_mode" = deb ] && [ -z "${VM_DEB:-}" ]; then
 		skip "missing dpkg-buildpackage for make deb (VM_INSTALL=make installs without the package)"
 fi
 
-# debian_mirror prints the Debian archive URI this machine's apt uses.
+# debian_mirror prints the Debian archive URI of this machine's apt
+# sources, the only place the guest image's mirror comes from: the first
+# enabled "deb" source of a release suite (one without -security, -updates
+# or -backports) in /etc/apt/sources.list and sources.list.d/*.list
+# (one-line format), then sources.list.d/*.sources (deb822). Prints
+# nothing if there is none.
 debian_mirror() {
-	local uri
-	uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-		/etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v '^[[:space:]]*#' |
-		grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security |
-		head -n 1 | tr -d ' ') || true
-	echo "${uri:-http://deb.debian.org/debian}"
+	local f
+	{
+		cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+			sed -E 's/#.*//; s/\[[^]]*\]//' |
+			awk '$1 == "deb" && $3 != "" && $3 !~ /-/ { print $2 }'
+		for f in /etc/apt/sources.list.d/*.sources; do
+			[ -f "$f" ] || continue
+			awk 'BEGIN { RS = ""; FS = "\n" }
+			{
+				types = ""; uris = ""; suites = ""; enabled = "yes"
+				for (i = 1; i <= NF; i++) {
+					if ($i ~ /^[ \t]*#/ || $i !~ /:/) continue
+					key = tolower($i); sub(/[ \t]*:.*/, "", key)
+					value = $i; sub(/^[^:]*:[ \t]*/, "", value)
+					if (key == "types") types = value
+					else if (key == "uris") uris = value
+					else if (key == "suites") suites = value
+					else if (key == "enabled") enabled = tolower(value)
+				}
+				if (enabled == "no" || (" " types " ") !~ /[ \t]deb[ \t]/) next
+				n = split(suites, s, /[ \t]+/)
+				for (j = 1; j <= n; j++)
+					if (s[j] != "" && s[j] !~ /-/) { split(uris, u, /[ \t]+/); print u[1]; next }
+			}' "$f"
+		done
+	} | grep -m1 -E '^(https?|file)://' || true
 }
 
 # ensure_image sets img to the cache directory of the image for the current
@@ -127,7 +150,11 @@ ensure_image() {
 	exec 9>"$cache/.lock"
 	flock 9
 	if [ ! -f "$img/base.img" ]; then
-		mirror=${VM_MIRROR:-$(debian_mirror)}
+		mirror=$(debian_mirror)
+		if [ -z "$mirror" ]; then
+			log "no Debian mirror: the guest image is built from this machine's apt sources, and neither /etc/apt/sources.list nor /etc/apt/sources.list.d/*.list or *.sources has an enabled 'deb' line of a Debian release suite"
+			exit 1
+		fi
 		log "building guest image $img (first run or package list changed)"
 		t0=$SECONDS
 		"$here/build-image.sh" "$img" "$mirror" >&2

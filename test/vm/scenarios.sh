@@ -418,6 +418,54 @@ sc_uninstall() {
 	diag "$(echo "left in /etc/pam.d:" /etc/pam.d/*.pam-unshare.bak)"
 }
 
+# pid2_of HELPER: the host PID of PID 2 in HELPER's PID namespace.
+pid2_of() {
+	local ns p
+	ns=$(readlink "/proc/$1/ns/pid") || return 1
+	for p in $(foreign_pids); do
+		[ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" = "$ns" ] &&
+			awk '/^NSpid:/ && $NF == 2 { f = 1 } END { exit !f }' "/proc/$p/status" 2>/dev/null &&
+			echo "$p" && return 0
+	done
+	return 1
+}
+
+# sshd's post-auth child is PID 2 of an ssh session: it runs as the user for
+# the whole connection and never execs, so it keeps whatever descriptors the
+# host holds when it forks. None of the module's may be among them: the
+# saved root and working directory (directories; the root reaches the
+# host's /proc), the saved namespaces, pidfds, the Go runtime's cgroup
+# files. Listed from the host (the child is not dumpable) into
+# $tmp/ssh-fds, which sc_sessions shows.
+ssh_pid2_fds() {
+	local ssh_pid h p f bad=""
+	mark_leftovers
+	ssh "$USER_A@127.0.0.1" 'sleep 30' </dev/null >/dev/null 2>&1 &
+	ssh_pid=$!
+	wait_until 60 has_helper_for sshd "$USER_A" || {
+		kill "$ssh_pid"
+		{ fail "no helper appeared for the ssh session"; return 1; }
+	}
+	h=$(helper_for sshd "$USER_A")
+	wait_until 30 pid2_of "$h" >/dev/null
+	p=$(pid2_of "$h")
+	if [ -n "$p" ]; then
+		{
+			echo "/proc/2/fd of an ssh session (host pid $p, $(cat "/proc/$p/comm"), uid $(awk '/^Uid:/ { print $2 }' "/proc/$p/status")):"
+			for f in "/proc/$p/fd/"*; do
+				echo "  ${f##*/} -> $(readlink "$f")"
+				if [ -d "$f" ] || readlink "$f" | grep -Eq '^(pid|mnt):\[|pidfd|^/sys/fs/cgroup/'; then
+					bad="$bad ${f##*/}"
+				fi
+			done
+		} >"$tmp/ssh-fds"
+	fi
+	kill "$ssh_pid"
+	wait "$ssh_pid" 2>/dev/null
+	[ -n "$p" ] || { fail "no PID 2 in the session of helper $h"; return 1; }
+	[ -z "$bad" ] || { fail "descriptors of the module in PID 2:$bad"; return 1; }
+}
+
 # 1 + 2: each kind of session sees only itself; the host is clean after.
 sc_sessions() {
 	session_check "su - alice" su - "$USER_A" -c "$PS_CMD"
@@ -425,6 +473,10 @@ sc_sessions() {
 	session_check "sudo -u alice" sudo -u "$USER_A" "${PS_ARGV[@]}"
 	session_check "ssh alice@127.0.0.1" ssh "$USER_A@127.0.0.1" "$PS_CMD"
 	session_check "ssh -tt alice@127.0.0.1" ssh -tt "$USER_A@127.0.0.1" "$PS_CMD"
+	rm -f "$tmp/ssh-fds"
+	check "ssh: PID 2 (sshd's post-auth child) holds no descriptor of the module" ssh_pid2_fds
+	[ -f "$tmp/ssh-fds" ] && diag "$(cat "$tmp/ssh-fds")"
+	check "after the ssh session: nothing left in another PID namespace" host_clean
 }
 
 # 3: the first command of a session already sees the new /proc.
