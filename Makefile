@@ -26,7 +26,9 @@
 #               /usr/lib/x86_64-linux-gnu/security on Debian; compiled
 #               into pam-unshare, where doctor looks for the module
 #   LIBEXECDIR  helper programs ($(PREFIX)/libexec); the PID-1 helper goes
-#               to $(LIBEXECDIR)/pam_unshare/pam_unshare-init, a path
+#               to $(LIBEXECDIR)/pam_unshare/pam_unshare-init and the Go
+#               library that pam_unshare.so loads for each session to
+#               $(LIBEXECDIR)/pam_unshare/pam_unshare_go.so; both paths are
 #               compiled into the module and pam-unshare
 #   SBINDIR     admin commands ($(PREFIX)/sbin)
 #   MANDIR      man pages ($(PREFIX)/share/man)
@@ -57,10 +59,13 @@ GOFLAGS    ?= -trimpath
 WARN       := -Wall -Wextra -Werror
 HELPER_DIR := $(LIBEXECDIR)/pam_unshare
 HELPER     := $(HELPER_DIR)/pam_unshare-init
+GO_MODULE  := $(HELPER_DIR)/pam_unshare_go.so
 MODULE_PKG := github.com/pam-unshare/pam-unshare
-# Paths compiled into the Go programs: the helper the module starts, and
-# the module directory pam-unshare doctor looks in.
-LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER) -X main.pamDir=$(PAMDIR)
+# Paths compiled into the Go programs: the helper the module starts, the
+# module directory pam-unshare doctor looks in, and the Go library doctor
+# checks (front/front.c gets the same GO_MODULE as PU_GO_MODULE).
+LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER) -X main.pamDir=$(PAMDIR) \
+	-X main.goModulePath=$(GO_MODULE)
 
 GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.map')
 
@@ -84,25 +89,35 @@ deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		$(DEPS_BUILD) $(DEPS_PKG) $(DEPS_TEST) $(DEPS_LINT) $(DEPS_VM) >/dev/null
 
-build: $(BUILD)/pam_unshare.so $(BUILD)/pam_unshare-init $(BUILD)/pam-unshare $(BUILD)/pamhost
+build: $(BUILD)/pam_unshare.so $(BUILD)/pam_unshare_go.so $(BUILD)/pam_unshare-init $(BUILD)/pam-unshare $(BUILD)/pamhost
 
-# The module: a c-shared Go library. The version script keeps everything
-# but the two PAM entry points out of the dynamic symbol table.
-$(BUILD)/pam_unshare.so: $(GO_SOURCES)
+# The module pam.d names: a small C front (front/front.c) that loads the Go
+# library from $(GO_MODULE) only when a session is opened. Its version
+# script exports the two PAM entry points and nothing else.
+$(BUILD)/pam_unshare.so: front/front.c front/exports.map
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -DPU_GO_MODULE='"$(GO_MODULE)"' \
+		-Wl,--version-script=front/exports.map -Wl,-z,now -Wl,-z,relro $(LDFLAGS) \
+		-o $@ front/front.c -lpam -ldl -lpthread
+
+# The Go library: a c-shared Go library. The version script keeps
+# everything but the two PAM entry points and the interface check out of
+# the dynamic symbol table.
+$(BUILD)/pam_unshare_go.so: $(GO_SOURCES)
 	@mkdir -p $(BUILD)
 	$(GO) build $(GOFLAGS) -buildmode=c-shared \
 		-ldflags '$(LDFLAGS_GO) -extldflags -Wl,--version-script=$(CURDIR)/pam_unshare/exports.map' \
 		-o $@ ./pam_unshare
-	@rm -f $(BUILD)/pam_unshare.h
+	@rm -f $(BUILD)/pam_unshare_go.h
 
 # The PID-1 helper: static, so it maps as little memory as possible and
 # does not depend on the host's libraries at the moment it becomes PID 1.
 # Against musl it is ready about 0.5 ms sooner after exec and its PSS is
 # about 70 KiB instead of 820 KiB (static glibc's start-up is much longer,
 # and costs most on virtual machines where CPUID traps).
-$(BUILD)/pam_unshare-init: nsinit/init/init.c nsinit/handshake.h
+$(BUILD)/pam_unshare-init: nsinit/init/init.c nsinit/init/user.c nsinit/init/init.h nsinit/handshake.h
 	@mkdir -p $(BUILD)
-	$(HELPER_CC) $(CFLAGS) $(WARN) -static -o $@ nsinit/init/init.c
+	$(HELPER_CC) $(CFLAGS) $(WARN) -static -o $@ nsinit/init/init.c nsinit/init/user.c
 
 $(BUILD)/pam-unshare: $(GO_SOURCES)
 	@mkdir -p $(BUILD)
@@ -117,20 +132,21 @@ install: build
 	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(HELPER_DIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 $(BUILD)/pam_unshare.so $(DESTDIR)$(PAMDIR)/pam_unshare.so
 	install -m 0755 $(BUILD)/pam_unshare-init $(DESTDIR)$(HELPER)
+	install -m 0644 $(BUILD)/pam_unshare_go.so $(DESTDIR)$(GO_MODULE)
 	install -m 0755 $(BUILD)/pam-unshare $(DESTDIR)$(SBINDIR)/pam-unshare
 	install -m 0644 doc/pam_unshare.8 doc/pam-unshare.8 $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
-	rm -f $(DESTDIR)$(PAMDIR)/pam_unshare.so $(DESTDIR)$(HELPER) \
+	rm -f $(DESTDIR)$(PAMDIR)/pam_unshare.so $(DESTDIR)$(HELPER) $(DESTDIR)$(GO_MODULE) \
 		$(DESTDIR)$(SBINDIR)/pam-unshare \
 		$(DESTDIR)$(MANDIR)/man8/pam_unshare.8 $(DESTDIR)$(MANDIR)/man8/pam-unshare.8
 	-rmdir $(DESTDIR)$(HELPER_DIR)
 
 # The helper's C functions, unit-tested: init_test.c includes init.c whole,
 # its main renamed.
-$(BUILD)/init_test: nsinit/init/init_test.c nsinit/init/init.c nsinit/handshake.h
+$(BUILD)/init_test: nsinit/init/init_test.c nsinit/init/init.c nsinit/init/user.c nsinit/init/init.h nsinit/handshake.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) -Dmain=helper_main -o $@ nsinit/init/init_test.c
+	$(CC) $(CFLAGS) $(WARN) -Dmain=helper_main -o $@ nsinit/init/init_test.c nsinit/init/user.c
 
 # Unit tests only: -short skips the Go tests that need root (they build
 # namespaces) or a build.
@@ -155,9 +171,9 @@ SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-DSANITIZE_LOG='"$(abspath $(SAN_DIR))/logs/report"'
 test-sanitize: build
 	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)/logs && chmod 1777 $(SAN_DIR)/logs
-	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pam_unshare-init nsinit/init/init.c test/sanitize-options.c
+	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pam_unshare-init nsinit/init/init.c nsinit/init/user.c test/sanitize-options.c
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pamhost test/pamhost.c test/sanitize-options.c -lpam
-	$(SAN_CC) $(SAN_FLAGS) $(WARN) -Dmain=helper_main -o $(SAN_DIR)/init_test nsinit/init/init_test.c test/sanitize-options.c
+	$(SAN_CC) $(SAN_FLAGS) $(WARN) -Dmain=helper_main -o $(SAN_DIR)/init_test nsinit/init/init_test.c nsinit/init/user.c test/sanitize-options.c
 	ln -s ../pam_unshare.so ../pam-unshare $(SAN_DIR)/
 	$(SAN_DIR)/init_test
 	test/run-tests.sh $(SAN_DIR)
@@ -173,7 +189,8 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	shellcheck test/*.sh test/*/*.sh .ci/run
 	$(MAKE) --no-print-directory packaging-lint
-	$(CC) $(CFLAGS) $(WARN) -fsyntax-only nsinit/init/init.c test/pamhost.c
+	$(CC) $(CFLAGS) $(WARN) -fsyntax-only nsinit/init/init.c nsinit/init/user.c test/pamhost.c
+	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DPU_GO_MODULE='"/x"' front/front.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -Dmain=helper_main nsinit/init/init_test.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DSANITIZE_LOG='"lint"' test/sanitize-options.c
 

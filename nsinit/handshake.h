@@ -22,6 +22,10 @@
 /* A pidfd for the host process (the one that opened the PAM session), or
  * absent when the kernel has no pidfd_open. Readable once the host exits. */
 #define NSINIT_FD_HOST 4
+/* Per-user mode only (-U): the listening SOCK_SEQPACKET socket bound at
+ * the user's rendezvous path (nsinit/user.go), where later sessions of the
+ * user and the pam-unshare command connect. */
+#define NSINIT_FD_LISTEN 5
 
 /*
  * Messages on the control socket. Every message is one struct
@@ -32,8 +36,36 @@
 /* helper -> host: setup failed at step `step` with errno `err`. The helper
  * exits right after sending it. */
 #define NSINIT_MSG_FAILED 'F'
-/* host -> helper: pam_close_session ran; tear the namespace down. */
+/* host -> helper: pam_close_session ran; tear the namespace down. In
+ * per-user mode: this session leaves; the namespace ends only when it was
+ * the last one and linger is off. */
 #define NSINIT_MSG_TERMINATE 'T'
+
+/*
+ * Per-user mode (-U): messages on connections accepted on NSINIT_FD_LISTEN.
+ * The helper accepts only peers whose SO_PEERCRED uid is 0, and a fresh
+ * connection is the only place JOIN, STATUS and STOP are honoured.
+ */
+/* host -> helper: count me as a session. Carries the host's own pidfd
+ * (SCM_RIGHTS), the host's PID as the host sees it in `pid` and the PAM
+ * service in `label` (both for status only). */
+#define NSINIT_MSG_JOIN 'J'
+/* helper -> host: joined and counted. Carries the helper's own pidfd
+ * (SCM_RIGHTS) for setns(CLONE_NEWPID|CLONE_NEWNS). */
+#define NSINIT_MSG_JOINED 'A'
+/* helper -> host, per-user mode: answer to NSINIT_MSG_TERMINATE when the
+ * namespace lives on (other sessions, or linger). When it ends instead,
+ * the host gets end-of-file once the helper has exited. */
+#define NSINIT_MSG_LEFT 'L'
+/* admin -> helper: report. The helper answers with one NSINIT_MSG_STATUS
+ * (`err` = number of sessions, `step` = 1 with linger) followed by one
+ * NSINIT_MSG_SESSION per session (`pid`, `label`), then closes. */
+#define NSINIT_MSG_STATUS 'S'
+#define NSINIT_MSG_SESSION 'E'
+/* admin -> helper: end the namespace now (pam-unshare stop). The helper
+ * withdraws the rendezvous, tears down, and the connection reaches
+ * end-of-file when it has exited. */
+#define NSINIT_MSG_STOP 'K'
 
 /* Setup steps the helper reports in a NSINIT_MSG_FAILED message. */
 #define NSINIT_STEP_PROPAGATION 1 /* mount(MS_REC|MS_SLAVE or MS_PRIVATE) on / */
@@ -43,6 +75,7 @@
 #define NSINIT_STEP_NOT_PID1 5    /* the helper is not PID 1 of a new namespace */
 #define NSINIT_STEP_USAGE 6       /* bad command line (a bug, not a user error) */
 #define NSINIT_STEP_CREDENTIALS 7 /* setgroups/setresgid/setresuid to root */
+#define NSINIT_STEP_PIDFD 8       /* per-user mode: pidfd_open of ourselves, or listen() */
 
 /* nsinit_step_name says what failed at a NSINIT_STEP_* in words, for the
  * host's log line (nsinit.stepName in nsinit.go), or returns NULL for a
@@ -64,6 +97,8 @@ static inline const char *nsinit_step_name(int step)
 		return "bad command line";
 	case NSINIT_STEP_CREDENTIALS:
 		return "make its user and group ids root";
+	case NSINIT_STEP_PIDFD:
+		return "per-user setup (pidfd_open of itself, listen)";
 	}
 	return 0;
 }
@@ -72,7 +107,9 @@ struct nsinit_msg {
 	unsigned char type; /* NSINIT_MSG_* */
 	unsigned char step; /* NSINIT_STEP_*, with NSINIT_MSG_FAILED */
 	unsigned char pad[2];
-	int err; /* errno, with NSINIT_MSG_FAILED */
+	int err; /* errno, with NSINIT_MSG_FAILED; a count, with NSINIT_MSG_STATUS */
+	int pid; /* a host PID, with NSINIT_MSG_JOIN and NSINIT_MSG_SESSION */
+	char label[32]; /* a PAM service, with NSINIT_MSG_JOIN and NSINIT_MSG_SESSION */
 };
 
 #endif

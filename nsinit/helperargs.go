@@ -15,11 +15,15 @@ const HelperName = "pam_unshare-init"
 // writes and pam-unshare status reads back from /proc/PID/cmdline. The
 // helper parses it with getopt (parse_args in init/init.c):
 //
-//	pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] [--] SERVICE USER
+//	pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P]
+//	                 [-U [-H HOST_PID] [-L]] [--] SERVICE USER
 type HelperArgs struct {
 	Grace       time.Duration // -g, in whole milliseconds; the helper's default is 1 s
 	Propagation string        // -m: PropagationSlave or PropagationPrivate; empty means slave
 	NoPidfd     bool          // -P: the polling fallback
+	PerUser     bool          // -U: a per-user namespace (scope=user), see user.go
+	HostPID     int           // -H: the PID of the host that created it (status only); 0: absent
+	Linger      bool          // -L: the per-user namespace outlives its last session
 	Service     string        // a label only; "-" when there is none
 	User        string        // a label only; "-" when there is none
 }
@@ -50,6 +54,15 @@ func (a HelperArgs) Argv() []string {
 	}
 	if a.NoPidfd {
 		argv = append(argv, "-P")
+	}
+	if a.PerUser {
+		argv = append(argv, "-U")
+		if a.HostPID > 0 {
+			argv = append(argv, "-H", strconv.Itoa(a.HostPID))
+		}
+		if a.Linger {
+			argv = append(argv, "-L")
+		}
 	}
 	return append(argv, "--", a.Service, a.User)
 }
@@ -97,6 +110,20 @@ options:
 			a.Propagation = v
 		case "-P":
 			a.NoPidfd = true
+		case "-U":
+			a.PerUser = true
+		case "-L":
+			a.Linger = true
+		case "-H":
+			v, err := value("-H")
+			if err != nil {
+				return a, err
+			}
+			pid, err := strconv.Atoi(v)
+			if err != nil || pid <= 0 {
+				return a, fmt.Errorf("-H %q: not a PID", v)
+			}
+			a.HostPID = pid
 		default:
 			if len(argv[i]) > 1 && argv[i][0] == '-' {
 				return a, fmt.Errorf("unknown option %q", argv[i])

@@ -30,6 +30,17 @@ func TestHelperArgvRoundTrip(t *testing.T) {
 			t.Errorf("%+v: %q parses as %+v, %v; want %+v", cfg, argv, got, err, want)
 		}
 	}
+	// Per-user helpers (scope=user) too.
+	for _, want := range []HelperArgs{
+		{Grace: time.Second, Propagation: PropagationSlave, PerUser: true, HostPID: 4242, Service: "sshd", User: "alice"},
+		{Grace: 0, Propagation: PropagationPrivate, PerUser: true, Linger: true, HostPID: 7, Service: "cron", User: "bob"},
+	} {
+		argv := want.Argv()
+		got, err := ParseHelperArgv(argv)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%q parses as %+v, %v; want %+v", argv, got, err, want)
+		}
+	}
 }
 
 func TestParseHelperArgv(t *testing.T) {
@@ -62,6 +73,7 @@ func TestParseHelperArgv(t *testing.T) {
 		{[]string{"pam_unshare-init", "-g", "1s", "su", "alice"}, "not a grace period"},
 		{[]string{"pam_unshare-init", "-m", "shared", "su", "alice"}, "not slave or private"},
 		{[]string{"pam_unshare-init", "-x", "su", "alice"}, "unknown option"},
+		{[]string{"pam_unshare-init", "-U", "-H", "0", "su", "alice"}, "not a PID"},
 	} {
 		if _, err := ParseHelperArgv(tc.argv); err == nil || !strings.Contains(err.Error(), tc.problem) {
 			t.Errorf("%q: got %v, want an error containing %q", tc.argv, err, tc.problem)
@@ -71,7 +83,7 @@ func TestParseHelperArgv(t *testing.T) {
 
 // Every step the helper can report has words; other codes still say which.
 func TestStepName(t *testing.T) {
-	for step := 1; step <= 6; step++ {
+	for step := 1; step <= 7; step++ {
 		if name := stepName(step); strings.Contains(name, "step") {
 			t.Errorf("step %d has no name: %q", step, name)
 		}

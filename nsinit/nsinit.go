@@ -67,6 +67,7 @@ type Session struct {
 	savedRoot  int // this thread's root directory (O_PATH), before Enter
 	savedCwd   int // this thread's working directory (O_PATH), before Enter
 	grace      time.Duration
+	perUser    bool // a per-user namespace (EnterUser): leaving may not end it
 }
 
 // Helper is the helper program Enter runs: HelperPath, or
@@ -139,13 +140,26 @@ var ErrNested = errors.New("this thread already entered a PID namespace that it 
 // what runs: it runs as root in every session.
 // On error nothing is left behind: no helper, and the thread is back in its
 // own namespaces. The caller must hold runtime.LockOSThread.
-func Enter(cfg Config) (_ *Session, retErr error) {
+func Enter(cfg Config) (*Session, error) {
 	helper := cfg.Helper()
 	helperExe, err := openHelper(helper)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(helperExe)
+	return enter(cfg, helperExe, nil)
+}
+
+// userCreate is what creating a per-user namespace adds to Enter.
+type userCreate struct {
+	listenFD int // the bound, listening rendezvous socket
+	linger   bool
+}
+
+// saveThread records what this thread must return to: its PID and mount
+// namespaces, root and working directory. It refuses a thread that is
+// already in a namespace it entered. On error nothing is held.
+func saveThread(cfg Config) (*Session, error) {
 	childrenNS, err := openNS("/proc/thread-self/ns/pid_for_children")
 	if err != nil {
 		return nil, stepErr("save the PID namespace", err)
@@ -159,6 +173,33 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 	}
 	s := &Session{tid: unix.Gettid(), helperFD: -1, control: -1,
 		savedPidNS: childrenNS, savedMntNS: -1, savedRoot: -1, savedCwd: -1, grace: cfg.Grace}
+	if s.savedMntNS, err = openNS("/proc/thread-self/ns/mnt"); err != nil {
+		s.closeAll()
+		return nil, stepErr("save the mount namespace", err)
+	}
+	// setns into a mount namespace moves the thread to that namespace's
+	// root directory, so End puts the root and working directory back.
+	if s.savedRoot, err = unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		s.closeAll()
+		return nil, stepErr("save the root directory", err)
+	}
+	if s.savedCwd, err = unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		s.closeAll()
+		return nil, stepErr("save the working directory", err)
+	}
+	return s, nil
+}
+
+// enter builds a new namespace with the helper as PID 1: a per-session
+// one, or with uc a per-user one that later sessions can join.
+// helperExe is the helper's descriptor from openHelper: what runs.
+func enter(cfg Config, helperExe int, uc *userCreate) (_ *Session, retErr error) {
+	helper := cfg.Helper()
+	s, err := saveThread(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.perUser = uc != nil
 	// Undo everything on any early return, and on a panic too: a thread
 	// left in the new namespaces would break the host's next fork.
 	entered := false
@@ -169,17 +210,6 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 			retErr = errors.Join(retErr, s.abort())
 		}
 	}()
-	if s.savedMntNS, err = openNS("/proc/thread-self/ns/mnt"); err != nil {
-		return nil, stepErr("save the mount namespace", err)
-	}
-	// setns into a mount namespace moves the thread to that namespace's
-	// root directory, so End puts the root and working directory back.
-	if s.savedRoot, err = unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-		return nil, stepErr("save the root directory", err)
-	}
-	if s.savedCwd, err = unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-		return nil, stepErr("save the working directory", err)
-	}
 	// A pidfd of this process lets the helper notice the host's death
 	// (kill -9 of su). Kernels before 5.3 lack it; the helper then polls.
 	hostFD := -1
@@ -214,7 +244,12 @@ func Enter(cfg Config) (_ *Session, retErr error) {
 	if hostFD >= 0 {
 		from, to = append(from, hostFD), append(to, C.NSINIT_FD_HOST)
 	}
-	s.helperPID, err = spawn(execPath(helperExe), helperArgs(cfg).Argv(), []string{}, from, to)
+	args := helperArgs(cfg)
+	if uc != nil {
+		from, to = append(from, uc.listenFD), append(to, C.NSINIT_FD_LISTEN)
+		args.PerUser, args.Linger, args.HostPID = true, uc.linger, os.Getpid()
+	}
+	s.helperPID, err = spawn(execPath(helperExe), args.Argv(), []string{}, from, to)
 	// The host must not keep the helper's end: a helper that dies must
 	// give end-of-file, not a wait for readyTimeout.
 	unix.Close(helperEnd)
@@ -308,11 +343,19 @@ func (s *Session) awaitReady() error {
 // End tears the namespace down and returns this thread to the namespaces
 // it had before Enter. It waits for the helper, which exits once the
 // namespace is empty or the grace period is over.
+//
+// In a per-user namespace End only leaves it, unless this was its last
+// session and it does not linger: then the helper tears it down first.
 func (s *Session) End() error {
 	// EPIPE or ECONNREFUSED: the helper already ended the session because
 	// the session leader exited. That is the common case, not an error.
 	_ = unix.Sendmsg(s.control, message(msgTerminate, 0, 0), nil, nil, unix.MSG_NOSIGNAL)
-	waitErr := s.reapHelper(s.grace + endMargin)
+	var waitErr error
+	if s.perUser {
+		waitErr = s.leave()
+	} else {
+		waitErr = s.reapHelper(s.grace + endMargin)
+	}
 	restoreErr := s.restore()
 	s.closeAll()
 	return errors.Join(waitErr, restoreErr)
@@ -356,6 +399,13 @@ func (s *Session) reapHelper(timeout time.Duration) error {
 		err = fmt.Errorf("helper %d still running %v after teardown began; killed it", s.helperPID, timeout)
 		s.kill()
 	}
+	return errors.Join(err, s.reapExited())
+}
+
+// reapExited reaps the helper, whose teardown is over, if its exit
+// completes within exitWait (see reapHelper).
+func (s *Session) reapExited() error {
+	var err error
 	if s.helperFD >= 0 && !waitReadable(s.helperFD, exitWait) {
 		return err // still held in exit by an unreaped session leader
 	}

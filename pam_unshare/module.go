@@ -1,7 +1,10 @@
-// Command pam_unshare is the PAM session module pam_unshare.so, built with
-// go build -buildmode=c-shared. It isolates each session it opens in a new
-// PID and mount namespace with its own /proc; see the pam_unshare(8) man
-// page.
+// Command pam_unshare is the Go half of the PAM session module, built with
+// go build -buildmode=c-shared and installed as pam_unshare_go.so. It
+// isolates each session it opens in a new PID and mount namespace with its
+// own /proc; see the pam_unshare(8) man page. PAM loads the C front
+// module pam_unshare.so (front/front.c), which loads this library only when
+// a session opens and calls the two entry points below; see front.c for
+// what it checks first.
 //
 // This file is the boundary with libpam: the two exported entry points, each
 // one line that calls an adapter, and the adapters that turn Go results into
@@ -18,7 +21,12 @@
 // environment still overrides it; glue.c covers the module's own
 // descriptors.
 //
+// updatemaxprocs=0: no periodic re-reading of the CPU limit by sysmon. The
+// front module starts the runtime with one P anyway (front/front.c,
+// go_dlopen).
+//
 //go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 /*
@@ -50,6 +58,17 @@ func pam_sm_open_session(pamh *C.pam_handle_t, flags, argc C.int, argv **C.char)
 func pam_sm_close_session(pamh *C.pam_handle_t, flags, argc C.int, argv **C.char) C.int {
 	return adapt(pamh, argc, argv, closeSession)
 }
+
+// goABI is the interface version between this library and the C front
+// module; PU_GO_ABI in front/front.c must be the same. Change both when the
+// entry points or what the front does around them change.
+const goABI = 1
+
+// pam_unshare_go_abi lets the front module check that it loaded this
+// library, of the same interface version.
+//
+//export pam_unshare_go_abi
+func pam_unshare_go_abi() C.int { return goABI }
 
 // puEndAbandoned is called by glue.c's pam_set_data cleanup when the host
 // ends the PAM transaction without pam_close_session.

@@ -8,6 +8,8 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os/user"
+	"strconv"
 	"sync"
 
 	"github.com/msteinert/pam/v2"
@@ -104,9 +106,13 @@ func openSession(h host, args []string) pam.Error {
 		Service:     service,
 		User:        userName,
 	}
-	l.debugf("entering new PID and mount namespaces for user %s (propagation=%s, grace=%v, helper=%s)",
-		userName, opts.Propagation, opts.Grace, cfg.Helper())
-	ns, err := nsinit.Enter(cfg)
+	l.debugf("entering %s PID and mount namespaces for user %s (propagation=%s, grace=%v, linger=%v, helper=%s)",
+		scopeWords(opts.Scope), userName, opts.Propagation, opts.Grace, opts.Linger, cfg.Helper())
+	ns, err := enter(cfg, opts, userName)
+	if errors.Is(err, policy.ErrUnknownUser) {
+		l.errorf("cannot look up user %s: %v; refusing the session", userName, err)
+		return pam.ErrUserUnknown
+	}
 	if err != nil {
 		l.errorf("cannot isolate the session of user %s: %v; refusing the session", userName, err)
 		return pam.ErrSystem
@@ -150,6 +156,31 @@ func closeSession(h host, args []string) pam.Error {
 	}
 	l.infof("session closed for user %s", s.user)
 	return success
+}
+
+// enter puts the host thread into the session's namespace: a new one, or
+// with scope=user the user's shared one, joined or created.
+func enter(cfg nsinit.Config, opts options.Options, userName string) (*nsinit.Session, error) {
+	if opts.Scope != options.ScopeUser {
+		return nsinit.Enter(cfg)
+	}
+	// The namespace is keyed by UID: names can alias one account.
+	u, err := user.Lookup(userName)
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %v", policy.ErrUnknownUser, userName, err)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return nil, fmt.Errorf("user %s has a non-numeric uid %q", userName, u.Uid)
+	}
+	return nsinit.EnterUser(cfg, uid, opts.Linger)
+}
+
+func scopeWords(scope string) string {
+	if scope == options.ScopeUser {
+		return "the per-user"
+	}
+	return "new"
 }
 
 // endAbandoned ends a session whose host called pam_end without

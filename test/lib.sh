@@ -20,6 +20,9 @@ world_setup() {
 	world_users
 	world_dev
 	world_pamd
+	# A private /run: per-user namespaces keep their rendezvous in
+	# /run/pam_unshare, which must not be the machine's.
+	mount -t tmpfs -o mode=755 testrun /run
 
 	# Make / shared, as systemd does, so that a module that forgets to
 	# make its namespace a slave would unmount /proc here too; and give
@@ -32,12 +35,18 @@ world_setup() {
 }
 
 # Test users: pu-alice and pu-bob (group pu-students), pu-carol (group
-# pu-staff).
+# pu-staff), and pu-u01 to pu-u20 (UIDs 4201-4220, group pu-many) for
+# many users at once.
 world_users() {
-	local f
+	local f i
 	for f in passwd group shadow; do
 		cp -p /etc/$f "$W"/etc/$f
 	done
+	for i in $(seq -w 1 20); do
+		echo "pu-u$i:x:$((4200 + 10#$i)):4200::/:/bin/sh" >>"$W"/etc/passwd
+		echo "pu-u$i:*:19000:0:99999:7:::" >>"$W"/etc/shadow
+	done
+	echo "pu-many:x:4200:" >>"$W"/etc/group
 	cat >>"$W"/etc/passwd <<-EOF
 		pu-alice:x:4101:4101::$W/home/pu-alice:/bin/sh
 		pu-bob:x:4102:4101::$W/home/pu-bob:/bin/sh

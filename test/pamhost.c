@@ -2,8 +2,8 @@
  * pamhost - a minimal PAM application that opens sessions the way su does,
  * for tests and benchmarks of session modules.
  *
- *   pamhost -c CONFDIR -s SERVICE -u USER [-n N] [-m fork|nofork|noclose]
- *           [-t] [-e] [-S]
+ *   pamhost -c CONFDIR -s SERVICE -u USER [-n N]
+ *           [-m fork|nofork|noclose|childclose|noopen] [-t] [-e] [-S]
  *           [-- CMD ARGS...]
  *
  * For each of N sessions, all in this one process:
@@ -14,6 +14,17 @@
  * In noclose mode the child runs but pam_close_session is skipped: the
  * host goes straight to pam_end, as a careless application would, and the
  * module's pam_set_data cleanup must end the session.
+ * In childclose mode the forked child first calls pam_close_session and
+ * then pam_end on its copy of the handle, before it execs CMD, as some
+ * hosts do (util-linux su calls pam_end in its child): a module must not
+ * end the parent's session from there, nor run Go in that forked copy.
+ * The stderr line then also has child_close=RC child_pid=PID.
+ * In noopen mode no session is opened: pam_authenticate and pam_acct_mgmt
+ * run, then CMD is forked with the host's pid in PAMHOST_PID, waited for,
+ * and pam_end follows; the line is
+ *   session I auth=RC account=RC child=EXIT
+ * This is a failed or session-less login: CMD can look at what loading
+ * the stack cost the host (/proc/$PAMHOST_PID/status, maps).
  *
  * Output, one line per session on stderr:
  *   session I open=RC close=RC child=EXIT open_us=U total_us=T
@@ -68,7 +79,11 @@ extern char **environ;
 struct child_report {
 	char isolated;		/* '1' if PID 2 with its own /proc, else '0' */
 	char nspid[NSLINK_MAX];	/* readlink("/proc/self/ns/pid"), NUL-ended */
+	int close_rc;		/* childclose mode: its pam_close_session */
 };
+
+/* childclose mode: the handle the child closes and ends (see above). */
+static pam_handle_t *child_closes;
 
 /* PAM return code names, indexed by value (Linux-PAM _pam_types.h). */
 static const char *const rc_names[] = {
@@ -133,6 +148,13 @@ static void run_child(int report_fd, char **argv, int stop)
 	ssize_t n;
 
 	memset(&r, 0, sizeof(r));
+	r.close_rc = -1;
+	if (child_closes) {
+		/* Not async-signal-safe, on purpose: this is what such hosts
+		 * do, and what a module has to survive. */
+		r.close_rc = pam_close_session(child_closes, 0);
+		pam_end(child_closes, r.close_rc);
+	}
 	n = readlink("/proc/self", self, sizeof(self) - 1);
 	r.isolated = (getpid() == 2 && n == 1 && self[0] == '2') ? '1' : '0';
 	n = readlink("/proc/self/ns/pid", r.nspid, sizeof(r.nspid) - 1);
@@ -155,7 +177,8 @@ static void run_child(int report_fd, char **argv, int stop)
  * (128+signal if killed, -1 if fork failed) and fills *rep from the
  * child's report (isolated '0' if the child never reported).
  */
-static int run_session_child(char **argv, int stop, struct child_report *rep)
+static int run_session_child(char **argv, int stop, struct child_report *rep,
+			     pid_t *child_pid)
 {
 	int fds[2], status;
 	pid_t pid;
@@ -179,6 +202,7 @@ static int run_session_child(char **argv, int stop, struct child_report *rep)
 		close(fds[0]);
 		run_child(fds[1], argv, stop);
 	}
+	*child_pid = pid;
 	close(fds[1]);
 	while (got < sizeof(*rep)) {
 		n = read(fds[0], (char *)rep + got, sizeof(*rep) - got);
@@ -191,6 +215,7 @@ static int run_session_child(char **argv, int stop, struct child_report *rep)
 	if (got != sizeof(*rep)) {
 		memset(rep, 0, sizeof(*rep));
 		rep->isolated = '0';
+		rep->close_rc = -1;
 	}
 	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0) {
@@ -253,11 +278,35 @@ static long long wait_ns_empty(const char *nslink)
 	return scan - start;
 }
 
+/*
+ * noopen mode: authenticate and check the account, open no session, and
+ * run CMD with PAMHOST_PID set to this process. Ends the transaction.
+ * Returns 0 if both calls and CMD succeeded, else 1.
+ */
+static int session_less(long i, pam_handle_t *pamh, char **cmd)
+{
+	struct child_report rep;
+	char pidenv[32];
+	pid_t child_pid;
+	int auth_rc, acct_rc, child;
+
+	auth_rc = pam_authenticate(pamh, 0);
+	acct_rc = pam_acct_mgmt(pamh, 0);
+	snprintf(pidenv, sizeof(pidenv), "%ld", (long)getpid());
+	setenv("PAMHOST_PID", pidenv, 1);
+	child = run_session_child(cmd, 0, &rep, &child_pid);
+	pam_end(pamh, acct_rc);
+	fprintf(stderr, "session %ld auth=%s account=%s child=%d\n", i,
+		rc_name(auth_rc), rc_name(acct_rc), child);
+	return auth_rc != PAM_SUCCESS || acct_rc != PAM_SUCCESS || child != 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pamhost -c CONFDIR -s SERVICE -u USER [-n N] "
-		"[-m fork|nofork|noclose] [-t] [-e] [-S] [-- CMD ARGS...]\n");
+		"[-m fork|nofork|noclose|childclose|noopen] [-t] [-e] [-S] "
+		"[-- CMD ARGS...]\n");
 	exit(2);
 }
 
@@ -268,7 +317,7 @@ int main(int argc, char **argv)
 	char **cmd = default_cmd;
 	long n = 1;
 	int fork_mode = 1, close_mode = 1, csv = 0, teardown = 0, stop = 0;
-	int failed = 0, opt;
+	int failed = 0, opt, child_close = 0, no_open = 0;
 	const struct pam_conv pc = { conv, NULL };
 
 	/* '+': stop at the first non-option so CMD keeps its own flags. */
@@ -292,6 +341,10 @@ int main(int argc, char **argv)
 				fork_mode = 0;
 			else if (strcmp(optarg, "noclose") == 0)
 				close_mode = 0;
+			else if (strcmp(optarg, "childclose") == 0)
+				child_close = 1;
+			else if (strcmp(optarg, "noopen") == 0)
+				no_open = 1;
 			else
 				usage();
 			break;
@@ -324,6 +377,7 @@ int main(int argc, char **argv)
 		long long t0, t_open, open_us, total_us;
 		long long close_us = -1, empty_us = -1;
 		const char *close_name = "NONE";
+		pid_t child_pid = -1;
 
 		t0 = now_us();
 		rc = pam_start_confdir(service, user, &pc, confdir, &pamh);
@@ -332,13 +386,18 @@ int main(int argc, char **argv)
 				rc_name(rc));
 			return 1;
 		}
+		if (no_open) {
+			failed |= session_less(i, pamh, cmd);
+			continue;
+		}
 		t_open = now_us();
 		open_rc = pam_open_session(pamh, 0);
 		open_us = now_us() - t_open;
 		/* Like su: no child and no close after a failed open. */
 		if (open_rc == PAM_SUCCESS) {
+			child_closes = child_close ? pamh : NULL;
 			if (fork_mode)
-				child = run_session_child(cmd, stop, &rep);
+				child = run_session_child(cmd, stop, &rep, &child_pid);
 			else
 				child = 0;
 			t_open = now_us();
@@ -366,6 +425,10 @@ int main(int argc, char **argv)
 		if (teardown)
 			fprintf(stderr, " close_us=%lld empty_us=%lld",
 				close_us, empty_us);
+		if (child_close)
+			fprintf(stderr, " child_close=%s child_pid=%ld",
+				rep.close_rc < 0 ? "NONE" : rc_name(rep.close_rc),
+				(long)child_pid);
 		fputc('\n', stderr);
 		if (csv) {
 			printf("%ld,%lld,%lld,%c", i, open_us, total_us,

@@ -35,6 +35,12 @@ ip link set lo up
 
 # shellcheck source=test/lib.sh
 . "$TEST_DIR"/lib.sh
+# shellcheck source=test/stage.sh
+. "$TEST_DIR"/stage.sh
+# shellcheck source=test/front.sh
+. "$TEST_DIR"/front.sh
+# shellcheck source=test/scope-user.sh
+. "$TEST_DIR"/scope-user.sh
 
 # pamhost ARGS...: the C host with the test world's PAM services.
 pamhost() { "$PAMHOST" -c /etc/pam.d "$@"; }
@@ -924,10 +930,14 @@ all_helpers_gone() { wait_until 3 no_helpers || fail "helpers left: $(helpers_al
 ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
 	host_keeps_cwd nofork_host systemd_services pam_end_without_close
 	root_exempt helper_shape orphans_reaped concurrent_sessions kill_helper
-	kill_host failed_helper untrusted_helper stack_shapes enable_refuses_skippable
+	kill_host failed_helper untrusted_helper front_no_session
+	front_untrusted_go front_fork_child stack_shapes enable_refuses_skippable
 	status_spoof poll_mode su su_root_exempt
 	su_nohup_gone sudo groups bad_option syslog_lines leader_fds
-	symlinked_helper helper_ids teardown_sighup sshd)
+	symlinked_helper helper_ids teardown_sighup sshd
+	user_linger_refused user_two_sessions user_no_linger user_linger user_stop
+	user_fake_helper user_kill_host user_concurrent_logins user_many_users
+	user_race_teardown user_join_while_ending user_sshd)
 
 [ $# -gt 0 ] && shift # BUILD_DIR
 tests=("${@:-${ALL_TESTS[@]}}")
@@ -938,6 +948,10 @@ done
 W=$(mktemp -d /tmp/pam_unshare-test.XXXXXX)
 world_setup "$W"
 trap world_teardown EXIT
+# pam_unshare.so loads the Go library from its installed path: put this
+# build's there, in this mount namespace only.
+GO_MODULE=$(stage_go_module "$BUILD" "$W"/stage) || fatal "cannot stage the Go library"
+export GO_MODULE
 
 # A host process that no session may see.
 sleep 1001 &

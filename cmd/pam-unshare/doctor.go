@@ -48,6 +48,14 @@ type doctorReport struct {
 	Doors  []check `json:"doors"` // doors.go: each route to other users' processes
 }
 
+// goModulePath is where pam_unshare.so loads the Go library from; the
+// Makefile sets it (-X main.goModulePath=$(GO_MODULE)), the same value it
+// builds into pam_unshare.so (front/front.c, PU_GO_MODULE).
+var goModulePath = "/usr/libexec/pam_unshare/pam_unshare_go.so"
+
+// goModuleABI is the symbol front/front.c checks the Go library by.
+const goModuleABI = "pam_unshare_go_abi"
+
 // pamDir is the PAM module directory the module is installed in. The
 // Makefile sets it with -ldflags -X from PAMDIR, as it sets
 // nsinit.DefaultHelperPath from LIBEXECDIR.
@@ -57,6 +65,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("doctor", stderr)
 	pamd := fs.String("pamd", defaultPamd, "read PAM service files in `DIR`")
 	module := fs.String("module", filepath.Join(pamDir, moduleName), "check the module at `PATH`")
+	goModule := fs.String("go-module", goModulePath, "check the Go library pam_unshare.so loads at `PATH`")
 	helper := fs.String("helper", nsinit.DefaultHelperPath, "check the PID-1 helper at `PATH`, and run the test session with it")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlagsOnly(fs, args, stdout, stderr); err != nil {
@@ -69,6 +78,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	checks = append(checks, checkPidfd())
 	checks = append(checks, checkPropagation(readFileOr("/proc/self/mountinfo")))
 	checks = append(checks, checkModule(*module))
+	checks = append(checks, checkGoModule(*goModule))
 	helpers := []string{*helper}
 	pamChecks, extra := checkPamd(newDirResolver(*pamd), *pamd)
 	for _, h := range extra {
@@ -283,6 +293,31 @@ func checkModule(path string) check {
 	return c
 }
 
+// checkGoModule checks the Go library the way pam_unshare.so does before
+// it loads it: a root-owned shared object of this build's interface.
+func checkGoModule(path string) check {
+	c := check{Name: "Go library " + path}
+	if msg := checkOwnership(path, false); msg != "" {
+		c.Status, c.Message = statusFail, msg+" (pam_unshare.so refuses every session with PAM_SYSTEM_ERR)"
+		return c
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		c.Status, c.Message = statusFail, "not a readable ELF file: "+err.Error()
+		return c
+	}
+	defer f.Close()
+	if msg := checkELF(f, goModuleABI); msg != "" {
+		c.Status, c.Message = statusFail, msg+" (not pam_unshare's Go library)"
+		return c
+	}
+	c.Status, c.Message = statusOK, "root-owned, not writable by group or others, nor is any directory above it; exports the PAM session entry points"
+	if libs, err := f.ImportedLibraries(); err == nil {
+		c.Details = append(c.Details, "needs "+strings.Join(libs, ", "))
+	}
+	return c
+}
+
 // elfMachine is the ELF machine of this build, to spot a module built for
 // another architecture.
 func elfMachine() elf.Machine {
@@ -306,8 +341,9 @@ func elfMachine() elf.Machine {
 }
 
 // checkELF returns "" when f is a shared object for this machine that
-// defines both PAM session entry points, or what is wrong.
-func checkELF(f *elf.File) string {
+// defines both PAM session entry points and the extra functions, or what
+// is wrong.
+func checkELF(f *elf.File, extra ...string) string {
 	if f.Type != elf.ET_DYN {
 		return fmt.Sprintf("ELF type %v, want a shared object (ET_DYN)", f.Type)
 	}
@@ -319,6 +355,9 @@ func checkELF(f *elf.File) string {
 		return "no dynamic symbol table: " + err.Error()
 	}
 	want := map[string]bool{"pam_sm_open_session": false, "pam_sm_close_session": false}
+	for _, n := range extra {
+		want[n] = false
+	}
 	for _, s := range syms {
 		if _, ok := want[s.Name]; ok && s.Section != elf.SHN_UNDEF && elf.ST_TYPE(s.Info) == elf.STT_FUNC {
 			want[s.Name] = true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -132,6 +133,60 @@ func TestCheckBuiltModule(t *testing.T) {
 	}
 	if msg := checkELFFile(t, path); msg != "" {
 		t.Error(msg)
+	}
+}
+
+func TestCheckBuiltGoModule(t *testing.T) {
+	path := "../../build/pam_unshare_go.so"
+	if !fileExists(path) {
+		t.Skip("build/pam_unshare_go.so not built (make build)")
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if msg := checkELF(f, goModuleABI); msg != "" {
+		t.Error(msg)
+	}
+	// The front module is not the Go library.
+	if msg := checkELFFile(t, "../../build/pam_unshare.so"); msg != "" {
+		t.Error(msg)
+	} else if f2, err := elf.Open("../../build/pam_unshare.so"); err == nil {
+		defer f2.Close()
+		if msg := checkELF(f2, goModuleABI); !strings.Contains(msg, "does not export "+goModuleABI) {
+			t.Errorf("front module as the Go library: %q", msg)
+		}
+	}
+}
+
+// TestBuiltExports pins the version scripts: the module pam.d names
+// exports the two PAM entry points and nothing else, and the Go library
+// adds only the interface check the module calls.
+func TestBuiltExports(t *testing.T) {
+	for path, want := range map[string][]string{
+		"../../build/pam_unshare.so":    {"pam_sm_close_session", "pam_sm_open_session"},
+		"../../build/pam_unshare_go.so": {"pam_sm_close_session", "pam_sm_open_session", goModuleABI},
+	} {
+		f, err := elf.Open(path)
+		if err != nil {
+			t.Skipf("%s not built (make build): %v", path, err)
+		}
+		syms, err := f.DynamicSymbols()
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range syms {
+			if s.Section != elf.SHN_UNDEF && elf.ST_BIND(s.Info) == elf.STB_GLOBAL {
+				got = append(got, s.Name)
+			}
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s exports %v, want %v", path, got, want)
+		}
 	}
 }
 

@@ -1,7 +1,7 @@
 // Command pam-unshare administers the pam_unshare PAM module: it adds the
 // module to pam.d service files and removes it (enable, disable), checks
 // that the system can run it (doctor), lists live isolated sessions
-// (status) and runs a command in a namespace exactly as a session gets one
+// (status), ends a user's shared namespace (stop) and runs a command in a namespace exactly as a session gets one
 // (run). See pam-unshare(8).
 package main
 
@@ -33,7 +33,8 @@ func init() {
 		{"enable", "[--pamd DIR] [--options ARGS] [--dry-run] [SERVICE...]", "add pam_unshare.so as the last session line of services (default: every service that starts a user's processes) and install the guards", cmdEnable, false},
 		{"disable", "[--pamd DIR] [--dry-run] [SERVICE...]", "remove pam_unshare.so from services (default: all), and the guards once no service uses it", cmdDisable, false},
 		{"doctor", "[--pamd DIR] [--module PATH] [--helper PATH] [--json]", "check that this system can isolate sessions", cmdDoctor, false},
-		{"status", "[--json]", "list live isolated sessions", cmdStatus, false},
+		{"status", "[--json] [--helper PATH] [--pamd DIR]", "list live isolated sessions and per-user namespaces", cmdStatus, false},
+		{"stop", "[--helper PATH] USER", "end a user's per-user namespace and everything in it", cmdStop, false},
 		{"run", "[--user USER] [--options ARGS] -- COMMAND [ARG...]", "run a command in a new namespace, as a session would", cmdRun, false},
 		{probeUnshareCmd, "", "", cmdProbeUnshare, true},
 		{probeInsideCmd, "", "", cmdProbeInside, true},

@@ -90,6 +90,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 
 // planRun resolves the command, the user and the namespace settings.
 func planRun(cmd []string, userName string, o options.Options, env []string) (runPlan, error) {
+	if o.Scope == options.ScopeUser {
+		// A per-user namespace is found and counted through PAM sessions;
+		// run always builds a fresh one, so say so rather than ignore it.
+		return runPlan{}, errors.New("run always creates a new namespace; scope=user applies to PAM sessions only")
+	}
 	p := runPlan{cfg: nsinit.Config{
 		HelperPath:  o.Helper,
 		Propagation: o.Propagation,

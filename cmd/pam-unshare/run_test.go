@@ -34,6 +34,10 @@ func TestPlanRun(t *testing.T) {
 		t.Errorf("env %q", p.env)
 	}
 
+	perUser, _ := options.Parse([]string{"scope=user"})
+	if _, err := planRun([]string{"sh"}, "", perUser, nil); err == nil || !strings.Contains(err.Error(), "scope=user") {
+		t.Errorf("scope=user: %v", err)
+	}
 	if _, err := planRun([]string{"no-such-command-here"}, "", o, nil); err == nil {
 		t.Error("missing command accepted")
 	}

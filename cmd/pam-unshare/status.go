@@ -24,15 +24,21 @@ import (
 // it at 100 for user space on every architecture Linux runs on today.
 const userHZ = 100
 
-// session is one live isolated session.
+// session is one live isolated namespace: a session's, or with scope
+// "user" the one all sessions of a user share.
 type session struct {
 	User       string `json:"user"`
-	Service    string `json:"service"`
+	Service    string `json:"service"` // the PAM service that created it
 	HelperPID  int    `json:"helper_pid"`
 	LeaderPID  int    `json:"leader_pid,omitempty"` // 0: no PID 2 (yet, or any more)
 	Processes  int    `json:"processes"`            // in the namespace, the helper included
 	AgeSeconds int64  `json:"age_seconds"`
 	PidNS      string `json:"pid_namespace"`
+	Scope      string `json:"scope"` // options.ScopeSession or options.ScopeUser
+	// Only with scope "user":
+	Linger    bool                 `json:"linger,omitempty"`
+	Sessions  []nsinit.UserSession `json:"sessions,omitempty"`  // from the helper; needs root
+	Lingering []int                `json:"lingering,omitempty"` // PIDs whose parent is the helper
 }
 
 // procInfo is what status reads about one process.
@@ -45,6 +51,7 @@ type procInfo struct {
 	uids    []int  // the Uid: line of status: real, effective, saved, fs
 	nsPID   []int  // the NSpid: line of status, outermost first
 	start   int64  // field 22 of stat, in clock ticks after boot
+	ppid    int    // field 4 of stat
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
@@ -65,6 +72,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	sessions := findSessions(procs, helpers, uptime)
+	askUserHelpers(sessions, helpers)
 	if *asJSON {
 		if sessions == nil {
 			sessions = []session{}
@@ -80,11 +88,31 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func printSessions(w io.Writer, sessions []session) {
-	if len(sessions) == 0 {
+func printSessions(w io.Writer, all []session) {
+	if len(all) == 0 {
 		fmt.Fprintln(w, "no isolated sessions")
 		return
 	}
+	var sessions, users []session
+	for _, s := range all {
+		if s.Scope == options.ScopeUser {
+			users = append(users, s)
+		} else {
+			sessions = append(sessions, s)
+		}
+	}
+	if len(sessions) > 0 {
+		printSessionTable(w, sessions)
+	}
+	if len(users) > 0 {
+		if len(sessions) > 0 {
+			fmt.Fprintln(w)
+		}
+		printUserTable(w, users)
+	}
+}
+
+func printSessionTable(w io.Writer, sessions []session) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tSERVICE\tHELPER\tLEADER\tPROCS\tAGE")
 	for _, s := range sessions {
@@ -184,6 +212,7 @@ func findSessions(procs []procInfo, helpers map[string]bool, uptime float64) []s
 		}
 		s := session{HelperPID: h.pid, PidNS: h.pidNS}
 		s.Service, s.User = helperLabels(h.cmdline)
+		s.Scope = helperScope(h.cmdline)
 		if age := uptime - float64(h.start)/userHZ; age > 0 {
 			s.AgeSeconds = int64(age)
 		}
@@ -192,8 +221,11 @@ func findSessions(procs []procInfo, helpers map[string]bool, uptime float64) []s
 				continue
 			}
 			s.Processes++
-			if len(p.nsPID) > 0 && p.nsPID[len(p.nsPID)-1] == 2 {
+			if s.Scope == options.ScopeSession && len(p.nsPID) > 0 && p.nsPID[len(p.nsPID)-1] == 2 {
 				s.LeaderPID = p.pid
+			}
+			if s.Scope == options.ScopeUser && p.ppid == h.pid && p.pid != h.pid {
+				s.Lingering = append(s.Lingering, p.pid)
 			}
 		}
 		out = append(out, s)
@@ -232,6 +264,7 @@ func readProc(dir string, pid int) (procInfo, bool) {
 		return p, false
 	}
 	p.start = parseStartTime(string(stat))
+	p.ppid = parsePPID(string(stat))
 	if cl, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
 		p.cmdline = splitCmdline(cl)
 	}
@@ -309,4 +342,18 @@ func readUptime(path string) (float64, error) {
 		return 0, fmt.Errorf("%s: empty", path)
 	}
 	return strconv.ParseFloat(f[0], 64)
+}
+
+// parsePPID returns field 4 (ppid) of /proc/PID/stat.
+func parsePPID(stat string) int {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
 }

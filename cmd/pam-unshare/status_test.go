@@ -22,6 +22,7 @@ type fakeProc struct {
 	nsPID   string // the NSpid: value
 	start   int    // clock ticks after boot
 	uid     int    // real and effective
+	ppid    int    // 0: 1
 }
 
 // writeFakeProc builds a /proc-like tree: status, stat, cmdline, exe and
@@ -37,8 +38,12 @@ func writeFakeProc(t *testing.T, procs []fakeProc) string {
 		writeFile(t, filepath.Join(dir, "status"), fmt.Sprintf("Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nPid:\t%d\n"+
 			"Uid:\t%d\t%d\t%d\t%d\nNSpid:\t%s\nNSpgid:\t%s\n",
 			p.comm, p.pid, p.uid, p.uid, p.uid, p.uid, p.nsPID, p.nsPID))
-		writeFile(t, filepath.Join(dir, "stat"), fmt.Sprintf("%d (%s) S 1 %d %d 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 %d 2473984 100 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n",
-			p.pid, p.comm, p.pid, p.pid, p.start))
+		ppid := p.ppid
+		if ppid == 0 {
+			ppid = 1
+		}
+		writeFile(t, filepath.Join(dir, "stat"), fmt.Sprintf("%d (%s) S %d %d %d 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 %d 2473984 100 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n",
+			p.pid, p.comm, ppid, p.pid, p.pid, p.start))
 		writeFile(t, filepath.Join(dir, "cmdline"), strings.Join(p.cmdline, "\x00")+"\x00")
 		if p.exe != "" {
 			os.Symlink(p.exe, filepath.Join(dir, "exe"))
@@ -58,26 +63,32 @@ const testHelper = "/usr/libexec/pam_unshare/pam_unshare-init"
 func statusFixture(t *testing.T) string {
 	helper := testHelper
 	return writeFakeProc(t, []fakeProc{
-		{1, "systemd", "/usr/lib/systemd/systemd", []string{"/sbin/init"}, hostNS, "1", 5, 0},
+		{1, "systemd", "/usr/lib/systemd/systemd", []string{"/sbin/init"}, hostNS, "1", 5, 0, 0},
 		// su session of alice: su (host), helper, shell, a pipeline.
-		{500, "su", "/usr/bin/su", []string{"su", "-", "alice"}, hostNS, "500", 40000, 0},
-		{501, "pam_unshare", helper, []string{"pam_unshare-init", "-g", "1000", "su", "alice"}, "pid:[4026532100]", "501\t1", 40000, 0},
-		{502, "bash", "/usr/bin/bash", []string{"-bash"}, "pid:[4026532100]", "502\t2", 40001, 1000},
-		{503, "sleep", "/usr/bin/sleep", []string{"sleep", "100"}, "pid:[4026532100]", "503\t3", 40010, 1000},
+		{500, "su", "/usr/bin/su", []string{"su", "-", "alice"}, hostNS, "500", 40000, 0, 0},
+		{501, "pam_unshare", helper, []string{"pam_unshare-init", "-g", "1000", "su", "alice"}, "pid:[4026532100]", "501\t1", 40000, 0, 0},
+		{502, "bash", "/usr/bin/bash", []string{"-bash"}, "pid:[4026532100]", "502\t2", 40001, 1000, 0},
+		{503, "sleep", "/usr/bin/sleep", []string{"sleep", "100"}, "pid:[4026532100]", "503\t3", 40010, 1000, 0},
 		// sshd session of bob, seen after an upgrade replaced the helper,
 		// with the polling fallback; the session leader has exited.
-		{600, "sshd", "/usr/sbin/sshd", []string{"sshd: bob [priv]"}, hostNS, "600", 90000, 0},
-		{601, "pam_unshare", helper + " (deleted)", []string{"pam_unshare-init", "-P", "sshd", "bob"}, "pid:[4026532200]", "601\t1", 90000, 0},
+		{600, "sshd", "/usr/sbin/sshd", []string{"sshd: bob [priv]"}, hostNS, "600", 90000, 0, 0},
+		{601, "pam_unshare", helper + " (deleted)", []string{"pam_unshare-init", "-P", "sshd", "bob"}, "pid:[4026532200]", "601\t1", 90000, 0, 0},
+		// The per-user namespace of carol, with linger: a session's
+		// shell, and a job left from an earlier one (its parent is the
+		// helper).
+		{650, "pam_unshare", helper, []string{"pam_unshare-init", "-g", "1000", "-U", "-H", "640", "-L", "--", "sshd", "carol"}, "pid:[4026532250]", "650\t1", 80000, 0, 0},
+		{651, "bash", "/usr/bin/bash", []string{"-bash"}, "pid:[4026532250]", "651\t4", 95000, 4103, 0},
+		{652, "sleep", "/usr/bin/sleep", []string{"sleep", "1d"}, "pid:[4026532250]", "652\t3", 85000, 4103, 650},
 		// Not helpers: a process that renamed itself, and PID 1 of a
 		// container.
-		{700, "pam_unshare", "/usr/bin/python3", []string{"python3", "fake.py"}, hostNS, "700", 95000, 0},
-		{800, "pam_unshare", "/usr/bin/true", []string{"x"}, "pid:[4026532300]", "800\t1", 95000, 0},
+		{700, "pam_unshare", "/usr/bin/python3", []string{"python3", "fake.py"}, hostNS, "700", 95000, 0, 0},
+		{800, "pam_unshare", "/usr/bin/true", []string{"x"}, "pid:[4026532300]", "800\t1", 95000, 0, 0},
 		// Fakes a user can make with unshare -Urpf: a copy of the helper,
 		// and the helper itself run by the user.
-		{900, "pam_unshare", "/home/eve/pam_unshare-init", []string{"pam_unshare-init", "su", "root"}, "pid:[4026532400]", "900\t1", 96000, 1001},
-		{901, "pam_unshare", helper, []string{"pam_unshare-init", "sshd", "root"}, "pid:[4026532401]", "901\t1", 96000, 1001},
+		{900, "pam_unshare", "/home/eve/pam_unshare-init", []string{"pam_unshare-init", "su", "root"}, "pid:[4026532400]", "900\t1", 96000, 1001, 0},
+		{901, "pam_unshare", helper, []string{"pam_unshare-init", "sshd", "root"}, "pid:[4026532401]", "901\t1", 96000, 1001, 0},
 		// A copy of the helper run by root, somewhere else.
-		{902, "pam_unshare", "/tmp/pam_unshare-init", []string{"pam_unshare-init", "su", "root"}, "pid:[4026532402]", "902\t1", 96000, 0},
+		{902, "pam_unshare", "/tmp/pam_unshare-init", []string{"pam_unshare-init", "su", "root"}, "pid:[4026532402]", "902\t1", 96000, 0, 0},
 	})
 }
 
@@ -93,8 +104,9 @@ func TestFindSessions(t *testing.T) {
 	}
 	got := findSessions(procs, map[string]bool{testHelper: true}, up)
 	want := []session{
-		{User: "alice", Service: "su", HelperPID: 501, LeaderPID: 502, Processes: 3, AgeSeconds: 600, PidNS: "pid:[4026532100]"},
-		{User: "bob", Service: "sshd", HelperPID: 601, LeaderPID: 0, Processes: 1, AgeSeconds: 100, PidNS: "pid:[4026532200]"},
+		{User: "alice", Service: "su", HelperPID: 501, LeaderPID: 502, Processes: 3, AgeSeconds: 600, PidNS: "pid:[4026532100]", Scope: "session"},
+		{User: "bob", Service: "sshd", HelperPID: 601, LeaderPID: 0, Processes: 1, AgeSeconds: 100, PidNS: "pid:[4026532200]", Scope: "session"},
+		{User: "carol", Service: "sshd", HelperPID: 650, Processes: 3, AgeSeconds: 200, PidNS: "pid:[4026532250]", Scope: "user", Lingering: []int{652}},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
@@ -104,7 +116,11 @@ func TestFindSessions(t *testing.T) {
 	printSessions(&b, got)
 	wantText := "USER   SERVICE  HELPER  LEADER  PROCS  AGE\n" +
 		"alice  su       501     502     3      10:00\n" +
-		"bob    sshd     601     -       1      01:40\n"
+		"bob    sshd     601     -       1      01:40\n" +
+		"\n" +
+		"USER   SCOPE  HELPER  LINGER  SESSIONS  PROCS  AGE\n" +
+		"carol  user   650     no      0         3      03:20\n" +
+		"  carol: lingering pid 652\n"
 	if b.String() != wantText {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), wantText)
 	}
@@ -131,6 +147,9 @@ func TestParseStat(t *testing.T) {
 	stat := "1234 (a) b) (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 2473984 100\n"
 	if got := parseStartTime(stat); got != 98765 {
 		t.Errorf("start time %d", got)
+	}
+	if got := parsePPID(stat); got != 1 {
+		t.Errorf("ppid %d", got)
 	}
 	comm, ns, uids := parseStatus("Name:\tpam_unshare\nUid:\t1000\t0\t0\t0\nNSpid:\t4242\t7\t1\n")
 	if comm != "pam_unshare" || fmt.Sprint(ns) != "[4242 7 1]" || fmt.Sprint(uids) != "[1000 0 0 0]" {

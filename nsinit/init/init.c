@@ -48,10 +48,15 @@
  * PID 2 and the host are checked once a second.
  *
  * Usage (always started by nsinit, never by hand):
- *   pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] SERVICE USER
+ *   pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P]
+ *                    [-U [-L] [-H HOST_PID]] SERVICE USER
  * GRACE_MS is a whole number of milliseconds (default 1000); anything else
  * is a usage error. SERVICE and USER only label the process for ps(1) and
  * pam-unshare status.
+ * -U is per-user mode (scope=user): the namespace serves every session of
+ * USER, which join it through NSINIT_FD_LISTEN; its loop is in user.c, not
+ * serve() below. -L (linger) keeps it alive after the last session while
+ * processes remain. -H is the first host's PID, for status.
  *
  * Contract of the small functions below: return 0 on success, or -1 with
  * errno set. Setup failures are sent to the host, which logs them; after
@@ -80,6 +85,7 @@
 #include <unistd.h>
 
 #include "../handshake.h"
+#include "init.h"
 
 #define BACKOFF_FIRST_MS 1
 #define BACKOFF_MAX_MS 5000
@@ -98,6 +104,9 @@ enum leader_state {
 
 struct init {
 	long grace_ms;
+	int per_user;              /* -U: user.c serves the namespace */
+	int linger;                /* -L */
+	long host_pid;             /* -H, for status */
 	unsigned long propagation; /* MS_SLAVE or MS_PRIVATE */
 	int use_pidfd;             /* 0 with -P or when the kernel lacks it */
 	int sig_fd;                /* signalfd */
@@ -107,6 +116,7 @@ struct init {
 	int leader_fd;             /* pidfd of PID 2, or -1 */
 	enum leader_state leader;
 	long backoff_ms;
+	const char *service;       /* SERVICE, for status */
 };
 
 static long now_ms(void)
@@ -143,10 +153,10 @@ static int report_ready(void)
  * (they were the host's terminal or the sshd socket), and everything above
  * NSINIT_FD_HOST is closed. Returns 0, or -1 with errno set.
  */
-static int fds_sanitize(int keep_host_fd)
+static int fds_sanitize(int keep_host_fd, int keep_listen_fd)
 {
 	int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int first_closed = keep_host_fd ? NSINIT_FD_HOST + 1 : NSINIT_FD_HOST;
+	int first_closed = keep_listen_fd ? NSINIT_FD_LISTEN + 1 : keep_host_fd ? NSINIT_FD_HOST + 1 : NSINIT_FD_HOST;
 
 	if (null_fd < 0)
 		return -1;
@@ -227,7 +237,7 @@ static int signals_setup(void)
 }
 
 /* Reap every child that has exited: orphans the kernel reparented to us. */
-static void reap_children(void)
+void reap_children(void)
 {
 	int status;
 
@@ -280,7 +290,7 @@ static void leader_check(struct init *st)
 /* Whether any process other than us is still running in the namespace.
  * Zombies do not count (for PID 2 the parent that must reap it is the host,
  * outside the namespace). */
-static int namespace_busy(void)
+int namespace_busy(void)
 {
 	DIR *proc = opendir(proc_dir);
 	struct dirent *de;
@@ -300,7 +310,7 @@ static int namespace_busy(void)
 }
 
 /* Drain the signalfd. Returns 1 if a termination signal was among them. */
-static int signals_drain(int sig_fd)
+int signals_drain(int sig_fd)
 {
 	struct signalfd_siginfo si;
 	int terminate = 0;
@@ -456,7 +466,7 @@ static int parse_args(int argc, char **argv, struct init *st)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "g:m:P")) != -1) {
+	while ((opt = getopt(argc, argv, "g:m:PULH:")) != -1) {
 		switch (opt) {
 		case 'g':
 			if (parse_grace(optarg, &st->grace_ms) < 0)
@@ -473,12 +483,30 @@ static int parse_args(int argc, char **argv, struct init *st)
 		case 'P':
 			st->use_pidfd = 0;
 			break;
+		case 'U':
+			st->per_user = 1;
+			break;
+		case 'L':
+			st->linger = 1;
+			break;
+		case 'H':
+			st->host_pid = strtol(optarg, NULL, 10);
+			break;
 		default:
 			return -1;
 		}
 	}
+	/* Linger only means something for a namespace that outlives a session;
+	 * per-user mode needs pidfds to watch its hosts. */
+	if (st->linger && !st->per_user)
+		return -1;
+	if (st->per_user && !st->use_pidfd)
+		return -1;
 	/* SERVICE and USER: labels only. */
-	return argc - optind == 2 ? 0 : -1;
+	if (argc - optind != 2)
+		return -1;
+	st->service = argv[optind];
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -499,12 +527,17 @@ int main(int argc, char **argv)
 	/* NSINIT_FD_HOST is present only if the host could make a pidfd. */
 	int have_host_fd = fcntl(NSINIT_FD_HOST, F_GETFD) >= 0;
 
-	if (fds_sanitize(have_host_fd) < 0) {
-		report_failure(NSINIT_STEP_USAGE, errno);
-		return 1;
-	}
+	/* Arguments first: they say whether NSINIT_FD_LISTEN is ours. */
 	if (parse_args(argc, argv, &st) < 0) {
 		report_failure(NSINIT_STEP_USAGE, EINVAL);
+		return 1;
+	}
+	if (st.per_user && (!have_host_fd || fcntl(NSINIT_FD_LISTEN, F_GETFD) < 0)) {
+		report_failure(NSINIT_STEP_USAGE, EBADF);
+		return 1;
+	}
+	if (fds_sanitize(have_host_fd, st.per_user) < 0) {
+		report_failure(NSINIT_STEP_USAGE, errno);
 		return 1;
 	}
 	if (creds_root() < 0) {
@@ -540,6 +573,25 @@ int main(int argc, char **argv)
 	if (st.sig_fd < 0) {
 		report_failure(NSINIT_STEP_SIGNALS, errno);
 		return 1;
+	}
+	if (st.per_user) {
+		/* Static: zeroed without touching its pages, which stay unmapped
+		 * until slots are used. */
+		static struct user_ns u;
+
+		u.sig_fd = st.sig_fd;
+		u.linger = st.linger;
+		u.first_host_pid = st.host_pid;
+		u.first_service = st.service;
+		if (user_setup(&u) < 0) {
+			report_failure(NSINIT_STEP_PIDFD, errno); /* or listen() */
+			return 1;
+		}
+		if (report_ready() < 0)
+			return 1; /* the host gave up waiting; end quietly */
+		if (user_serve(&u) == USER_END_TEARDOWN)
+			teardown(&st);
+		return 0;
 	}
 	if (report_ready() < 0)
 		return 1; /* the host gave up waiting; end quietly */

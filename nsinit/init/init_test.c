@@ -201,6 +201,11 @@ static void test_parse_args(void)
 	ok(parse(&st, ARGS("-g")) < 0, "parse_args: -g without a value is refused");
 	ok(parse(&st, ARGS("su")) < 0, "parse_args: USER missing is refused");
 	ok(parse(&st, ARGS("su", "alice", "extra")) < 0, "parse_args: a third word is refused");
+	ok(parse(&st, ARGS("-g", "1000", "-U", "-H", "42", "-L", "--", "sshd", "bob")) == 0 && st.per_user && st.linger &&
+		   st.host_pid == 42,
+	   "parse_args: per-user mode -U -H PID -L");
+	ok(parse(&st, ARGS("-L", "su", "alice")) < 0, "parse_args: -L without -U is refused");
+	ok(parse(&st, ARGS("-U", "-P", "su", "alice")) < 0, "parse_args: -U with the polling fallback -P is refused");
 }
 
 int main(void)

@@ -15,10 +15,17 @@ import (
 // Defaults.
 const (
 	DefaultPropagation = "slave"
+	DefaultScope       = ScopeSession
 	DefaultGrace       = time.Second
 	// MaxGrace bounds grace=: pam_close_session waits for the teardown,
 	// so a huge value would hang logouts.
 	MaxGrace = 60 * time.Second
+)
+
+// Values of scope=.
+const (
+	ScopeSession = "session" // a namespace per session
+	ScopeUser    = "user"    // one namespace for all sessions of a user
 )
 
 // DefaultExemptUsers are isolated never, unless exempt_users= says else.
@@ -33,6 +40,8 @@ type Options struct {
 	Propagation  string        // propagation=slave|private
 	Grace        time.Duration // grace=: SIGTERM-to-exit grace period at teardown
 	Helper       string        // helper=: the PID-1 helper binary; empty: built-in default
+	Scope        string        // scope=session|user
+	Linger       bool          // linger: a per-user namespace outlives its last session
 }
 
 // Option documents one module argument.
@@ -52,6 +61,8 @@ var Known = []Option{
 	{"propagation", "slave|private", DefaultPropagation, "how the session's mount tree relates to the host's"},
 	{"grace", "SECONDS|DURATION", "1", "time between SIGTERM and the end of the namespace at logout"},
 	{"helper", "PATH", "", "the PID-1 helper binary (absolute path)"},
+	{"scope", "session|user", DefaultScope, "a namespace per session, or one shared by all sessions of a user"},
+	{"linger", "", "off", "with scope=user: processes left at the last logout keep the namespace"},
 }
 
 // Error names the argument that could not be used.
@@ -71,6 +82,7 @@ func Parse(args []string) (Options, error) {
 		ExemptUsers: DefaultExemptUsers,
 		Propagation: DefaultPropagation,
 		Grace:       DefaultGrace,
+		Scope:       DefaultScope,
 	}
 	seen := map[string]bool{}
 	for _, arg := range args {
@@ -98,6 +110,13 @@ func Parse(args []string) (Options, error) {
 			o.Grace, err = parseGrace(value, hasValue)
 		case "helper":
 			o.Helper, err = parseHelper(value, hasValue)
+		case "scope":
+			o.Scope, err = parseScope(value, hasValue)
+		case "linger":
+			if hasValue {
+				err = errTakesNoValue
+			}
+			o.Linger = true
 		default:
 			err = errUnknown
 		}
@@ -105,7 +124,21 @@ func Parse(args []string) (Options, error) {
 			return o, &Error{arg, err.Error()}
 		}
 	}
+	// Only a namespace shared across sessions can outlive one.
+	if o.Linger && o.Scope != ScopeUser {
+		return o, &Error{"linger", "needs scope=user"}
+	}
 	return o, nil
+}
+
+func parseScope(value string, hasValue bool) (string, error) {
+	if !hasValue {
+		return "", errNeedsValue
+	}
+	if value != ScopeSession && value != ScopeUser {
+		return "", reason("must be session or user")
+	}
+	return value, nil
 }
 
 type reason string

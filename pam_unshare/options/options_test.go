@@ -13,7 +13,7 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Options{ExemptUsers: []string{"root"}, Propagation: "slave", Grace: time.Second}
+	want := Options{ExemptUsers: []string{"root"}, Propagation: "slave", Grace: time.Second, Scope: "session"}
 	if !reflect.DeepEqual(o, want) {
 		t.Fatalf("Parse(nil) = %+v, want %+v", o, want)
 	}
@@ -37,6 +37,10 @@ func TestParseValid(t *testing.T) {
 		{[]string{"grace=0"}, func(o *Options) { o.Grace = 0 }},
 		{[]string{"grace=60"}, func(o *Options) { o.Grace = 60 * time.Second }},
 		{[]string{"helper=/usr/local/libexec/pam_unshare-init"}, func(o *Options) { o.Helper = "/usr/local/libexec/pam_unshare-init" }},
+		{[]string{"scope=session"}, func(o *Options) {}},
+		{[]string{"scope=user"}, func(o *Options) { o.Scope = "user" }},
+		{[]string{"scope=user", "linger"}, func(o *Options) { o.Scope, o.Linger = "user", true }},
+		{[]string{"linger", "scope=user"}, func(o *Options) { o.Scope, o.Linger = "user", true }},
 	} {
 		want, _ := Parse(nil)
 		tc.want(&want)
@@ -76,6 +80,11 @@ func TestParseInvalid(t *testing.T) {
 		{[]string{"grace="}, "grace=", "needs a value"},
 		{[]string{"helper=relative/path"}, "helper=relative/path", "absolute"},
 		{[]string{"helper=/usr/../tmp/x"}, "helper=/usr/../tmp/x", "absolute"},
+		{[]string{"scope=host"}, "scope=host", "session or user"},
+		{[]string{"scope"}, "scope", "needs a value"},
+		{[]string{"linger"}, "linger", "needs scope=user"},
+		{[]string{"linger", "scope=session"}, "linger", "needs scope=user"},
+		{[]string{"scope=user", "linger=1"}, "linger=1", "takes no value"},
 	} {
 		_, err := Parse(tc.args)
 		var oe *Error
@@ -96,14 +105,16 @@ func TestKnownMatchesParse(t *testing.T) {
 	// Every documented option must parse when given a sample value.
 	samples := map[string]string{
 		"exempt_users": "root", "exempt_groups": "wheel", "only_groups": "users",
-		"propagation": "slave", "grace": "1", "helper": "/bin/true",
+		"propagation": "slave", "grace": "1", "helper": "/bin/true", "scope": "user",
 	}
+	// Options that are valid only together with another.
+	needs := map[string][]string{"linger": {"scope=user"}}
 	for _, opt := range Known {
 		arg := opt.Name
 		if opt.Value != "" {
 			arg += "=" + samples[opt.Name]
 		}
-		if _, err := Parse([]string{arg}); err != nil {
+		if _, err := Parse(append([]string{arg}, needs[opt.Name]...)); err != nil {
 			t.Errorf("documented option %q does not parse: %v", arg, err)
 		}
 	}
@@ -128,6 +139,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if o.Grace < 0 || o.Grace > MaxGrace {
 			t.Fatalf("Parse(%q): grace %v out of range", args, o.Grace)
+		}
+		if o.Linger && o.Scope != ScopeUser || o.Scope != ScopeSession && o.Scope != ScopeUser {
+			t.Fatalf("Parse(%q): scope %q with linger %v", args, o.Scope, o.Linger)
 		}
 		if o.Propagation != "slave" && o.Propagation != "private" {
 			t.Fatalf("Parse(%q): propagation %q", args, o.Propagation)

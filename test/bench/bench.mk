@@ -7,7 +7,9 @@
 #                     ways of building a module that does nothing.
 #
 # Variables:
-#   BENCH_N       sessions per latency run (default 200)
+#   BENCH_N       sessions per latency run (default 200); also the
+#                 per-user create and join runs
+#   BENCH_ONLY    peruser: run only the per-user (scope=user) section
 #   BENCH_SCALE   concurrent live sessions in the scale run (default 1000)
 #   BENCH_USER    user the sessions are opened for (default nobody; root is
 #                 exempt from pam_unshare by default)
@@ -23,6 +25,7 @@ BENCH_SCALE ?= 1000
 BENCH_USER ?= nobody
 BENCH_HELPER ?= $(BUILD)/pam_unshare-init
 BENCH_GOFLAGS ?=
+BENCH_ONLY ?=
 
 # A Go c-shared PAM module that returns PAM_SUCCESS and does nothing else.
 $(BUILD)/bench/noop.so: test/bench/noop/noop.go go.mod pam_unshare/exports.map
@@ -34,7 +37,7 @@ $(BUILD)/bench/noop.so: test/bench/noop/noop.go go.mod pam_unshare/exports.map
 
 .PHONY: bench bench-floor
 bench: build $(BUILD)/bench/noop.so
-	N=$(BENCH_N) SCALE=$(BENCH_SCALE) BENCH_USER=$(BENCH_USER) \
+	N=$(BENCH_N) SCALE=$(BENCH_SCALE) BENCH_USER=$(BENCH_USER) BENCH_ONLY=$(BENCH_ONLY) \
 		HELPER=$(BENCH_HELPER) test/bench/bench.sh $(BUILD) $(BUILD)/bench.csv
 
 bench-floor: $(BUILD)/pamhost

@@ -2,8 +2,12 @@
 # bench.sh - measure what pam_unshare costs a PAM host and the machine.
 #
 # Usage: bench.sh BUILD_DIR [CSV]
-#   BUILD_DIR holds pamhost, pam_unshare.so, pam_unshare-init and
-#   bench/noop.so (make build, and the bench.mk rule for noop.so).
+#   BUILD_DIR holds pamhost, pam_unshare.so, pam_unshare_go.so,
+#   pam_unshare-init and bench/noop.so (make build, and the bench.mk rule
+#   for noop.so). pam_unshare.so loads the Go library from its installed
+#   path; this script puts BUILD_DIR's there in its own mount namespace
+#   (test/stage.sh). A BUILD_DIR without pam_unshare_go.so is taken to be
+#   an older build whose pam_unshare.so is the Go library itself.
 #   CSV defaults to BUILD_DIR/bench.csv; a markdown copy of the table goes
 #   next to it (.md).
 # Environment: N (sessions per latency run, default 200), SCALE (concurrent
@@ -16,12 +20,16 @@
 # sessions' /proc in namespaces it creates. PAM configuration comes from a
 # temporary directory through pam_start_confdir, never from /etc/pam.d.
 #
-# Three PAM stacks, each a single "session required" line:
+# Three PAM stacks, each pam_permit for auth and account and a single
+# "session required" line:
 #   a  pam_permit      - the cost of libpam and pamhost alone
 #   b  noop (Go)       - a Go c-shared module that returns PAM_SUCCESS,
 #                        so b - a is the Go runtime
 #   c  pam_unshare     - c - b is the namespace work itself
-# Sections: latency, host memory, helper, teardown, scale.
+# Sections: no session (pam_start, auth and account only), latency, host
+# memory, helper, teardown, scale, and per-user namespaces (scope=user:
+# create against join latency, and the helper with PERUSER sessions,
+# default 50, in one namespace).
 set -euo pipefail
 
 if [[ $(id -u) != 0 ]]; then
@@ -53,6 +61,14 @@ HELPER_COMM=$(sed -n 's/^#define NSINIT_HELPER_COMM "\(.*\)"$/\1/p' \
 for f in "$PAMHOST" "$NOOP"; do
 	[[ -e $f ]] || { echo "bench: missing $f (make build)" >&2; exit 1; }
 done
+if [[ -e $BUILD/pam_unshare_go.so ]]; then
+	# shellcheck source=test/stage.sh
+	. "$(dirname "$0")/../stage.sh"
+	STAGE=$(mktemp -d /tmp/pam_unshare-bench-stage.XXXXXX)
+	GO_MODULE=$(stage_go_module "$BUILD" "$STAGE") ||
+		{ echo "bench: cannot stage the Go library" >&2; exit 1; }
+	echo "bench: Go library staged at $GO_MODULE" >&2
+fi
 STACKS=(permit noop)
 if [[ -e $MODULE && -e $HELPER ]]; then
 	STACKS+=(unshare)
@@ -75,15 +91,20 @@ cleanup() {
 	for p in "${BG_PIDS[@]}"; do
 		kill -KILL "$p" 2>/dev/null || true
 	done
-	rm -rf "$W"
+	rm -rf "$W" "${STAGE:-}"
 }
 trap cleanup EXIT
 
 CONF=$W/pam.d
 mkdir -p "$CONF"
-echo "session required pam_permit.so" >"$CONF/permit"
-echo "session required $NOOP" >"$CONF/noop"
-echo "session required $MODULE helper=$HELPER" >"$CONF/unshare"
+# service NAME SESSION-LINE: auth and account by pam_permit, then the line.
+service() {
+	printf 'auth required pam_permit.so\naccount required pam_permit.so\n%s\n' \
+		"$2" >"$CONF/$1"
+}
+service permit "session required pam_permit.so"
+service noop "session required $NOOP"
+service unshare "session required $MODULE helper=$HELPER"
 
 declare -A LABEL=([permit]="a pam_permit" [noop]="b Go no-op"
 	[unshare]="c pam_unshare")
@@ -116,6 +137,14 @@ private() {
 	awk '$1 == "Private_Clean:" || $1 == "Private_Dirty:" { s += $2 }
 		END { print s + 0 }' "/proc/$1/smaps_rollup" 2>/dev/null || true
 }
+# private_dirty PID: private dirty memory of PID in KiB: what no other
+# process can share. Private clean pages are file pages that only PID maps
+# now (such as the Go library's code while one host has it loaded); a
+# second host shares them.
+private_dirty() {
+	awk '$1 == "Private_Dirty:" { s += $2 } END { print s + 0 }' \
+		"/proc/$1/smaps_rollup" 2>/dev/null || true
+}
 # child_with_comm PID COMM: print the PID of a child of PID named COMM.
 child_with_comm() {
 	local c kids=()
@@ -147,6 +176,15 @@ sum_pss() {
 	# cat, not awk on the files: a process may exit in between.
 	{ cat "${files[@]}" 2>/dev/null || true; } |
 		awk '$1 == "Pss:" { s += $2 } END { print s + 0 }'
+}
+# sum_threads PID...: total threads of these processes.
+sum_threads() {
+	local p files=()
+	for p in "$@"; do
+		[[ -r /proc/$p/status ]] && files+=("/proc/$p/status")
+	done
+	{ cat "${files[@]}" 2>/dev/null || true; } |
+		awk '$1 == "Threads:" { s += $2 } END { print s + 0 }'
 }
 # switches PID: voluntary + involuntary context switches of PID so far;
 # nothing if PID is gone.
@@ -214,6 +252,65 @@ helpers_in() {
 echo "bench: $(uname -r), $(nproc) CPUs, N=$N, SCALE=$SCALE," \
 	"user $BENCH_USER, work dir $W" >&2
 
+# go_mapped PID: "yes" if PID has a Go c-shared library mapped (the no-op,
+# the Go library, or an older pam_unshare.so that was itself the Go
+# library), else "no".
+go_mapped() {
+	local golibs=("$NOOP")
+	if [[ -n ${GO_MODULE:-} ]]; then golibs+=("$GO_MODULE"); else golibs+=("$MODULE"); fi
+	if awk '{ print $6 }' "/proc/$1/maps" 2>/dev/null | grep -qxF -f <(printf '%s\n' "${golibs[@]}"); then
+		echo yes
+	else
+		echo no
+	fi
+}
+
+# BENCH_ONLY=peruser runs section 5 alone.
+if [[ ${BENCH_ONLY:-} != peruser ]]; then
+
+# --- 0. no session -----------------------------------------------------------
+# What every process that loads the stack pays, including sshd connections
+# that never log in: pam_start, pam_authenticate and pam_acct_mgmt, and no
+# session (pamhost -m noopen). The host is sampled while its child sleeps.
+declare -A NS_PSS NS_THREADS
+for s in "${STACKS[@]}"; do
+	l=${LABEL[$s]}
+	"$PAMHOST" -c "$CONF" -s "$s" -u "$BENCH_USER" -m noopen -- /bin/sleep 1 \
+		>/dev/null 2>"$W/nosession-$s.err" &
+	hp=$!
+	BG_PIDS+=("$hp")
+	if ! wait_child "$hp" sleep >/dev/null; then
+		record "no session" "$l" "host sampled" no "" "see stderr"
+		cat "$W/nosession-$s.err" >&2
+		wait "$hp" || true
+		continue
+	fi
+	sleep 0.3
+	NS_PSS[$s]=$(field "/proc/$hp/smaps_rollup" Pss)
+	NS_THREADS[$s]=$(field "/proc/$hp/status" Threads)
+	if [[ $s == unshare ]]; then
+		record "no session" "$l" "host threads" "${NS_THREADS[$s]}" count \
+			"1: $(verdict test "${NS_THREADS[$s]}" = 1)"
+	else
+		record "no session" "$l" "host threads" "${NS_THREADS[$s]}" count
+	fi
+	record "no session" "$l" "host PSS" "${NS_PSS[$s]}" KiB
+	record "no session" "$l" "host private" "$(private "$hp")" KiB
+	record "no session" "$l" "Go library mapped" "$(go_mapped "$hp")" ""
+	wait "$hp" || true
+	BG_PIDS=()
+done
+for s in noop unshare; do
+	[[ -n ${NS_PSS[$s]:-} && -n ${NS_PSS[permit]:-} ]] || continue
+	d=$((NS_PSS[$s] - NS_PSS[permit]))
+	if [[ $s == unshare ]]; then
+		record "no session" "${LABEL[$s]%% *} - a" "host PSS" "$d" KiB \
+			"<= 100 KiB: $(verdict test "$d" -le 100)"
+	else
+		record "no session" "${LABEL[$s]%% *} - a" "host PSS" "$d" KiB
+	fi
+done
+
 # --- 1. latency ------------------------------------------------------------
 # Sessions one after another in one pamhost, fork-per-session like su; the
 # child lists /proc. open = pam_open_session alone; total = pam_start to
@@ -223,7 +320,7 @@ echo "bench: $(uname -r), $(nproc) CPUs, N=$N, SCALE=$SCALE," \
 # the runs) and left out of the percentiles.
 ROUNDS=5
 PER_RUN=$(((N + ROUNDS - 1) / ROUNDS))
-declare -A OPEN50 TOTAL50 PSS RC
+declare -A OPEN50 TOTAL50 PSS PRIV DIRTY RC
 for ((r = 0; r < ROUNDS; r++)); do
 	for s in "${STACKS[@]}"; do
 		rc=0
@@ -307,7 +404,10 @@ for s in "${STACKS[@]}"; do
 	sleep 0.3
 	PSS[$s]=$(field "/proc/$hp/smaps_rollup" Pss)
 	record memory "$l" "host PSS" "${PSS[$s]}" KiB
-	record memory "$l" "host private" "$(private "$hp")" KiB
+	PRIV[$s]=$(private "$hp")
+	DIRTY[$s]=$(private_dirty "$hp")
+	record memory "$l" "host private (clean+dirty)" "${PRIV[$s]}" KiB
+	record memory "$l" "host private dirty" "${DIRTY[$s]}" KiB
 	record memory "$l" "host RSS" "$(field "/proc/$hp/status" VmRSS)" KiB
 	record memory "$l" "host threads" "$(field "/proc/$hp/status" Threads)" \
 		count
@@ -356,6 +456,14 @@ if [[ -n ${PSS[noop]:-} && -n ${PSS[permit]:-} ]]; then
 fi
 if [[ -n ${PSS[unshare]:-} && -n ${PSS[noop]:-} ]]; then
 	record memory "c - b" "host PSS" $((PSS[unshare] - PSS[noop])) KiB
+fi
+if [[ -n ${PRIV[unshare]:-} && -n ${PRIV[permit]:-} ]]; then
+	record memory "c - a" "host private (clean+dirty), one host" \
+		$((PRIV[unshare] - PRIV[permit])) KiB \
+		"includes the Go library's code, shared by all hosts"
+	d=$((DIRTY[unshare] - DIRTY[permit]))
+	record memory "c - a" "host private dirty per live session" "$d" KiB \
+		"<= 1024 KiB: $(verdict test "$d" -le 1024)"
 fi
 
 # --- 3. teardown -------------------------------------------------------------
@@ -449,6 +557,8 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 	record scale "$l" "helper PSS mean" \
 		$((helper_pss / (${#helpers[@]} > 0 ? ${#helpers[@]} : 1))) KiB
 	record scale "$l" "hosts total PSS" "$host_pss" KiB
+	((live > 0)) && record scale "$l" "host PSS mean" $((host_pss / live)) KiB \
+		"pam_permit host alone: ${PSS[permit]:-?} KiB"
 	record scale "$l" "MemAvailable drop" $(((mem0 - mem1) / 1024)) MiB \
 		"machine-wide"
 	record scale "$l" "MemAvailable drop per session" \
@@ -456,9 +566,15 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 	record scale "$l" "tasks (threads) before / during" \
 		"$tasks0 / $tasks1" count
 	if ((live > 0)); then
+		# Counted on the sessions' own processes, so that what others
+		# run on the machine meanwhile does not count.
+		own=$(( $(sum_threads "${hosts[@]}") + ${#helpers[@]} + ${#leaders[@]} ))
+		record scale "$l" "tasks per session" \
+			"$(awk -v t="$own" -v n="$live" 'BEGIN { printf "%.2f", t / n }')" count \
+			"< 8: $(verdict test "$own" -lt $((8 * live))) (host threads + helper + leader)"
 		per=$(((tasks1 - tasks0) / live))
-		record scale "$l" "tasks per session" "$per" count \
-			"host threads + helper + leader"
+		record scale "$l" "tasks per session, machine-wide" "$per" count \
+			"tasks during - before, over live sessions"
 		((per > 0)) && record scale "$l" "sessions kernel.pid_max allows" \
 			$((($(cat /proc/sys/kernel/pid_max) - tasks0) / per)) count \
 			"at this many tasks per session"
@@ -522,12 +638,82 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 	record scale "$l" "processes outside ${ref%/ns/pid}/ns/pid" "$other" \
 		count "machine-wide"
 fi
+fi # BENCH_ONLY
+
+# --- 5. per-user namespaces (scope=user) -------------------------------------
+# create: sessions one after another, each alone, so each open creates the
+# namespace (and each close ends it). join: the same while another session
+# holds the namespace, so each open joins it. Then PERUSER sessions at once
+# in one namespace: the helper's PSS, threads and idle wakeups.
+# The rendezvous goes to a private /run (this script's mount namespace).
+PERUSER=${PERUSER:-50}
+if [[ -e $MODULE && -e $HELPER ]]; then
+	mount -t tmpfs -o mode=755 bench-run /run
+	echo "session required $MODULE helper=$HELPER scope=user" >"$CONF/user"
+	# peruser_latency NAME: N sessions in one pamhost; open p50/p90.
+	peruser_latency() {
+		local f=$W/pu-$1 rc=0
+		timeout -k 5 120 "$PAMHOST" -c "$CONF" -s user -u "$BENCH_USER" \
+			-n $((N + 1)) -t -- /bin/true >"$f.out" 2>"$f.err" || rc=$?
+		grep -E '^[0-9]+,' "$f.out" | awk -F, '$1 > 0 { print $2 }' >"$f.open"
+		record peruser "$1" "sessions ok" \
+			"$(grep -c ' open=PAM_SUCCESS close=PAM_SUCCESS child=0 ' \
+				"$f.err" || true)/$((N + 1))" count "pamhost exit $rc"
+		record peruser "$1" "open p50" "$(pct "$f.open" 50)" us
+		record peruser "$1" "open p90" "$(pct "$f.open" 90)" us
+		PU50[$1]=$(pct "$f.open" 50)
+	}
+	declare -A PU50
+	peruser_latency create
+	"$PAMHOST" -c "$CONF" -s user -u "$BENCH_USER" -- /bin/sleep 600 \
+		>/dev/null 2>&1 &
+	holder=$!
+	BG_PIDS+=("$holder")
+	hpid=$(wait_child "$holder" pam_unshare) || hpid=
+	peruser_latency join
+	record peruser "join - create" "open p50" \
+		$((PU50[join] - PU50[create])) us \
+		"<= 0: $(verdict test "${PU50[join]}" -le "${PU50[create]}")"
+	for ((i = 1; i < PERUSER; i++)); do
+		"$PAMHOST" -c "$CONF" -s user -u "$BENCH_USER" -- /bin/sleep 600 \
+			>/dev/null 2>&1 &
+		BG_PIDS+=("$!")
+	done
+	l="$PERUSER sessions, 1 namespace"
+	for ((i = 0; i < 300; i++)); do
+		n=$(pgrep -c -f '^/bin/sleep 600$' || true)
+		((n >= PERUSER)) && break
+		sleep 0.1
+	done
+	sleep 1
+	record peruser "$l" "sessions live" "$n/$PERUSER" count
+	record peruser "$l" "helpers" "$(pgrep -c -x pam_unshare || true)" count \
+		"1 (machine-wide)"
+	if [[ -n $hpid ]]; then
+		pss=$(field "/proc/$hpid/smaps_rollup" Pss)
+		thr=$(field "/proc/$hpid/status" Threads)
+		w0=$(switches "$hpid")
+		sleep 5
+		w1=$(switches "$hpid")
+		record peruser "$l" "helper PSS" "$pss" KiB \
+			"<= 256 KiB: $(verdict test "${pss:-999}" -le 256)"
+		record peruser "$l" "helper threads" "$thr" count \
+			"1: $(verdict test "$thr" = 1)"
+		record peruser "$l" "helper wakeups in 5 s idle" $((w1 - w0)) count \
+			"0: $(verdict test $((w1 - w0)) = 0)"
+	fi
+	for p in "${BG_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	wait || true
+	BG_PIDS=()
+fi
 
 {
 	echo "| section | case | metric | value | unit | target |"
 	echo "|---|---|---|---|---|---|"
 	# Rows grouped by section, in the order the sections appear above.
-	for sec in latency memory helper teardown limits scale; do
+	for sec in "no session" latency memory helper teardown limits scale peruser; do
 		for r in "${ROWS[@]}"; do
 			if [[ $r == "| $sec |"* ]]; then printf '%s\n' "$r"; fi
 		done

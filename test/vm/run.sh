@@ -262,12 +262,12 @@ if [ "$smoke" = 0 ]; then
 		log "staging the Debian package ($what)"
 		stage_deb "$payload/deb" >"$payload/bin/install.log" 2>&1 || install_rc=$?
 		log "$what: $((SECONDS - t0))s (exit $install_rc)"
-		want=(usr/libexec/pam_unshare/pam_unshare-init pam_unshare.so usr/sbin/pam-unshare)
+		want=(usr/libexec/pam_unshare/pam_unshare-init usr/libexec/pam_unshare/pam_unshare_go.so pam_unshare.so usr/sbin/pam-unshare)
 		have=$(dpkg-deb -c "$payload"/deb/*.deb 2>/dev/null || true)
 	else
 		stage_make "$payload/root" >"$payload/bin/install.log" 2>&1 || install_rc=$?
 		what="make install DESTDIR=..."
-		want=(usr/libexec/pam_unshare/pam_unshare-init pam_unshare.so)
+		want=(usr/libexec/pam_unshare/pam_unshare-init usr/libexec/pam_unshare/pam_unshare_go.so pam_unshare.so)
 		have=$(cd "$payload/root" && find . 2>/dev/null)
 	fi
 	if [ "$install_rc" != 0 ]; then

@@ -20,6 +20,9 @@ export LC_ALL=C
 
 HELPER=/usr/libexec/pam_unshare/pam_unshare-init
 MODULE=/usr/lib/x86_64-linux-gnu/security/pam_unshare.so
+# The Go library that MODULE loads when a session opens (GO_MODULE in the
+# Makefile).
+GO_MODULE=/usr/libexec/pam_unshare/pam_unshare_go.so
 CLI=/usr/sbin/pam-unshare
 PKG=pam-unshare
 SERVICES=${SERVICES:-su su-l sshd sudo sudo-i login cron atd pamtester-unshare}
@@ -279,8 +282,8 @@ sc_harness() {
 		not_ok "harness: $installed (exit $VM_GUEST_INSTALL_RC)"
 		diag "$(tail -n 20 "$VM_OUT/install.log" 2>/dev/null)"
 	fi
-	check "harness: the helper, the module and pam-unshare are in place" \
-		ls -l "$HELPER" "$MODULE" "$CLI"
+	check "harness: the helper, the module, its Go library and pam-unshare are in place" \
+		ls -l "$HELPER" "$MODULE" "$GO_MODULE" "$CLI"
 	if [ "$VM_INSTALL" = deb ]; then
 		check "harness: dpkg lists $PKG as installed and owning the module" pkg_owns_module
 	fi
@@ -344,7 +347,7 @@ remove_refused() {
 		return 1
 	fi
 	pkg_installed || { fail "the package is no longer installed"; return 1; }
-	ls -l "$MODULE" "$HELPER" "$CLI" || { fail "files are gone"; return 1; }
+	ls -l "$MODULE" "$GO_MODULE" "$HELPER" "$CLI" || { fail "files are gone"; return 1; }
 	grep -q 'pam-unshare disable' "$tmp/dpkg-r" ||
 		{ fail "the refusal does not tell the administrator to run pam-unshare disable"; return 1; }
 }
@@ -389,7 +392,7 @@ remove_package() {
 }
 files_gone() {
 	local f left=0
-	for f in "$MODULE" "$HELPER" "$CLI" /usr/share/man/man8/pam_unshare.8.gz; do
+	for f in "$MODULE" "$GO_MODULE" "$HELPER" "$CLI" /usr/share/man/man8/pam_unshare.8.gz; do
 		[ ! -e "$f" ] || { echo "still there: $f"; left=1; }
 	done
 	[ "$left" = 0 ]
@@ -743,10 +746,71 @@ sc_idle() {
 	check "after the idle ssh session: nothing left in another PID namespace" host_clean
 }
 
+# 11: scope=user, with and without linger, over ssh and su.
+# user_ps USER: what ps -e shows in a new ssh session of USER.
+user_ps() { timeout "$T" ssh "$1@127.0.0.1" 'ps -e -o args=' </dev/null 2>&1; }
+two_ssh_share() {
+	local a b out rc=0
+	mark_leftovers
+	ssh "$USER_A@127.0.0.1" 'sleep 31' </dev/null >/dev/null 2>&1 &
+	a=$!
+	su bob -c 'sleep 32' </dev/null >/dev/null 2>&1 &
+	b=$!
+	wait_until 60 pgrep -u "$USER_A" -x -f 'sleep 31' >/dev/null
+	wait_until 60 pgrep -u bob -x -f 'sleep 32' >/dev/null
+	out=$(user_ps "$USER_A")
+	echo "$out"
+	grep -qx 'sleep 31' <<<"$out" || { echo "alice's other ssh session is not visible"; rc=1; }
+	! grep -qx 'sleep 32' <<<"$out" || { echo "bob's session is visible to alice"; rc=1; }
+	grep -q '^pam_unshare-init .* -U ' <<<"$out" || { echo "PID 1 is not a per-user helper"; rc=1; }
+	kill "$a" "$b" 2>/dev/null
+	wait "$a" "$b" 2>/dev/null
+	return "$rc"
+}
+linger_survives() {
+	local out
+	mark_leftovers
+	timeout "$T" ssh "$USER_A@127.0.0.1" 'nohup sleep 1001 >/dev/null 2>&1 &' </dev/null ||
+		{ fail "ssh exited $?"; return 1; }
+	sleep 2
+	pgrep -u "$USER_A" -x -f 'sleep 1001' || { fail "the nohup sleep did not survive logout"; return 1; }
+	out=$(user_ps "$USER_A")
+	echo "$out"
+	grep -qx 'sleep 1001' <<<"$out" || { fail "the next login does not see it"; return 1; }
+	out=$($CLI status)
+	echo "$out"
+	grep -Eq "^$USER_A +user +[0-9]+ +yes " <<<"$out" || { fail "status does not show the lingering namespace"; return 1; }
+	timeout "$T" ssh "$USER_A@127.0.0.1" 'pkill -x sleep' </dev/null
+	wait_until 10 sh -c "! pgrep -u $USER_A -x sleep" || { fail "the next login could not kill it"; return 1; }
+	host_clean
+}
+stop_ends() {
+	local out
+	mark_leftovers
+	timeout "$T" ssh "$USER_A@127.0.0.1" 'nohup sleep 1002 >/dev/null 2>&1 &' </dev/null
+	wait_until 10 pgrep -u "$USER_A" -x -f 'sleep 1002' >/dev/null || { fail "no lingering sleep"; return 1; }
+	out=$(timeout "$T" su bob -c "$CLI stop $USER_A" </dev/null 2>&1)
+	echo "bob: $out"
+	pgrep -u "$USER_A" -x -f 'sleep 1002' >/dev/null || { fail "bob stopped alice's namespace"; return 1; }
+	$CLI stop "$USER_A" || { fail "pam-unshare stop failed"; return 1; }
+	! pgrep -u "$USER_A" -x -f 'sleep 1002' || { fail "the sleep survived stop"; return 1; }
+	host_clean
+}
+sc_peruser() {
+	set_pam_args "scope=user linger"
+	check "scope=user: two ssh sessions of alice see each other and nothing of bob" two_ssh_share
+	check "scope=user linger: a nohup sleep survives logout, the next login sees and kills it" linger_survives
+	check "pam-unshare stop: bob cannot stop alice's namespace, root can" stop_ends
+	set_pam_args "scope=user"
+	check "scope=user without linger: nohup sleep over ssh is gone after logout" ssh_nohup
+	set_pam_args ""
+	check "after the per-user scenario: nothing left in another PID namespace" host_clean
+}
+
 # shellcheck source=test/vm/doors.sh
 . "$here/doors.sh"
 
-all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle door_ps door_dbus door_user_manager door_cron door_at door_sudo_i door_visible door_doctor uninstall"
+all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle peruser door_ps door_dbus door_user_manager door_cron door_at door_sudo_i door_visible door_doctor uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do

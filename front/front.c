@@ -1,0 +1,302 @@
+/*
+ * front.c - pam_unshare.so, the module that pam.d files name.
+ *
+ * The session work is done by a Go c-shared library (built from
+ * pam_unshare/, installed at PU_GO_MODULE). A Go library starts the Go
+ * runtime from an ELF constructor the moment it is loaded: threads, signal
+ * handlers and a few MiB of memory, in every process that loads the PAM
+ * stack. This front module is plain C, so pam_start, auth and account
+ * stacks, failed logins and exempt users never start Go: the library is
+ * loaded only when pam_sm_open_session runs.
+ *
+ * It also owns two rules of the PAM boundary:
+ *
+ *  - Load only what root put in place. The library is opened once, checked
+ *    through that descriptor (root-owned regular file, not writable by group
+ *    or others, nor is any directory above its real path; the same rules as
+ *    the PID-1 helper, nsinit/trust.go) and loaded through the same
+ *    descriptor (/proc/self/fd/N), so nothing can be swapped between the
+ *    check and the load. Any failure refuses the session with
+ *    PAM_SYSTEM_ERR and one syslog line naming the cause.
+ *
+ *  - No Go in a forked copy of the host. Only the forking thread survives
+ *    fork(), and the Go runtime hangs without its threads. Hosts do fork
+ *    and then call PAM in the child: util-linux su calls
+ *    pam_end(PAM_DATA_SILENT) there. The process that opened the session
+ *    is recorded with pam_set_data; pam_sm_close_session in any other
+ *    process returns PAM_IGNORE without touching Go, and the record's
+ *    cleanup (run by pam_end) is no code at all. The Go library's own
+ *    pam_set_data cleanup (pam_unshare/glue.c) is C and makes the same
+ *    check before it calls into Go.
+ *
+ * The library must be of this build: it exports pam_unshare_go_abi(),
+ * which must return PU_GO_ABI (defined in pam_unshare/module.go too).
+ * That also makes sure that the object dlopen returned is ours: glibc
+ * matches an already loaded object by its name, and "/proc/self/fd/N" is a
+ * name that another loader could have used for another file.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#ifndef PU_GO_MODULE
+#error "PU_GO_MODULE (the Go library's installed path) is set by the Makefile"
+#endif
+
+/* The interface version between this file and the Go library; the same
+ * value is returned by pam_unshare_go_abi() in pam_unshare/module.go. */
+#define PU_GO_ABI 1
+
+/* The pam_set_data key for the pid that opened the session. */
+#define OWNER_KEY "pam_unshare:front-owner"
+
+typedef int (*pam_sm_fn)(pam_handle_t *, int, int, const char **);
+
+/* The loaded library; set once per process, never unloaded (the Go linker
+ * marks the library NODELETE). `loaded_by` is the pid that loaded it: a
+ * forked copy sees a handle whose runtime has no threads. */
+static struct {
+	pam_sm_fn open, close;
+	pid_t loaded_by;
+} go;
+static pthread_mutex_t go_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Check that only root could have put the file open on fd in place, and
+ * that every directory above its real path is root's too. Returns NULL, or
+ * what is wrong (in `buf` or a constant).
+ */
+static const char *untrusted(int fd, char *buf, size_t len)
+{
+	char link[32], real[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return strerror(errno);
+	if (!S_ISREG(st.st_mode))
+		return "not a regular file";
+	if (st.st_uid != 0) {
+		snprintf(buf, len, "owned by uid %u, must be owned by root",
+			 (unsigned)st.st_uid);
+		return buf;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(buf, len, "mode %04o: must not be writable by group or others",
+			 (unsigned)(st.st_mode & 07777));
+		return buf;
+	}
+	/* The path the descriptor really reached, symlinks resolved. */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, real, sizeof(real) - 1);
+	if (n <= 0 || real[0] != '/') {
+		snprintf(buf, len, "cannot resolve its real path through %s", link);
+		return buf;
+	}
+	real[n] = '\0';
+	/* Walk the directories above it, up to "/". A sticky directory such
+	 * as /tmp is accepted, as for the helper: others cannot replace a
+	 * root-owned entry in it. */
+	for (char *slash = strrchr(real, '/'); slash; slash = strrchr(real, '/')) {
+		slash[slash == real] = '\0'; /* "/a/b" -> "/a"; "/a" -> "/" */
+		if (stat(real, &st) < 0) {
+			snprintf(buf, len, "directory %s: %s", real, strerror(errno));
+			return buf;
+		}
+		if (st.st_uid != 0 ||
+		    ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+			snprintf(buf, len, "directory %s must be owned by root and "
+				 "not writable by group or others", real);
+			return buf;
+		}
+		if (slash == real)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* At most this many threads in the host when the library is loaded, for
+ * the Go runtime to start on one CPU (see go_dlopen); sshd, su, sudo and
+ * login have one. */
+#define MAX_HOST_THREADS 64
+
+/* Fill tids with the threads of this process; returns how many, or -1 if
+ * there are more than max or /proc/self/task cannot be read. */
+static int list_threads(pid_t *tids, int max)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == max) {
+			n = -1;
+			break;
+		}
+		tids[n++] = (pid_t)atoi(de->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * dlopen path, and wait for the Go runtime to be up (`abi` is the first Go
+ * call; a cgo export waits for the runtime's initialisation).
+ *
+ * The runtime sizes itself from the CPU affinity of the thread that starts
+ * it: with N CPUs it runs N Ps and starts more threads. Its work here is
+ * done on the host's thread, one session at a time, so one P is enough:
+ * started on one CPU it runs one fewer thread and about 130 KiB less
+ * memory per host (measured with make bench). GOMAXPROCS in the
+ * environment cannot do this: the runtime of a library reads the
+ * environment the process started with. So this thread is bound to the
+ * CPU it is on while the runtime starts, and then it and every thread the
+ * runtime started get the caller's affinity back.
+ */
+static void *go_dlopen(const char *path, int (**abi)(void))
+{
+	pid_t before[MAX_HOST_THREADS], after[MAX_HOST_THREADS + 16];
+	int nbefore, nafter, cpu = sched_getcpu(), pinned = 0;
+	cpu_set_t saved, one;
+	void *h;
+
+	nbefore = list_threads(before, MAX_HOST_THREADS);
+	if (nbefore > 0 && cpu >= 0 &&
+	    sched_getaffinity(0, sizeof(saved), &saved) == 0) {
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pinned = sched_setaffinity(0, sizeof(one), &one) == 0;
+	}
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	*(void **)abi = h ? dlsym(h, "pam_unshare_go_abi") : NULL;
+	if (*abi)
+		(*abi)(); /* the runtime is up once this returns */
+	if (!pinned)
+		return h;
+	sched_setaffinity(0, sizeof(saved), &saved);
+	nafter = list_threads(after, MAX_HOST_THREADS + 16);
+	for (int i = 0; i < nafter; i++) {
+		int old = 0;
+
+		for (int j = 0; j < nbefore && !old; j++)
+			old = after[i] == before[j];
+		if (!old)
+			sched_setaffinity(after[i], sizeof(saved), &saved);
+	}
+	return h;
+}
+
+/* Open, check and load the Go library, once per process. Returns 0, or
+ * -1 after logging why. Called with go_lock held. */
+static int load_go(pam_handle_t *pamh)
+{
+	char fdpath[32], why[PATH_MAX + 128];
+	const char *problem;
+	int (*abi)(void);
+	void *h;
+	int fd;
+
+	if (go.open && go.loaded_by == getpid())
+		return 0;
+	if (go.open) {
+		pam_syslog(pamh, LOG_ERR, "called in a forked copy of the process that "
+			   "started the Go runtime; refusing the session");
+		return -1;
+	}
+	fd = open(PU_GO_MODULE, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pam_syslog(pamh, LOG_ERR, "cannot open the Go module %s: %m; "
+			   "refusing the session", PU_GO_MODULE);
+		return -1;
+	}
+	problem = untrusted(fd, why, sizeof(why));
+	if (problem) {
+		pam_syslog(pamh, LOG_ERR, "untrusted Go module %s: %s; refusing the "
+			   "session", PU_GO_MODULE, problem);
+		close(fd);
+		return -1;
+	}
+	/* Opening the magic link reopens the very file checked above. */
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	h = go_dlopen(fdpath, &abi);
+	close(fd);
+	if (!h) {
+		pam_syslog(pamh, LOG_ERR, "cannot load the Go module %s: %s; refusing "
+			   "the session", PU_GO_MODULE, dlerror());
+		return -1;
+	}
+	*(void **)&go.open = dlsym(h, "pam_sm_open_session");
+	*(void **)&go.close = dlsym(h, "pam_sm_close_session");
+	if (!abi || abi() != PU_GO_ABI || !go.open || !go.close) {
+		go.open = go.close = NULL;
+		pam_syslog(pamh, LOG_ERR, "the Go module %s is not from this build of "
+			   "pam_unshare (interface %d expected); refusing the session",
+			   PU_GO_MODULE, PU_GO_ABI);
+		return -1;
+	}
+	go.loaded_by = getpid();
+	return 0;
+}
+
+PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
+				   const char **argv)
+{
+	int rc, loaded;
+
+	pthread_mutex_lock(&go_lock);
+	loaded = load_go(pamh);
+	pthread_mutex_unlock(&go_lock);
+	if (loaded < 0)
+		return PAM_SYSTEM_ERR;
+	rc = go.open(pamh, flags, argc, argv);
+	if (rc != PAM_SUCCESS)
+		return rc;
+	/* The pid is the data itself: no allocation, and no cleanup code that
+	 * pam_end could run in a forked copy. */
+	if (pam_set_data(pamh, OWNER_KEY, (void *)(intptr_t)getpid(), NULL) !=
+	    PAM_SUCCESS) {
+		pam_syslog(pamh, LOG_ERR, "cannot store the session owner; "
+			   "refusing the session");
+		go.close(pamh, flags, argc, argv);
+		return PAM_SYSTEM_ERR;
+	}
+	return PAM_SUCCESS;
+}
+
+PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc,
+				    const char **argv)
+{
+	const void *owner = NULL;
+	int rc;
+
+	/* No session of ours in this transaction (none opened, an exempt user,
+	 * a refused open): nothing to do, and no reason to load Go. */
+	if (pam_get_data(pamh, OWNER_KEY, &owner) != PAM_SUCCESS || !owner)
+		return PAM_IGNORE;
+	/* A forked copy of the host: the session is the parent's, and Go
+	 * cannot run here. Quietly, since syslog is not safe here either. */
+	if ((pid_t)(intptr_t)owner != getpid())
+		return PAM_IGNORE;
+	rc = go.close(pamh, flags, argc, argv);
+	pam_set_data(pamh, OWNER_KEY, NULL, NULL);
+	return rc;
+}

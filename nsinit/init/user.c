@@ -1,0 +1,361 @@
+/*
+ * user.c - per-user mode of pam_unshare-init (module option scope=user).
+ *
+ * One namespace serves every isolated session of one user. The first
+ * login created it (init.c's main, with -U); it arrives here as the first
+ * session, on NSINIT_FD_CONTROL with its host's pidfd NSINIT_FD_HOST. Later
+ * logins connect to the rendezvous socket NSINIT_FD_LISTEN, which nsinit
+ * (user.go) bound in a root-only directory, and send NSINIT_MSG_JOIN with
+ * their own pidfd. We count them, then answer NSINIT_MSG_JOINED with our
+ * own pidfd, which the host passes to setns(CLONE_NEWPID|CLONE_NEWNS).
+ *
+ * A session counts from the moment its connection is accepted (so a join
+ * in progress holds the namespace open) until one of:
+ *   - NSINIT_MSG_TERMINATE on its connection (pam_close_session);
+ *   - end-of-file on its connection (the host closed it, and nothing else
+ *     holds a copy);
+ *   - its host's pidfd turns readable: the host died (kill -9 of sshd).
+ *     This is what counts; end-of-file alone is not enough, since hosts
+ *     fork without exec and their children may hold copies of the socket.
+ *
+ * When the count drops to zero:
+ *   - without linger, the rendezvous is withdrawn (the listening socket is
+ *     closed, which also refuses any connection not yet accepted) and then
+ *     the namespace is torn down by init.c's teardown();
+ *   - with linger, the namespace stays while any process other than us
+ *     runs in it; on a SIGCHLD that leaves it empty we withdraw and exit.
+ * A login racing either end therefore gets this namespace while it still
+ * counts sessions, or a refused connection and a new namespace, never one
+ * that is ending. The connection of the session whose leave ends the
+ * namespace stays open until we exit, so its pam_close_session returns
+ * after the teardown.
+ *
+ * Trust: the rendezvous lives in a 0700 root directory, and we also refuse
+ * any peer whose SO_PEERCRED uid is not 0. JOIN, STATUS and STOP are only
+ * honoured as the first message of an accepted connection: a session's
+ * control socket may be inherited by the user's processes (hosts fork
+ * without exec), and on it the user can only end their own session.
+ * Descriptors that arrive with anything we do not expect are closed.
+ *
+ * No allocation and no timers: an idle namespace makes no wakeups.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "../handshake.h"
+#include "init.h"
+
+/* One pollfd per slot connection and one per host pidfd, plus the signalfd
+ * and the listening socket. */
+#define USER_MAX_POLL (2 + 2 * USER_MAX_SLOTS)
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static int sessions(const struct user_ns *u)
+{
+	int n = 0;
+
+	for (int i = 0; i < u->nslots; i++)
+		n += u->slots[i].ctl_fd >= 0;
+	return n;
+}
+
+static void slot_free(struct user_ns *u, int i)
+{
+	close_fd(&u->slots[i].ctl_fd);
+	close_fd(&u->slots[i].host_fd);
+	u->slots[i].joined = 0;
+	while (u->nslots > 0 && u->slots[u->nslots - 1].ctl_fd < 0)
+		u->nslots--;
+}
+
+/* A free slot's index, or -1 if all are taken. */
+static int slot_new(struct user_ns *u)
+{
+	for (int i = 0; i < USER_MAX_SLOTS; i++) {
+		if (i < u->nslots && u->slots[i].ctl_fd >= 0)
+			continue;
+		memset(&u->slots[i], 0, sizeof(u->slots[i]));
+		u->slots[i].ctl_fd = u->slots[i].host_fd = -1;
+		if (i >= u->nslots)
+			u->nslots = i + 1;
+		return i;
+	}
+	return -1;
+}
+
+static void label_copy(char *dst, const char *src)
+{
+	size_t n = strnlen(src, sizeof(((struct user_slot *)0)->label) - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+int user_setup(struct user_ns *u)
+{
+	int i;
+
+	/* The host bound the socket; listening here makes SO_PEERCRED, which
+	 * joiners check, name us. */
+	u->listen_fd = NSINIT_FD_LISTEN;
+	if (listen(u->listen_fd, SOMAXCONN) < 0)
+		return -1;
+	u->self_fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (u->self_fd < 0)
+		return -1;
+	i = slot_new(u);
+	u->slots[i].ctl_fd = NSINIT_FD_CONTROL;
+	u->slots[i].host_fd = NSINIT_FD_HOST;
+	u->slots[i].joined = 1;
+	u->slots[i].pid = (int)u->first_host_pid;
+	label_copy(u->slots[i].label, u->first_service ? u->first_service : "-");
+	return 0;
+}
+
+/* Withdraw the rendezvous: from now on connect() is refused, and
+ * connections queued but not accepted are reset. */
+static void withdraw(struct user_ns *u)
+{
+	close_fd(&u->listen_fd);
+}
+
+/* Send one message, with descriptor fd attached unless it is -1.
+ * Returns 0, or -1 with errno set. Never blocks. */
+static int send_msg(int sock, const struct nsinit_msg *msg, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = sizeof(*msg) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(*msg) ? 0 : -1;
+}
+
+/* Receive one message into *msg and at most one descriptor into *fd (-1 if
+ * none; extra descriptors are closed). Returns the byte count as recvmsg
+ * does: 0 at end-of-file, -1 with errno set. */
+static ssize_t recv_msg(int sock, struct nsinit_msg *msg, int *fd)
+{
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
+	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(*msg) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+
+	*fd = -1;
+	memset(msg, 0, sizeof(*msg));
+	n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		int nfds, fds[4];
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if (nfds > 4)
+			nfds = 4;
+		memcpy(fds, CMSG_DATA(c), (size_t)nfds * sizeof(int));
+		for (int k = 0; k < nfds; k++) {
+			if (*fd < 0)
+				*fd = fds[k];
+			else
+				close(fds[k]);
+		}
+	}
+	return n;
+}
+
+/* Accept one connection from root. Others are closed at once. */
+static void accept_one(struct user_ns *u)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd = accept4(u->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int i;
+
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+		close(fd);
+		return;
+	}
+	i = slot_new(u);
+	if (i < 0) {
+		syslog(LOG_ERR, "%d connections already; refusing another", USER_MAX_SLOTS);
+		close(fd);
+		return;
+	}
+	u->slots[i].ctl_fd = fd;
+}
+
+/* Answer NSINIT_MSG_STATUS on slot i. */
+static void report_status(struct user_ns *u, int i)
+{
+	struct nsinit_msg msg = { .type = NSINIT_MSG_STATUS, .step = (unsigned char)u->linger };
+	int fd = u->slots[i].ctl_fd;
+
+	for (int k = 0; k < u->nslots; k++)
+		msg.err += u->slots[k].joined;
+	if (send_msg(fd, &msg, -1) < 0)
+		return;
+	for (int k = 0; k < u->nslots; k++) {
+		if (!u->slots[k].joined)
+			continue;
+		msg = (struct nsinit_msg){ .type = NSINIT_MSG_SESSION, .pid = u->slots[k].pid };
+		memcpy(msg.label, u->slots[k].label, sizeof(msg.label));
+		if (send_msg(fd, &msg, -1) < 0)
+			return;
+	}
+}
+
+/* What a message on a slot asks for. */
+enum verdict {
+	KEEP,   /* nothing changes */
+	LEAVE,  /* the slot's session is over */
+	CLOSE,  /* the same, by pam_close_session, which waits for an answer */
+	STOP,   /* end the namespace now */
+};
+
+/* Read one message on slot i and act on it. */
+static enum verdict slot_read(struct user_ns *u, int i)
+{
+	struct user_slot *s = &u->slots[i];
+	struct nsinit_msg msg;
+	int fd;
+	ssize_t n = recv_msg(s->ctl_fd, &msg, &fd);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return KEEP;
+	if (n <= 0)
+		return LEAVE; /* end-of-file or a reset: the host let go */
+	if (n == (ssize_t)sizeof(msg) && s->joined && msg.type == NSINIT_MSG_TERMINATE) {
+		close_fd(&fd);
+		return CLOSE;
+	}
+	if (n != (ssize_t)sizeof(msg) || s->joined) {
+		close_fd(&fd); /* anything else on a session's socket is ignored */
+		return KEEP;
+	}
+	switch (msg.type) {
+	case NSINIT_MSG_JOIN:
+		if (fd < 0)
+			return LEAVE;
+		/* Count first, then acknowledge: the join is final only now. */
+		s->host_fd = fd;
+		s->joined = 1;
+		s->pid = msg.pid;
+		msg.label[sizeof(msg.label) - 1] = '\0';
+		label_copy(s->label, msg.label);
+		msg = (struct nsinit_msg){ .type = NSINIT_MSG_JOINED };
+		return send_msg(s->ctl_fd, &msg, u->self_fd) < 0 ? LEAVE : KEEP;
+	case NSINIT_MSG_STATUS:
+		close_fd(&fd);
+		report_status(u, i);
+		return LEAVE;
+	case NSINIT_MSG_STOP:
+		close_fd(&fd);
+		syslog(LOG_NOTICE, "stop requested; ending the namespace");
+		return STOP;
+	}
+	close_fd(&fd);
+	return LEAVE;
+}
+
+enum user_end user_serve(struct user_ns *u)
+{
+	struct pollfd pfd[USER_MAX_POLL];
+	/* Which slot each pollfd belongs to, and whether it is the host pidfd. */
+	short slot_of[USER_MAX_POLL];
+	char is_host[USER_MAX_POLL];
+
+	for (;;) {
+		int n = 0, end = 0;
+
+		pfd[n++] = (struct pollfd){ .fd = u->sig_fd, .events = POLLIN };
+		if (u->listen_fd >= 0)
+			pfd[n++] = (struct pollfd){ .fd = u->listen_fd, .events = POLLIN };
+		for (int i = 0; i < u->nslots; i++) {
+			if (u->slots[i].ctl_fd < 0)
+				continue;
+			slot_of[n] = (short)i, is_host[n] = 0;
+			pfd[n++] = (struct pollfd){ .fd = u->slots[i].ctl_fd, .events = POLLIN };
+			if (u->slots[i].host_fd >= 0) {
+				slot_of[n] = (short)i, is_host[n] = 1;
+				pfd[n++] = (struct pollfd){ .fd = u->slots[i].host_fd, .events = POLLIN };
+			}
+		}
+		if (poll(pfd, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			syslog(LOG_ERR, "poll: %m; ending the namespace");
+			withdraw(u);
+			return USER_END_TEARDOWN;
+		}
+		if ((pfd[0].revents & POLLIN) && signals_drain(u->sig_fd)) {
+			withdraw(u);
+			return USER_END_TEARDOWN;
+		}
+		/* Sessions leave before anyone new is accepted, so a leave that
+		 * empties the namespace withdraws the queued connections too. */
+		for (int k = (u->listen_fd >= 0) ? 2 : 1; k < n && !end; k++) {
+			int i = slot_of[k];
+			enum verdict v;
+
+			/* Skip a slot that a message earlier in this round freed. */
+			if (!pfd[k].revents || pfd[k].fd != (is_host[k] ? u->slots[i].host_fd : u->slots[i].ctl_fd))
+				continue;
+			v = is_host[k] ? LEAVE : slot_read(u, i);
+			if (v == STOP) {
+				end = 1; /* its connection closes when we exit */
+				break;
+			}
+			if (v != LEAVE && v != CLOSE)
+				continue;
+			if (sessions(u) == 1 && !u->linger) {
+				/* The last one: its connection stays open, and its
+				 * pam_close_session waits, until we have exited. */
+				end = 1;
+				break;
+			}
+			if (v == CLOSE) {
+				struct nsinit_msg left = { .type = NSINIT_MSG_LEFT };
+
+				(void)send_msg(u->slots[i].ctl_fd, &left, -1);
+			}
+			slot_free(u, i);
+		}
+		if (end) {
+			withdraw(u);
+			return USER_END_TEARDOWN;
+		}
+		if (sessions(u) == 0 && u->linger && !namespace_busy()) {
+			withdraw(u);
+			return USER_END_EMPTY;
+		}
+		if (u->listen_fd >= 0 && (pfd[1].revents & POLLIN))
+			accept_one(u);
+	}
+}

@@ -1,0 +1,389 @@
+# shellcheck shell=bash
+# scope-user.sh - tests of per-user namespaces (scope=user, linger), sourced
+# by run-tests.sh inside its private world (lib.sh, tap.sh). Each t_user_*
+# test starts with no helper running and leaves none.
+
+RUNDIR=/run/pam_unshare
+ALICE_SOCK=$RUNDIR/4101.sock
+BOB_SOCK=$RUNDIR/4102.sock
+PU=("$BUILD"/pam-unshare)
+PY=/usr/bin/python3
+
+# user_session USER ARGS...: a pamhost session of USER running ARGS (an
+# absolute command); pamhost's report and the command's output on stdout.
+user_session() {
+	local u=$1
+	shift
+	"$PAMHOST" -c /etc/pam.d -s pamhost -u "$u" -- "$@" 2>&1
+}
+
+# as_alice ARGS...: run ARGS as pu-alice without a PAM session.
+as_alice() { setpriv --reuid=4101 --regid=4101 --init-groups "$@"; }
+
+helper_count() { helpers_alive | grep -c .; }
+runs() { pgrep -f "^$1\$" >/dev/null; }
+gone() { ! runs "$1"; }
+
+# --- assertions: each prints what it saw --------------------------------------
+
+# has_line TEXT REGEX: a line of TEXT matches REGEX (extended).
+has_line() {
+	grep -Eq -- "$2" <<<"$1" && return 0
+	echo "no line matches: $2"
+	echo "$1"
+	return 1
+}
+
+# helpers_are N: exactly N helpers run.
+helpers_are() {
+	[ "$(helper_count)" -eq "$1" ] && return 0
+	echo "want $1 helpers; running:"
+	pgrep -a -x pam_unshare
+	return 1
+}
+
+# all_gone: no helper is left within 5 s (and so no per-user namespace).
+all_gone() {
+	wait_until 5 no_helpers && return 0
+	echo "helpers left:"
+	ps -eo pid,ppid,args
+	return 1
+}
+
+# still_runs ARGS / ends ARGS: a process with exactly this command line
+# runs / is gone within 4 s.
+still_runs() {
+	runs "$1" && return 0
+	echo "not running: $1"
+	ps -eo pid,ppid,args
+	return 1
+}
+ends() {
+	wait_until 4 gone "$1" && return 0
+	echo "still running: $1"
+	ps -eo pid,ppid,args
+	return 1
+}
+
+# sees_user OUT OWN OTHER: OUT (ps -e -o args=) shows OWN and a per-user
+# helper as PID 1's command, and neither OTHER nor anything of the host.
+sees_user() {
+	echo "$1"
+	grep -q "^$2\$" <<<"$1" && ! grep -q "^$3\$" <<<"$1" &&
+		! grep -q 'sleep 1001' <<<"$1" && grep -q '^pam_unshare-init .* -U ' <<<"$1"
+}
+
+# opened OUT [N]: pamhost's report shows N (default 1) sessions that opened
+# and closed with PAM_SUCCESS and whose command exited 0.
+opened() {
+	echo "$1"
+	[ "$(grep -c 'open=PAM_SUCCESS close=PAM_SUCCESS child=0' <<<"$1")" -eq "${2:-1}" ]
+}
+
+# refused OUT: pamhost's report shows a refused open.
+refused() {
+	echo "$1"
+	grep -q 'open=PAM_SYSTEM_ERR' <<<"$1"
+}
+
+# one_ns_per_user DIR USERS: each DIR/USER/* holds the `readlink
+# /proc/self/ns/pid` of sessions of USER: one namespace per user, USERS
+# distinct ones in all.
+one_ns_per_user() {
+	local d=$1 want=$2 u bad=0 all
+	for u in "$d"/*/; do
+		[ "$(cat "$u"* | grep -o 'pid:\[[0-9]*\]' | sort -u | wc -l)" -eq 1 ] || {
+			echo "user ${u%/} saw namespaces: $(cat "$u"* | grep -o 'pid:\[[0-9]*\]' | sort -u | tr '\n' ' ')"
+			bad=1
+		}
+	done
+	all=$(cat "$d"/*/* | grep -o 'pid:\[[0-9]*\]' | sort -u | wc -l)
+	[ "$all" -eq "$want" ] || { echo "want $want namespaces in all, got $all"; bad=1; }
+	return "$bad"
+}
+
+# --- tests -----------------------------------------------------------------------
+
+t_user_linger_refused() {
+	local out mark
+	pamd_write "linger"
+	mark=$(syslog_mark)
+	out=$(user_session pu-alice /bin/true)
+	check "linger without scope=user: the session is refused (PAM_SYSTEM_ERR)" refused "$out"
+	check "linger without scope=user: syslog names it" \
+		syslog_has "$mark" 'bad module argument "linger": needs scope=user'
+	check "linger without scope=user: nothing is left" all_gone
+	pamd_write ""
+}
+
+t_user_two_sessions() {
+	local out p1 p2
+	pamd_write "scope=user"
+	user_session pu-alice /bin/sleep 3.01 >/dev/null &
+	p1=$!
+	user_session pu-bob /bin/sleep 3.02 >/dev/null &
+	p2=$!
+	wait_until 3 runs "/bin/sleep 3.01"
+	wait_until 3 runs "/bin/sleep 3.02"
+	out=$(su pu-alice -c 'ps -e -o args=' 2>&1)
+	check "scope=user: su as alice sees her other session (pamhost) and nothing of bob or the host" \
+		sees_user "$out" "/bin/sleep 3.01" "/bin/sleep 3.02"
+	out=$(sudo -u pu-bob ps -e -o args= 2>&1)
+	check "scope=user: sudo as bob sees his other session and nothing of alice" \
+		sees_user "$out" "/bin/sleep 3.02" "/bin/sleep 3.01"
+	check "scope=user: two users, two namespaces" helpers_are 2
+	wait "$p1" "$p2"
+	check "scope=user without linger: the namespaces end with their last sessions" all_gone
+	pamd_write ""
+}
+
+t_user_no_linger() {
+	pamd_write "scope=user"
+	su pu-alice -c 'nohup sleep 2003 >/dev/null 2>&1 &' 2>/dev/null
+	check "scope=user without linger: a nohup sleep is gone once the last session ends" ends "sleep 2003"
+	check "scope=user without linger: no helper is left" all_gone
+	pamd_write ""
+}
+
+t_user_linger() {
+	local out
+	pamd_write "scope=user linger"
+	su pu-alice -c 'nohup sleep 2004 >/dev/null 2>&1 &' 2>/dev/null
+	sleep 0.5
+	check "linger: a nohup sleep survives logout" still_runs "sleep 2004"
+	out=$(su pu-alice -c 'ps -e -o args=' 2>&1)
+	check "linger: the next login sees it" has_line "$out" '^sleep 2004$'
+	out=$("${PU[@]}" status --helper "$HELPER" 2>&1)
+	check "linger: pam-unshare status shows alice's namespace with linger and no session" \
+		has_line "$out" '^pu-alice +user +[0-9]+ +yes +0 '
+	check "linger: pam-unshare status lists the lingering job" \
+		has_line "$out" "^  pu-alice: lingering pid $(pgrep -f '^sleep 2004$')\$"
+	su pu-alice -c 'pkill -x sleep' 2>/dev/null
+	check "linger: the next login can kill it" ends "sleep 2004"
+	check "linger: the namespace ends once nothing is left in it" all_gone
+	pamd_write ""
+}
+
+t_user_stop() {
+	local out
+	pamd_write "scope=user linger"
+	su pu-alice -c 'nohup sleep 2010 >/dev/null 2>&1 &' 2>/dev/null
+	su pu-bob -c 'nohup sleep 2011 >/dev/null 2>&1 &' 2>/dev/null
+	wait_until 2 runs "sleep 2011"
+	out=$(su pu-alice -c "${PU[*]} stop --helper $HELPER pu-bob" 2>&1)
+	check "alice's pam-unshare stop pu-bob is denied" has_line "$out" 'permission denied'
+	check "alice's pam-unshare stop pu-bob: bob's job still runs" still_runs "sleep 2011"
+	out=$(su pu-alice -c "$PY $TEST_DIR/rendezvous.py ask $BOB_SOCK K" 2>&1)
+	check "alice cannot connect to bob's rendezvous" has_line "$out" '^connect: Permission denied$'
+	# Open the directory and socket to everyone: the helper's own peer
+	# check must still refuse her. (setpriv, not su: with the directory
+	# open, the module rightly refuses every session.)
+	chmod 755 $RUNDIR
+	chmod 666 $BOB_SOCK
+	out=$(as_alice $PY "$TEST_DIR"/rendezvous.py ask $BOB_SOCK K 2>&1)
+	out+=$'\n'$(as_alice $PY "$TEST_DIR"/rendezvous.py ask $BOB_SOCK S 2>&1)
+	chmod 700 $RUNDIR
+	chmod 600 $BOB_SOCK
+	check "with the socket opened to her, alice gets no answer to stop or status (peer uid check)" \
+		test "$(grep -c '^answer: none$' <<<"$out")" -eq 2
+	check "with the socket opened to her, alice's stop is ignored" still_runs "sleep 2011"
+	out=$("${PU[@]}" stop --helper "$HELPER" pu-bob 2>&1)
+	check "root: pam-unshare stop pu-bob says so" has_line "$out" '^stopped the namespace of user pu-bob'
+	check "root: pam-unshare stop pu-bob ends bob's job" ends "sleep 2011"
+	check "stop leaves alice's namespace alone" still_runs "sleep 2010"
+	"${PU[@]}" stop --helper "$HELPER" pu-alice >/dev/null 2>&1
+	check "stop pu-alice: nothing is left" all_gone
+	out=$("${PU[@]}" stop --helper "$HELPER" pu-alice 2>&1)
+	check "stop of a user without a namespace says so" has_line "$out" 'pu-alice has no per-user namespace'
+	pamd_write ""
+}
+
+# A root process other than the helper listens at alice's rendezvous: the
+# module must refuse the session rather than join whatever answers.
+t_user_fake_helper() {
+	local out fake mark
+	pamd_write "scope=user"
+	[ -d $RUNDIR ] || mkdir -m 700 $RUNDIR
+	rm -f $ALICE_SOCK
+	$PY "$TEST_DIR"/rendezvous.py fake $ALICE_SOCK &
+	fake=$!
+	wait_until 2 test -S $ALICE_SOCK
+	mark=$(syslog_mark)
+	out=$(user_session pu-alice /bin/true)
+	check "a rendezvous served by anything but the helper: the session is refused" refused "$out"
+	check "a rendezvous served by anything but the helper: syslog says what runs there" \
+		syslog_has "$mark" 'check the helper at /run/pam_unshare/4101.sock: peer pid [0-9]* runs .*python'
+	kill "$fake"
+	wait "$fake" 2>/dev/null
+	rm -f $ALICE_SOCK
+	check "a rendezvous served by anything but the helper: nothing is left" all_gone
+	pamd_write ""
+}
+
+t_user_kill_host() {
+	local a b out
+	pamd_write "scope=user"
+	# pamhost itself, not a subshell: its PID is the one to kill.
+	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 2020 >/dev/null 2>&1 &
+	a=$!
+	wait_until 3 runs "/bin/sleep 2020"
+	user_session pu-alice /bin/sh -c 'sleep 1; ps -e -o args=' >"$W/kill-host.out" &
+	b=$!
+	sleep 0.3
+	kill -9 "$a"
+	wait "$a" 2>/dev/null
+	wait "$b"
+	out=$(cat "$W/kill-host.out")
+	check "kill -9 of one session's host: the user's other session keeps working" opened "$out"
+	check "kill -9 of one session's host: its processes are still visible to the other" \
+		has_line "$out" '^/bin/sleep 2020$'
+	# The killed host no longer counts: the last live session's logout
+	# ended the namespace, orphaned sleep included.
+	check "kill -9 of a host: it stops counting; the namespace ends with the last live session" \
+		ends "/bin/sleep 2020"
+	check "kill -9 of a host: nothing is left" all_gone
+	pamd_write ""
+}
+
+# users_at_once DIR SECONDS USER...: for each USER one session per argument
+# (repeat a user to give it several), all at once; each writes its PID
+# namespace to DIR/USER/I.
+users_at_once() {
+	local d=$1 secs=$2 u i=0 pids=()
+	shift 2
+	for u in "$@"; do
+		i=$((i + 1))
+		mkdir -p "$d/$u"
+		user_session "$u" /bin/sh -c "readlink /proc/self/ns/pid; sleep $secs" >"$d/$u/$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+}
+
+t_user_concurrent_logins() {
+	local d users=()
+	pamd_write "scope=user"
+	d=$(mktemp -d)
+	for _ in $(seq 20); do users+=(pu-alice); done
+	users_at_once "$d" 1.5 "${users[@]}"
+	check "20 concurrent logins of one user: all succeed" opened "$(cat "$d"/*/*)" 20
+	check "20 concurrent logins of one user: exactly one namespace" one_ns_per_user "$d" 1
+	check "20 concurrent logins of one user: nothing is left after" all_gone
+	rm -rf "$d"
+	pamd_write ""
+}
+
+t_user_many_users() {
+	local d u users=() counter
+	pamd_write "scope=user"
+	d=$(mktemp -d)
+	for u in $(seq -w 1 20); do
+		users+=("pu-u$u" "pu-u$u" "pu-u$u" "pu-u$u" "pu-u$u")
+	done
+	# At some moment all 20 namespaces are up at once (sampled, not timed).
+	(if wait_until 10 helpers_are 20 >/dev/null; then echo 20; else helper_count; fi >"$d/live") &
+	counter=$!
+	users_at_once "$d" 3 "${users[@]}"
+	wait "$counter"
+	check "20 users x 5 sessions: all 100 succeed" opened "$(cat "$d"/pu-*/*)" 100
+	check "20 users x 5 sessions: one namespace per user, 20 in all" one_ns_per_user "$d" 20
+	check "20 users x 5 sessions: 20 helpers at once while they ran" test "$(cat "$d/live")" -eq 20
+	check "20 users x 5 sessions: nothing is left after" all_gone
+	rm -rf "$d"
+	pamd_write ""
+}
+
+# Logins racing the end of the namespace: session A is alone and ends at
+# once (without linger its close tears the namespace down), while session B
+# of the same user opens a moment later. B must get A's namespace while it
+# is alive or a new one, never one that is ending: its command must run and
+# exit 0 (in a dying namespace the fork fails or the command is killed).
+t_user_race_teardown() {
+	local d i pids=()
+	pamd_write "scope=user"
+	d=$(mktemp -d)
+	for i in $(seq 30); do
+		user_session pu-alice /bin/true >"$d/a$i" &
+		pids+=($!)
+		sleep "0.0$((i % 10))"
+		user_session pu-alice /bin/sh -c 'sleep 0.05' >"$d/b$i" &
+		pids+=($!)
+		wait "${pids[@]}"
+		pids=()
+	done
+	check "30 logins racing the teardown of the user's last session: all 60 open, run and close" \
+		opened "$(cat "$d"/*)" 60
+	check "logins racing teardown: nothing is left" all_gone
+	rm -rf "$d"
+	pamd_write ""
+}
+
+# The same race, made certain: the helper is stopped (SIGSTOP) while the
+# last session's close and a new login's join both wait in its queue. On
+# SIGCONT it handles the leave first, withdraws the rendezvous, which resets
+# the queued join, and tears down; the new login must then create a fresh
+# namespace, not land in the dying one.
+t_user_join_while_ending() {
+	local d a b hpid
+	pamd_write "scope=user"
+	d=$(mktemp -d)
+	user_session pu-alice /bin/sh -c 'readlink /proc/self/ns/pid; sleep 0.6' >"$d/a" &
+	a=$!
+	wait_until 2 helper_exists
+	hpid=$(helpers_alive | head -1)
+	sleep 0.2
+	kill -STOP "$hpid"
+	sleep 0.6 # A's command is over; its close waits on the stopped helper
+	user_session pu-alice /bin/sh -c 'readlink /proc/self/ns/pid' >"$d/b" &
+	b=$!
+	sleep 0.3 # B has connected and waits too
+	kill -CONT "$hpid"
+	wait "$a" "$b"
+	check "a login queued behind the last logout: both succeed" opened "$(cat "$d/a" "$d/b")" 2
+	check "a login queued behind the last logout gets a new namespace, not the ending one" \
+		test "$(cat "$d/a" "$d/b" | grep -o 'pid:\[[0-9]*\]' | sort -u | wc -l)" -eq 2
+	check "a login queued behind the last logout: nothing is left" all_gone
+	rm -rf "$d"
+	pamd_write ""
+}
+
+t_user_sshd() {
+	local out p
+	if [ -z "${SSH+x}" ] && ! world_sshd; then
+		skip "scope=user over ssh" "openssh-server is not installed"
+		return
+	fi
+	pamd_write "scope=user"
+	timeout 20 "${SSH[@]}" 'sleep 2030' >/dev/null 2>&1 &
+	p=$!
+	su pu-bob -c 'sleep 3' >/dev/null 2>&1 &
+	wait_until 5 runs "sleep 2030"
+	out=$(timeout 20 "${SSH[@]}" 'ps -e -o args=' 2>&1)
+	check "scope=user: two ssh sessions of alice see each other's processes and nothing of bob" \
+		sees_user "$out" "sleep 2030" "sleep 3"
+	kill "$p"
+	wait "$p" 2>/dev/null
+	check "scope=user over ssh: nothing is left after logout" all_gone
+	t_user_sshd_kill_monitor
+	pamd_write ""
+}
+
+# kill -9 of sshd's privileged monitor, the process that opened the
+# session. Its post-auth child, forked without exec, lives on and may hold
+# a copy of the session's control socket, so only the monitor's pidfd can
+# tell the helper that the session no longer counts.
+t_user_sshd_kill_monitor() {
+	local a monitor out
+	timeout 30 "${SSH[@]}" 'sleep 2040' >/dev/null 2>&1 &
+	a=$!
+	wait_until 5 runs "sleep 2040"
+	monitor=$(pgrep -f '^sshd: pu-alice \[priv\]$' | head -1)
+	kill -9 "$monitor"
+	out=$(timeout 20 "${SSH[@]}" 'echo second; ps -e -o args=' 2>&1)
+	check "scope=user, kill -9 of one ssh session's monitor: another ssh session of alice works" \
+		has_line "$out" '^second$'
+	check "scope=user, kill -9 of a monitor: it stops counting; the namespace ends with the last live session" \
+		all_gone
+	kill "$a" 2>/dev/null
+	wait "$a" 2>/dev/null
+}
