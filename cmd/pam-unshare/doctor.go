@@ -45,6 +45,7 @@ type check struct {
 type doctorReport struct {
 	OK     bool    `json:"ok"`
 	Checks []check `json:"checks"`
+	Doors  []check `json:"doors"` // doors.go: each route to other users' processes
 }
 
 // goModulePath is where pam_unshare.so loads the Go library from; the
@@ -91,8 +92,9 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	checks = append(checks, pamChecks...)
 	checks = append(checks, checkEndToEnd(root, *helper))
 
-	rep := doctorReport{OK: true, Checks: checks}
-	for _, c := range checks {
+	doors := doorChecks(*pamd, root)
+	rep := doctorReport{OK: true, Checks: checks, Doors: doors}
+	for _, c := range append(checks[:len(checks):len(checks)], doors...) {
 		if c.Status == statusFail {
 			rep.OK = false
 		}
@@ -104,7 +106,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		printChecks(stdout, checks)
+		printChecks(stdout, checks, doors)
 	}
 	if !rep.OK {
 		return exitError(1)
@@ -113,10 +115,13 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 }
 
 // printChecks writes the human-readable report.
-func printChecks(w io.Writer, checks []check) {
+func printChecks(w io.Writer, checks, doors []check) {
 	marks := map[string]string{statusOK: "✓", statusWarn: "!", statusFail: "✗", statusSkip: "-"}
 	fails := 0
-	for _, c := range checks {
+	for i, c := range append(checks[:len(checks):len(checks)], doors...) {
+		if i == len(checks) {
+			fmt.Fprintln(w, "\nDoors (every route to other users' processes):")
+		}
 		fmt.Fprintf(w, "%s %s: %s\n", marks[c.Status], c.Name, c.Message)
 		for _, d := range c.Details {
 			fmt.Fprintf(w, "    %s\n", d)

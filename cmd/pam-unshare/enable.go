@@ -50,9 +50,15 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(services) == 0 {
-		fmt.Fprintf(stderr, "%s %s: no SERVICE given\n", progName, name)
-		fs.Usage()
-		return errUsage
+		// Every service through which a user gets processes (doors.go).
+		if name == "enable" {
+			services = allProcessServices(*pamd)
+		} else {
+			if services, err = filesUsingModule(newDirResolver(*pamd)); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(stderr, "%s %s: services: %s\n", progName, name, strings.Join(services, " "))
 	}
 	var modArgs []string
 	if opts != nil {
@@ -63,16 +69,7 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 
 	// Plan every change first, so that one bad service changes nothing.
 	r := newDirResolver(*pamd)
-	var edits []edit
-	var errs []error
-	for _, svc := range services {
-		e, err := planEdit(r, *pamd, svc, name, modArgs)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		edits = append(edits, e)
-	}
+	edits, errs := planServices(r, *pamd, services, name, modArgs)
 	if len(errs) > 0 {
 		for _, err := range errs[:len(errs)-1] {
 			fmt.Fprintf(stderr, "%s: %v\n", progName, err)
@@ -103,7 +100,7 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "%s %s %s (previous version: %s)\n", moduleName, verb, e.shown, e.path+backupSuffix)
 	}
-	return nil
+	return updateGuards(name, *pamd, r, *dryRun, stdout, stderr)
 }
 
 // moduleOptions splits and checks --options the way the module will parse
@@ -120,7 +117,7 @@ func moduleOptions(s string) ([]string, error) {
 }
 
 // planEdit reads one service file and computes its new contents.
-func planEdit(r dirResolver, pamd, svc, op string, modArgs []string) (edit, error) {
+func planEdit(r pamdResolver, pamd, svc, op string, modArgs []string) (edit, error) {
 	if svc == "" || strings.ContainsRune(svc, '/') || svc == "." || svc == ".." {
 		return edit{}, fmt.Errorf("%q is not a service name (a file name in %s)", svc, pamd)
 	}

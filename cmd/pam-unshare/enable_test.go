@@ -132,7 +132,6 @@ func TestCmdEnableErrors(t *testing.T) {
 		{[]string{"enable", "--pamd", dir, "--options", "propagation=shared", "su"}, `bad module argument "propagation=shared"`},
 		{[]string{"enable", "--pamd", dir, "--options", "debug # x", "su"}, "cannot be used"},
 		{[]string{"enable", "--pamd", dir, "common-session"}, "runs more session modules after it"},
-		{[]string{"enable", "--pamd", dir}, "no SERVICE given"},
 		{[]string{"enable", "--pamd", dir, "--bogus", "su"}, "flag provided but not defined"},
 	} {
 		code, _, errs := run(tc.args...)

@@ -33,9 +33,10 @@ VM_ENABLE=cli
 
 log() { echo "vmtest: $*" >/dev/console; }
 
-# The PAM services the module is enabled for: what an administrator would
-# enable, plus pamtester-unshare, which the pamtester scenario uses.
-SERVICES="su sshd sudo pamtester-unshare"
+# The PAM services the module is enabled for: what "pam-unshare enable"
+# with no service names enables on this guest (su-l through su), plus
+# pamtester-unshare, which the pamtester scenario uses.
+SERVICES="su su-l sshd sudo sudo-i login cron atd pamtester-unshare"
 
 # install_module installs the package with dpkg -i, as an administrator
 # would (the guest has no network; its Depends, libc6 and libpam0g, are
@@ -50,21 +51,32 @@ install_module() {
 	fi
 }
 
-# enable_module makes pam_unshare the last session module of su, sshd, sudo
-# and pamtester-unshare (created first, empty but for a comment) with
-# `pam-unshare enable`, as the documentation tells an administrator to.
+# enable_module makes pam_unshare the last session module of every service
+# through which a user gets processes, and of pamtester-unshare (created
+# first, empty but for a comment), with `pam-unshare enable`, as the
+# documentation tells an administrator to; that also installs the guards.
 # With VM_ENABLE=append it appends the line itself.
 enable_module() {
 	local f line="session required pam_unshare.so${VM_PAM_ARGS:+ $VM_PAM_ARGS}"
 	echo "# pamtester service of the pam_unshare VM tests" >/etc/pam.d/pamtester-unshare
 	if [ "$VM_ENABLE" = cli ]; then
-		# shellcheck disable=SC2086 # SERVICES is a word list
-		pam-unshare enable ${VM_PAM_ARGS:+--options "$VM_PAM_ARGS"} $SERVICES
+		pam-unshare enable ${VM_PAM_ARGS:+--options "$VM_PAM_ARGS"} &&
+			pam-unshare enable ${VM_PAM_ARGS:+--options "$VM_PAM_ARGS"} pamtester-unshare
 	else
-		for f in $SERVICES; do
+		# su-l includes su: its own line would run the module twice.
+		for f in ${SERVICES/su-l /}; do
 			printf '%s\n' "$line" >>"/etc/pam.d/$f"
 		done
 	fi
+}
+
+# restart_user_managers stops the running user managers of users other
+# than root; the next login starts them again, with the guard.
+restart_user_managers() {
+	local units
+	units=$(systemctl list-units --plain --no-legend 'user@*.service' | awk '$1 != "user@0.service" { print $1 }')
+	# shellcheck disable=SC2086 # a list of unit names
+	[ -z "$units" ] || systemctl stop $units
 }
 
 # wait_for_sshd waits until alice can log in over ssh (before the module is
@@ -96,6 +108,9 @@ else
 		log "enabling module ($VM_ENABLE)"
 		VM_ENABLE_RC=0
 		enable_module >"$out/enable.log" 2>&1 || VM_ENABLE_RC=$?
+		# As enable advises: user managers started before the guard (alice's,
+		# from wait_for_sshd) pick it up when they restart. No session is open.
+		restart_user_managers >>"$out/enable.log" 2>&1
 		cat "$out/install.log" "$out/enable.log" >/dev/console
 	fi
 	log "running scenarios"

@@ -12,8 +12,9 @@
 # vmtest; root's ssh key logs in as each of them) and by runner.sh, which
 # installs the package (dpkg -i; VM_INSTALL=make: copies a `make install`
 # tree), creates /etc/pam.d/pamtester-unshare and runs `pam-unshare enable`
-# for su, sshd, sudo and pamtester-unshare (VM_ENABLE=append: appends
-# `session required pam_unshare.so` to each itself).
+# (every service that starts a user's processes, and the guards) and
+# `pam-unshare enable pamtester-unshare` (VM_ENABLE=append: appends
+# `session required pam_unshare.so` to each itself, and installs no guard).
 set -u
 export LC_ALL=C
 
@@ -24,7 +25,7 @@ MODULE=/usr/lib/x86_64-linux-gnu/security/pam_unshare.so
 GO_MODULE=/usr/libexec/pam_unshare/pam_unshare_go.so
 CLI=/usr/sbin/pam-unshare
 PKG=pam-unshare
-SERVICES=${SERVICES:-su sshd sudo pamtester-unshare}
+SERVICES=${SERVICES:-su su-l sshd sudo sudo-i login cron atd pamtester-unshare}
 # How runner.sh installed the module (deb or make) and where its logs are.
 VM_INSTALL=${VM_INSTALL:-deb}
 VM_OUT=${VM_OUT:-/nonexistent}
@@ -230,13 +231,15 @@ session_check() {
 # ---- scenarios ------------------------------------------------------------
 
 # session_stack FILE: FILE's session lines in the order libpam runs them,
-# with @include expanded.
+# with @include and "session include" (su-l includes su) expanded.
 session_stack() {
-	local line
+	local line typ control target
 	while read -r line; do
-		case $line in
-		@include*) session_stack "/etc/pam.d/${line#@include }" ;;
-		session* | -session*) echo "$line" ;;
+		read -r typ control target _ <<<"$line"
+		case $typ:$control in
+		@include:*) session_stack "/etc/pam.d/$control" ;;
+		session:include | session:substack) session_stack "/etc/pam.d/$target" ;;
+		session:* | -session:*) echo "$line" ;;
 		esac
 	done <"$1"
 }
@@ -374,8 +377,7 @@ pamd_users() {
 }
 disable_all() {
 	local rc=0 left
-	# shellcheck disable=SC2086 # SERVICES is a word list
-	timeout "$T" "$CLI" disable $SERVICES || rc=$?
+	timeout "$T" "$CLI" disable || rc=$?
 	[ "$rc" = 0 ] || { fail "pam-unshare disable exited $rc"; return 1; }
 	left=$(pamd_users)
 	[ -z "$left" ] || { fail "still using the module: $left"; return 1; }
@@ -405,7 +407,9 @@ su_sees_host() {
 	host_clean
 }
 sc_uninstall() {
-	check "uninstall: pam-unshare disable $SERVICES leaves no pam_unshare line in /etc/pam.d" disable_all
+	markers_down
+	check "uninstall: pam-unshare disable leaves no pam_unshare line in /etc/pam.d" disable_all
+	check "uninstall: after disable, the guards are gone and the bus lists processes to alice again" guards_gone
 	if [ "$VM_INSTALL" = deb ]; then
 		check "uninstall: dpkg -r $PKG succeeds once the module is disabled" remove_package
 		check "uninstall: the module, the helper, pam-unshare and the man page are gone" files_gone
@@ -947,7 +951,10 @@ sc_peruser() {
 	check "after the per-user scenario: nothing left in another PID namespace" host_clean
 }
 
-all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser uninstall"
+# shellcheck source=test/vm/doors.sh
+. "$here/doors.sh"
+
+all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser door_ps door_dbus door_user_manager door_cron door_at door_sudo_i door_visible door_doctor uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do
