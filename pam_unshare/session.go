@@ -66,6 +66,18 @@ func (l logger) debugf(format string, a ...any) {
 	}
 }
 
+// refuse logs why a session is refused and returns the PAM error for it:
+// PAM_USER_UNKNOWN when the user does not exist, else PAM_SYSTEM_ERR with
+// failed ("cannot ...") saying what did not work.
+func (l logger) refuse(err error, userName, failed string) pam.Error {
+	if errors.Is(err, policy.ErrUnknownUser) {
+		l.errorf("cannot look up user %s: %v; refusing the session", userName, err)
+		return pam.ErrUserUnknown
+	}
+	l.errorf("%s: %v; refusing the session", failed, err)
+	return pam.ErrSystem
+}
+
 func openSession(h host, args []string) pam.Error {
 	opts, err := options.Parse(args)
 	if err != nil {
@@ -83,13 +95,8 @@ func openSession(h host, args []string) pam.Error {
 		return pam.ErrUserUnknown
 	}
 	decision, err := policy.Decide(opts, userName, policy.SystemGroups)
-	if errors.Is(err, policy.ErrUnknownUser) {
-		l.errorf("cannot look up user %s: %v; refusing the session", userName, err)
-		return pam.ErrUserUnknown
-	}
 	if err != nil {
-		l.errorf("cannot look up the groups of user %s: %v; refusing the session", userName, err)
-		return pam.ErrSystem
+		return l.refuse(err, userName, "cannot look up the groups of user "+userName)
 	}
 	if !decision.Isolate {
 		l.debugf("not isolating: %s", decision.Reason)
@@ -109,13 +116,8 @@ func openSession(h host, args []string) pam.Error {
 	l.debugf("entering %s PID and mount namespaces for user %s (propagation=%s, grace=%v, linger=%v, helper=%s)",
 		scopeWords(opts.Scope), userName, opts.Propagation, opts.Grace, opts.Linger, cfg.Helper())
 	ns, err := enter(cfg, opts, userName)
-	if errors.Is(err, policy.ErrUnknownUser) {
-		l.errorf("cannot look up user %s: %v; refusing the session", userName, err)
-		return pam.ErrUserUnknown
-	}
 	if err != nil {
-		l.errorf("cannot isolate the session of user %s: %v; refusing the session", userName, err)
-		return pam.ErrSystem
+		return l.refuse(err, userName, "cannot isolate the session of user "+userName)
 	}
 	if err := hideFDs(ns.Descriptors()); err != nil {
 		endErr := ns.End()

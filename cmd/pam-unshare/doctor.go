@@ -271,34 +271,41 @@ func checkPropagation(mountinfo string) check {
 // object for this machine exporting the PAM session entry points. It is not
 // loaded: it contains a Go runtime, and this program has its own.
 func checkModule(path string) check {
-	c := check{Name: "module " + path}
-	if msg := checkOwnership(path, false); msg != "" {
-		c.Status, c.Message = statusFail, msg
-		return c
-	}
-	f, err := elf.Open(path)
-	if err != nil {
-		c.Status, c.Message = statusFail, "not a readable ELF file: "+err.Error()
-		return c
-	}
-	defer f.Close()
-	if msg := checkELF(f); msg != "" {
-		c.Status, c.Message = statusFail, msg
-		return c
-	}
-	c.Status, c.Message = statusOK, "exports pam_sm_open_session and pam_sm_close_session"
-	if libs, err := f.ImportedLibraries(); err == nil {
-		c.Details = append(c.Details, "needs "+strings.Join(libs, ", "))
-	}
-	return c
+	return checkSharedObject(sharedObject{
+		name: "module " + path,
+		ok:   "exports pam_sm_open_session and pam_sm_close_session",
+	}, path)
 }
 
 // checkGoModule checks the Go library the way pam_unshare.so does before
 // it loads it: a root-owned shared object of this build's interface.
 func checkGoModule(path string) check {
-	c := check{Name: "Go library " + path}
+	return checkSharedObject(sharedObject{
+		name:      "Go library " + path,
+		ok:        "root-owned, not writable by group or others, nor is any directory above it; exports the PAM session entry points",
+		ownerNote: " (pam_unshare.so refuses every session with PAM_SYSTEM_ERR)",
+		elfNote:   " (not pam_unshare's Go library)",
+		symbols:   []string{goModuleABI},
+	}, path)
+}
+
+// sharedObject is what checkSharedObject says about one kind of shared
+// object: its check's name, its message when all is well, the notes added to
+// a failed ownership or ELF check, and the symbols it must export besides the
+// PAM session entry points.
+type sharedObject struct {
+	name, ok           string
+	ownerNote, elfNote string
+	symbols            []string
+}
+
+// checkSharedObject checks a shared object file without loading it: owner
+// and mode, an ELF file for this machine exporting the PAM session entry
+// points and kind.symbols; the libraries it needs go into the details.
+func checkSharedObject(kind sharedObject, path string) check {
+	c := check{Name: kind.name}
 	if msg := checkOwnership(path, false); msg != "" {
-		c.Status, c.Message = statusFail, msg+" (pam_unshare.so refuses every session with PAM_SYSTEM_ERR)"
+		c.Status, c.Message = statusFail, msg+kind.ownerNote
 		return c
 	}
 	f, err := elf.Open(path)
@@ -307,11 +314,11 @@ func checkGoModule(path string) check {
 		return c
 	}
 	defer f.Close()
-	if msg := checkELF(f, goModuleABI); msg != "" {
-		c.Status, c.Message = statusFail, msg+" (not pam_unshare's Go library)"
+	if msg := checkELF(f, kind.symbols...); msg != "" {
+		c.Status, c.Message = statusFail, msg+kind.elfNote
 		return c
 	}
-	c.Status, c.Message = statusOK, "root-owned, not writable by group or others, nor is any directory above it; exports the PAM session entry points"
+	c.Status, c.Message = statusOK, kind.ok
 	if libs, err := f.ImportedLibraries(); err == nil {
 		c.Details = append(c.Details, "needs "+strings.Join(libs, ", "))
 	}

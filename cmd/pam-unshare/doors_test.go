@@ -13,19 +13,7 @@ import (
 func copyPamdMore(t *testing.T) string {
 	t.Helper()
 	dir := copyPamd(t)
-	ents, err := os.ReadDir("testdata/debian12-more")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("testdata/debian12-more", e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyFiles(t, "testdata/debian12-more", dir)
 	return dir
 }
 

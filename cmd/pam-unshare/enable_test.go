@@ -16,20 +16,26 @@ import (
 func copyPamd(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	ents, err := os.ReadDir("testdata/debian12")
+	copyFiles(t, "testdata/debian12", dir)
+	return dir
+}
+
+// copyFiles copies the files in directory from into directory to, mode 0644.
+func copyFiles(t *testing.T, from, to string) {
+	t.Helper()
+	ents, err := os.ReadDir(from)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("testdata/debian12", e.Name()))
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return dir
 }
 
 // run runs the command line and returns its exit status and output.

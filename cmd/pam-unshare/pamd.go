@@ -141,26 +141,6 @@ func skipName(n string) bool {
 	return strings.HasPrefix(n, ".")
 }
 
-// mapResolver serves files from memory (tests).
-type mapResolver map[string]string
-
-func (m mapResolver) Read(name string) ([]byte, error) {
-	s, ok := m[name]
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
-	}
-	return []byte(s), nil
-}
-
-func (m mapResolver) List() ([]string, error) {
-	var names []string
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names, nil
-}
-
 // entryString names a stack entry for messages: "pam_motd.so (sshd line 33)".
 func entryString(e pamstack.Entry) string {
 	if e.Kind == pamstack.MustFail {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,28 +11,16 @@ import (
 // debian12 loads the Debian 12 pam.d files in testdata/debian12 (copied
 // from a system with login, util-linux, sudo and openssh-server installed),
 // plus any extra files.
-func debian12(t *testing.T, extra ...string) mapResolver {
+func debian12(t *testing.T, extra ...string) pamstack.Files {
 	t.Helper()
-	r := mapResolver{}
-	for _, dir := range []string{"testdata/debian12"} {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r[e.Name()] = string(b)
-		}
+	r := pamstack.Files{}
+	if err := r.Load("testdata/debian12"); err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range extra {
-		b, err := os.ReadFile(filepath.Join("testdata/fixtures", name))
-		if err != nil {
+	if len(extra) > 0 {
+		if err := r.Load("testdata/fixtures", extra...); err != nil {
 			t.Fatal(err)
 		}
-		r[name] = string(b)
 	}
 	return r
 }
@@ -242,7 +228,7 @@ func TestEnableMovesMisplacedLine(t *testing.T) {
 }
 
 func TestEnableEmptyAndNoSession(t *testing.T) {
-	r := mapResolver{"x": "auth required pam_permit.so\n", "empty": ""}
+	r := pamstack.Files{"x": "auth required pam_permit.so\n", "empty": ""}
 	res, err := enablePAM(r, "x", []byte(r["x"]), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -258,14 +244,14 @@ func TestEnableEmptyAndNoSession(t *testing.T) {
 }
 
 func TestEnableIncludeLoop(t *testing.T) {
-	r := mapResolver{"a": "@include b\n", "b": "@include a\n"}
+	r := pamstack.Files{"a": "@include b\n", "b": "@include a\n"}
 	if _, err := enablePAM(r, "a", []byte(r["a"]), nil); err == nil || !strings.Contains(err.Error(), "loop") {
 		t.Errorf("want an include-loop error, got %v", err)
 	}
 }
 
 func TestDisableKeepsForeignComments(t *testing.T) {
-	r := mapResolver{}
+	r := pamstack.Files{}
 	in := "session required pam_limits.so\n# my own comment\nsession required /lib/security/pam_unshare.so debug\n"
 	res, err := disablePAM(r, "x", []byte(in))
 	if err != nil {
@@ -303,7 +289,7 @@ func TestEnableRefusesSkippableStacks(t *testing.T) {
 		{"sufficient in an included file", "session include inc\n", "inc line 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := mapResolver{"x": tc.file, "inc": "session sufficient pam_permit.so\n"}
+			r := pamstack.Files{"x": tc.file, "inc": "session sufficient pam_permit.so\n"}
 			_, err := enablePAM(r, "x", []byte(tc.file), nil)
 			if err == nil || !strings.Contains(err.Error(), "("+tc.culprit+") can return") {
 				t.Errorf("want a refusal naming %s, got %v", tc.culprit, err)
@@ -317,7 +303,7 @@ func TestEnableRefusesSkippableStacks(t *testing.T) {
 		})
 	}
 	// A jump that lands inside the stack is fine.
-	r := mapResolver{"ok": "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_limits.so\nsession required pam_env.so\n"}
+	r := pamstack.Files{"ok": "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_limits.so\nsession required pam_env.so\n"}
 	if _, err := enablePAM(r, "ok", []byte(r["ok"]), nil); err != nil {
 		t.Error(err)
 	}
@@ -332,7 +318,7 @@ func TestEnableRefusesSkippableStacks(t *testing.T) {
 func TestEnableFixesModuleControl(t *testing.T) {
 	for _, control := range []string{"optional", "[default=ignore]", "sufficient"} {
 		in := "session required pam_unix.so\nsession " + control + " pam_unshare.so\n"
-		r := mapResolver{"x": in}
+		r := pamstack.Files{"x": in}
 		c := stackCheck(mustStack(t, r, "x"), nil, "")
 		if c.Status != statusFail || !strings.Contains(strings.Join(c.Details, "\n"), "(x line 2) can return") {
 			t.Errorf("%s: doctor: %+v", control, c)

@@ -306,20 +306,31 @@ func parseInts(s string) []int {
 	return out
 }
 
-// parseStartTime returns field 22 (starttime) of /proc/PID/stat. comm, field
-// 2, may contain spaces and parentheses, so fields are counted after the
-// last ')'.
-func parseStartTime(stat string) int64 {
+// statField returns field n (numbered from 1, as in proc(5)) of a
+// /proc/PID/stat line, n >= 3, or "" if the line has no such field. comm,
+// field 2, may contain spaces and parentheses, so fields are counted after
+// the last ')'.
+func statField(stat string, n int) string {
 	i := strings.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0
+		return ""
 	}
-	f := strings.Fields(stat[i+1:])
-	// f[0] is field 3 (state); starttime is field 22.
-	if len(f) < 20 {
-		return 0
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
+	if n < 3 || n-3 >= len(f) {
+		return ""
 	}
-	n, _ := strconv.ParseInt(f[19], 10, 64)
+	return f[n-3]
+}
+
+// parseStartTime returns field 22 (starttime) of /proc/PID/stat, 0 if absent.
+func parseStartTime(stat string) int64 {
+	n, _ := strconv.ParseInt(statField(stat, 22), 10, 64)
+	return n
+}
+
+// parsePPID returns field 4 (ppid) of /proc/PID/stat, 0 if absent.
+func parsePPID(stat string) int {
+	n, _ := strconv.Atoi(statField(stat, 4))
 	return n
 }
 
@@ -342,18 +353,4 @@ func readUptime(path string) (float64, error) {
 		return 0, fmt.Errorf("%s: empty", path)
 	}
 	return strconv.ParseFloat(f[0], 64)
-}
-
-// parsePPID returns field 4 (ppid) of /proc/PID/stat.
-func parsePPID(stat string) int {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(stat[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	n, _ := strconv.Atoi(f[1])
-	return n
 }

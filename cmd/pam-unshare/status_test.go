@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 	"github.com/pam-unshare/pam-unshare/nsinit"
 )
 
@@ -133,7 +134,7 @@ func TestFindSessions(t *testing.T) {
 
 // helperPaths reads helper= from the service files that run the module.
 func TestHelperPaths(t *testing.T) {
-	r := mapResolver{
+	r := pamstack.Files{
 		"su":    "session required pam_unshare.so helper=/opt/pu/init grace=1\n",
 		"other": "session required pam_unix.so helper=/not/ours\n",
 	}

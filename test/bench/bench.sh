@@ -167,25 +167,22 @@ wait_child() {
 	done
 	return 1
 }
-# sum_pss PID...: total PSS in KiB of these processes.
-sum_pss() {
-	local p files=()
+# sum_field FILE KEY PID...: the total of KEY's number in /proc/PID/FILE
+# over these processes.
+sum_field() {
+	local file=$1 key=$2 p files=()
+	shift 2
 	for p in "$@"; do
-		[[ -r /proc/$p/smaps_rollup ]] && files+=("/proc/$p/smaps_rollup")
+		[[ -r /proc/$p/$file ]] && files+=("/proc/$p/$file")
 	done
 	# cat, not awk on the files: a process may exit in between.
 	{ cat "${files[@]}" 2>/dev/null || true; } |
-		awk '$1 == "Pss:" { s += $2 } END { print s + 0 }'
+		awk -v key="$key" '$1 == key { s += $2 } END { print s + 0 }'
 }
+# sum_pss PID...: total PSS in KiB of these processes.
+sum_pss() { sum_field smaps_rollup Pss: "$@"; }
 # sum_threads PID...: total threads of these processes.
-sum_threads() {
-	local p files=()
-	for p in "$@"; do
-		[[ -r /proc/$p/status ]] && files+=("/proc/$p/status")
-	done
-	{ cat "${files[@]}" 2>/dev/null || true; } |
-		awk '$1 == "Threads:" { s += $2 } END { print s + 0 }'
-}
+sum_threads() { sum_field status Threads: "$@"; }
 # switches PID: voluntary + involuntary context switches of PID so far;
 # nothing if PID is gone.
 switches() {

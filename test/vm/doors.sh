@@ -122,17 +122,26 @@ route_check() {
 	fi
 }
 
+# door_check DOOR SERVICE DESC ALIVE CMD...: bob's markers are running;
+# route_check CMD finds them hidden; with the module disabled for SERVICE
+# (the door opened on purpose) it finds them; then SERVICE is enabled again.
+door_check() {
+	local door=$1 service=$2 desc=$3 alive=$4
+	shift 4
+	check "door $door: bob's markers are running (root sees both)" markers_up
+	route_check hidden "door $door: $desc" "$alive" "$@"
+	"$CLI" disable "$service" >/dev/null 2>&1
+	route_check leaks "door $door: $desc" "$alive" "$@"
+	"$CLI" enable "$service" >/dev/null 2>&1
+}
+
 # ---- doors: processes in a session ------------------------------------------------
 
 route ps 'ps axww -o pid,user,args'
 
 sc_door_ps() {
-	check "door ps: bob's markers are running (root sees both)" markers_up
-	route_check hidden "door ps: ps axww in alice's ssh session" '^ +1 ' as_alice_ssh ps
 	# Open: sshd without the module.
-	"$CLI" disable sshd >/dev/null 2>&1
-	route_check leaks "door ps: ps axww in alice's ssh session" '^ +1 ' as_alice_ssh ps
-	"$CLI" enable sshd >/dev/null 2>&1
+	door_check ps sshd "ps axww in alice's ssh session" '^ +1 ' as_alice_ssh ps
 	check "door ps: sshd isolated again" last_session_line /etc/pam.d/sshd
 }
 
@@ -301,11 +310,7 @@ as_alice_cron() {
 }
 
 sc_door_cron() {
-	check "door cron: bob's markers are running (root sees both)" markers_up
-	route_check hidden "door cron: a cron job of alice's" ' ps axww' as_alice_cron
-	"$CLI" disable cron >/dev/null 2>&1
-	route_check leaks "door cron: a cron job of alice's" ' ps axww' as_alice_cron
-	"$CLI" enable cron >/dev/null 2>&1
+	door_check cron cron "a cron job of alice's" ' ps axww' as_alice_cron
 }
 
 at_job_ran() { [ -s "/home/$USER_A/at.out" ]; }
@@ -323,11 +328,7 @@ as_alice_at() {
 }
 
 sc_door_at() {
-	check "door at: bob's markers are running (root sees both)" markers_up
-	route_check hidden "door at: an at job of alice's" ' ps axww' as_alice_at
-	"$CLI" disable atd >/dev/null 2>&1
-	route_check leaks "door at: an at job of alice's" ' ps axww' as_alice_at
-	"$CLI" enable atd >/dev/null 2>&1
+	door_check at atd "an at job of alice's" ' ps axww' as_alice_at
 }
 
 # ---- doors: sudo -i -----------------------------------------------------------------
@@ -337,11 +338,7 @@ as_alice_sudo_i() {
 }
 
 sc_door_sudo_i() {
-	check "door sudo -i: bob's markers are running (root sees both)" markers_up
-	route_check hidden "door sudo -i: sudo -i -u alice" ' ps axww' as_alice_sudo_i
-	"$CLI" disable sudo-i >/dev/null 2>&1
-	route_check leaks "door sudo -i: sudo -i -u alice" ' ps axww' as_alice_sudo_i
-	"$CLI" enable sudo-i >/dev/null 2>&1
+	door_check "sudo -i" sudo-i "sudo -i -u alice" ' ps axww' as_alice_sudo_i
 }
 
 # ---- what stays visible -------------------------------------------------------------

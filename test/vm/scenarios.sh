@@ -433,6 +433,18 @@ pid2_of() {
 	return 1
 }
 
+# ssh_session_with_helper: start an ssh session of alice's running sleep 30
+# in the background, its client's pid in the caller's ssh_pid, and wait for
+# its helper.
+ssh_session_with_helper() {
+	ssh "$USER_A@127.0.0.1" 'sleep 30' </dev/null >/dev/null 2>&1 &
+	ssh_pid=$!
+	wait_until 60 has_helper_for sshd "$USER_A" || {
+		kill "$ssh_pid"
+		{ fail "no helper appeared for the ssh session"; return 1; }
+	}
+}
+
 # sshd's post-auth child is PID 2 of an ssh session: it runs as the user for
 # the whole connection and never execs, so it keeps whatever descriptors the
 # host holds when it forks. None of the module's may be among them: the
@@ -443,12 +455,7 @@ pid2_of() {
 ssh_pid2_fds() {
 	local ssh_pid h p f bad=""
 	mark_leftovers
-	ssh "$USER_A@127.0.0.1" 'sleep 30' </dev/null >/dev/null 2>&1 &
-	ssh_pid=$!
-	wait_until 60 has_helper_for sshd "$USER_A" || {
-		kill "$ssh_pid"
-		{ fail "no helper appeared for the ssh session"; return 1; }
-	}
+	ssh_session_with_helper || return 1
 	h=$(helper_for sshd "$USER_A")
 	wait_until 30 pid2_of "$h" >/dev/null
 	p=$(pid2_of "$h")
@@ -719,12 +726,7 @@ ctxt_switches() {
 idle_helper() {
 	local ssh_pid h a b pss threads rc=0
 	mark_leftovers
-	ssh "$USER_A@127.0.0.1" 'sleep 30' </dev/null >/dev/null 2>&1 &
-	ssh_pid=$!
-	wait_until 60 has_helper_for sshd "$USER_A" || {
-		kill "$ssh_pid"
-		{ fail "no helper appeared for the ssh session"; return 1; }
-	}
+	ssh_session_with_helper || return 1
 	h=$(helper_for sshd "$USER_A")
 	sleep 2
 	a=$(ctxt_switches "$h")

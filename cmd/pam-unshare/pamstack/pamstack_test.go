@@ -2,7 +2,6 @@ package pamstack
 
 import (
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -13,33 +12,13 @@ import (
 	"testing"
 )
 
-// files serves pam.d files from memory.
-type files map[string]string
-
-func (f files) Read(name string) ([]byte, error) {
-	s, ok := f[name]
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
-	}
-	return []byte(s), nil
-}
-
 // debian12 is the pam.d of a Debian 12 system with login, util-linux, sudo
 // and openssh-server installed.
-func debian12(t *testing.T) files {
+func debian12(t *testing.T) Files {
 	t.Helper()
-	f := files{}
-	dir := "../testdata/debian12"
-	ents, err := os.ReadDir(dir)
-	if err != nil {
+	f := Files{}
+	if err := f.Load("../testdata/debian12"); err != nil {
 		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		f[e.Name()] = string(b)
 	}
 	return f
 }
@@ -51,76 +30,76 @@ const mod = "session required pam_unshare.so\n"
 func TestAnalyze(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		files files // service "s"
+		files Files // service "s"
 		// Culprit lines ("file:line") of each finding, "" for none.
 		skippedOpen, errorIgnored, skippedRefused string
 	}{
 		// The four shapes of issue 9, and their fixed forms.
-		{name: "optional", files: files{"s": "session required pam_unix.so\nsession optional pam_unshare.so\n"},
+		{name: "optional", files: Files{"s": "session required pam_unix.so\nsession optional pam_unshare.so\n"},
 			errorIgnored: "s:2"},
-		{name: "sufficient before", files: files{"s": "session sufficient pam_permit.so\n" + mod},
+		{name: "sufficient before", files: Files{"s": "session sufficient pam_permit.so\n" + mod},
 			skippedOpen: "s:1"},
-		{name: "done before", files: files{"s": "session [success=done default=ignore] pam_permit.so\n" + mod},
+		{name: "done before", files: Files{"s": "session [success=done default=ignore] pam_permit.so\n" + mod},
 			skippedOpen: "s:1"},
-		{name: "default=ignore on the module", files: files{"s": "session required pam_unix.so\nsession [default=ignore] pam_unshare.so\n"},
+		{name: "default=ignore on the module", files: Files{"s": "session required pam_unix.so\nsession [default=ignore] pam_unshare.so\n"},
 			errorIgnored: "s:2"},
-		{name: "required, last", files: files{"s": "session required pam_unix.so\nsession optional pam_systemd.so\n" + mod}},
-		{name: "requisite", files: files{"s": "session required pam_unix.so\nsession requisite pam_unshare.so\n"}},
-		{name: "bracketed required", files: files{"s": "session optional pam_permit.so\nsession [success=ok ignore=ignore default=bad] pam_unshare.so\n"}},
-		{name: "die on everything but success", files: files{"s": "session optional pam_permit.so\nsession [success=ok ignore=ignore default=die] pam_unshare.so\n"}},
-		{name: "only system_err is bad", files: files{"s": "session optional pam_permit.so\nsession [success=ok system_err=bad default=ignore] pam_unshare.so\n"},
+		{name: "required, last", files: Files{"s": "session required pam_unix.so\nsession optional pam_systemd.so\n" + mod}},
+		{name: "requisite", files: Files{"s": "session required pam_unix.so\nsession requisite pam_unshare.so\n"}},
+		{name: "bracketed required", files: Files{"s": "session optional pam_permit.so\nsession [success=ok ignore=ignore default=bad] pam_unshare.so\n"}},
+		{name: "die on everything but success", files: Files{"s": "session optional pam_permit.so\nsession [success=ok ignore=ignore default=die] pam_unshare.so\n"}},
+		{name: "only system_err is bad", files: Files{"s": "session optional pam_permit.so\nsession [success=ok system_err=bad default=ignore] pam_unshare.so\n"},
 			errorIgnored: "s:2"},
-		{name: "keyword in brackets", files: files{"s": "session optional pam_permit.so\nsession [optional] pam_unshare.so\n"},
+		{name: "keyword in brackets", files: Files{"s": "session optional pam_permit.so\nsession [optional] pam_unshare.so\n"},
 			errorIgnored: "s:2"},
-		{name: "misspelt control is all bad", files: files{"s": "session optinal pam_permit.so\n" + mod}},
+		{name: "misspelt control is all bad", files: Files{"s": "session optinal pam_permit.so\n" + mod}},
 		// done on an error makes the error the stack's result.
-		{name: "error with done", files: files{"s": "session optional pam_permit.so\nsession [success=ok default=done] pam_unshare.so\n"}},
+		{name: "error with done", files: Files{"s": "session optional pam_permit.so\nsession [success=ok default=done] pam_unshare.so\n"}},
 
 		// Jumps.
-		{name: "jump over the module", files: files{"s": "session required pam_unix.so\nsession [success=1 default=ignore] pam_succeed_if.so user ingroup admins\n" + mod},
+		{name: "jump over the module", files: Files{"s": "session required pam_unix.so\nsession [success=1 default=ignore] pam_succeed_if.so user ingroup admins\n" + mod},
 			skippedOpen: "s:2", skippedRefused: "s:2"},
-		{name: "jump past the end, nothing succeeded before", files: files{"s": "session [success=1 default=ignore] pam_succeed_if.so quiet\n" + mod},
+		{name: "jump past the end, nothing succeeded before", files: Files{"s": "session [success=1 default=ignore] pam_succeed_if.so quiet\n" + mod},
 			skippedRefused: "s:1"},
-		{name: "jump that lands on the module", files: files{"s": "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_limits.so\n" + mod}},
-		{name: "jump too far is a bad jump", files: files{"s": "session required pam_unix.so\nsession [success=5 default=ignore] pam_permit.so\n" + mod},
+		{name: "jump that lands on the module", files: Files{"s": "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_limits.so\n" + mod}},
+		{name: "jump too far is a bad jump", files: Files{"s": "session required pam_unix.so\nsession [success=5 default=ignore] pam_permit.so\n" + mod},
 			skippedRefused: "s:2"},
-		{name: "debian default=1 dance", files: files{"s": "session [default=1] pam_permit.so\nsession requisite pam_deny.so\nsession required pam_permit.so\n" + mod}},
+		{name: "debian default=1 dance", files: Files{"s": "session [default=1] pam_permit.so\nsession requisite pam_deny.so\nsession required pam_permit.so\n" + mod}},
 
 		// Later lines.
-		{name: "reset after the module", files: files{"s": mod + "session [default=reset] pam_permit.so\nsession required pam_permit.so\n"},
+		{name: "reset after the module", files: Files{"s": mod + "session [default=reset] pam_permit.so\nsession required pam_permit.so\n"},
 			errorIgnored: "s:2"},
-		{name: "sufficient after the module", files: files{"s": "session optional pam_permit.so\n" + mod + "session sufficient pam_permit.so\n"}},
+		{name: "sufficient after the module", files: Files{"s": "session optional pam_permit.so\n" + mod + "session sufficient pam_permit.so\n"}},
 
 		// include splices, substack scopes.
-		{name: "sufficient in an included file", files: files{"s": "session include inc\n" + mod, "inc": "session sufficient pam_permit.so\n"},
+		{name: "sufficient in an included file", files: Files{"s": "session include inc\n" + mod, "inc": "session sufficient pam_permit.so\n"},
 			skippedOpen: "inc:1"},
-		{name: "done in an @included file", files: files{"s": "@include inc\n" + mod, "inc": "session [success=done default=ignore] pam_permit.so\n"},
+		{name: "done in an @included file", files: Files{"s": "@include inc\n" + mod, "inc": "session [success=done default=ignore] pam_permit.so\n"},
 			skippedOpen: "inc:1"},
-		{name: "sufficient in a substack ends only the substack", files: files{"s": "session substack inc\n" + mod, "inc": "session sufficient pam_permit.so\nsession required pam_limits.so\n"}},
-		{name: "jump out of a substack is a bad jump", files: files{"s": "session required pam_unix.so\nsession substack inc\n" + mod, "inc": "session [success=1 default=ignore] pam_permit.so\n"}},
-		{name: "jump over a substack counts it as one", files: files{"s": "session required pam_unix.so\nsession [success=1 default=ignore] pam_permit.so\nsession substack inc\n" + mod,
+		{name: "sufficient in a substack ends only the substack", files: Files{"s": "session substack inc\n" + mod, "inc": "session sufficient pam_permit.so\nsession required pam_limits.so\n"}},
+		{name: "jump out of a substack is a bad jump", files: Files{"s": "session required pam_unix.so\nsession substack inc\n" + mod, "inc": "session [success=1 default=ignore] pam_permit.so\n"}},
+		{name: "jump over a substack counts it as one", files: Files{"s": "session required pam_unix.so\nsession [success=1 default=ignore] pam_permit.so\nsession substack inc\n" + mod,
 			"inc": "session required pam_limits.so\nsession required pam_env.so\n"}},
-		{name: "jump of 2 over a substack reaches the module", files: files{"s": "session required pam_unix.so\nsession [success=2 default=ignore] pam_permit.so\nsession substack inc\n" + mod,
+		{name: "jump of 2 over a substack reaches the module", files: Files{"s": "session required pam_unix.so\nsession [success=2 default=ignore] pam_permit.so\nsession substack inc\n" + mod,
 			"inc": "session required pam_limits.so\nsession required pam_env.so\n"},
 			skippedOpen: "s:2", skippedRefused: "s:2"},
-		{name: "module in a substack, optional inside", files: files{"s": "session required pam_unix.so\nsession substack inc\n", "inc": "session optional pam_unshare.so\n"},
+		{name: "module in a substack, optional inside", files: Files{"s": "session required pam_unix.so\nsession substack inc\n", "inc": "session optional pam_unshare.so\n"},
 			errorIgnored: "inc:1"},
-		{name: "module in a substack, done before it inside", files: files{"s": "session required pam_unix.so\nsession substack inc\n", "inc": "session sufficient pam_permit.so\n" + mod},
+		{name: "module in a substack, done before it inside", files: Files{"s": "session required pam_unix.so\nsession substack inc\n", "inc": "session sufficient pam_permit.so\n" + mod},
 			skippedOpen: "inc:1"},
-		{name: "reset inside a substack keeps the outer verdict", files: files{"s": mod + "session substack inc\n", "inc": "session [default=reset] pam_permit.so\nsession required pam_permit.so\n"}},
-		{name: "reset at the top after a substack", files: files{"s": "session substack inc\nsession [default=reset] pam_permit.so\nsession required pam_permit.so\n", "inc": mod},
+		{name: "reset inside a substack keeps the outer verdict", files: Files{"s": mod + "session substack inc\n", "inc": "session [default=reset] pam_permit.so\nsession required pam_permit.so\n"}},
+		{name: "reset at the top after a substack", files: Files{"s": "session substack inc\nsession [default=reset] pam_permit.so\nsession required pam_permit.so\n", "inc": mod},
 			errorIgnored: "s:2"},
 
 		// Broken lines and missing files.
-		{name: "include of a missing file fails", files: files{"s": "session sufficient pam_permit.so\nsession include nothere\n" + mod},
+		{name: "include of a missing file fails", files: Files{"s": "session sufficient pam_permit.so\nsession include nothere\n" + mod},
 			skippedOpen: "s:1"},
-		{name: "missing include alone", files: files{"s": "session include nothere\n" + mod}},
-		{name: "-session of the module is still required", files: files{"s": "session optional pam_permit.so\n-session required pam_unshare.so\n"}},
-		{name: "no session lines: other", files: files{"s": "auth required pam_permit.so\n", "other": "session optional pam_permit.so\nsession optional pam_unshare.so\n"},
+		{name: "missing include alone", files: Files{"s": "session include nothere\n" + mod}},
+		{name: "-session of the module is still required", files: Files{"s": "session optional pam_permit.so\n-session required pam_unshare.so\n"}},
+		{name: "no session lines: other", files: Files{"s": "auth required pam_permit.so\n", "other": "session optional pam_permit.so\nsession optional pam_unshare.so\n"},
 			errorIgnored: "other:2"},
-		{name: "not enabled", files: files{"s": "session required pam_unix.so\n"},
+		{name: "not enabled", files: Files{"s": "session required pam_unix.so\n"},
 			skippedOpen: "-"},
-		{name: "reset before the module", files: files{"s": "session required pam_unix.so\nsession [default=reset] pam_permit.so\n" + mod}},
+		{name: "reset before the module", files: Files{"s": "session required pam_unix.so\nsession [default=reset] pam_permit.so\n" + mod}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Load(tc.files, "s")
@@ -189,7 +168,7 @@ func TestAnalyzeDebian12(t *testing.T) {
 	}
 }
 
-func analyze(t *testing.T, f files, svc string) Report {
+func analyze(t *testing.T, f Files, svc string) Report {
 	t.Helper()
 	s, err := Load(f, svc)
 	if err != nil {
@@ -199,12 +178,12 @@ func analyze(t *testing.T, f files, svc string) Report {
 }
 
 func TestReasonNamesLineAndValue(t *testing.T) {
-	rep := analyze(t, files{"s": "session sufficient pam_permit.so\n" + mod}, "s")
+	rep := analyze(t, Files{"s": "session sufficient pam_permit.so\n" + mod}, "s")
 	want := `"session sufficient pam_permit.so" (s line 1) can return PAM_SUCCESS, for which "sufficient" means done (end the stack), which skips pam_unshare.so (s line 2)`
 	if rep.SkippedOpen == nil || rep.SkippedOpen.Reason != want {
 		t.Errorf("got %+v\nwant %s", rep.SkippedOpen, want)
 	}
-	rep = analyze(t, files{"s": "session optional pam_permit.so\nsession optional pam_unshare.so\n"}, "s")
+	rep = analyze(t, Files{"s": "session optional pam_permit.so\nsession optional pam_unshare.so\n"}, "s")
 	want = `"session optional pam_unshare.so" (s line 2) can return PAM_SYSTEM_ERR, for which "optional" means ignore, which lets the session open although the module failed`
 	if rep.ErrorIgnored == nil || rep.ErrorIgnored.Reason != want {
 		t.Errorf("got %+v\nwant %s", rep.ErrorIgnored, want)
@@ -228,7 +207,7 @@ func TestLoadDebian12SSHD(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	for name, f := range map[string]files{
+	for name, f := range map[string]Files{
 		"missing @include":  {"s": "@include nothere\n"},
 		"include loop":      {"s": "@include a\n", "a": "@include s\n"},
 		"dangling continue": {"s": "session required pam_unix.so \\\n"},
@@ -240,7 +219,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	// A missing included file in a "session include" is a handler that
 	// fails, not an error.
-	s, err := Load(files{"s": "session include nothere\n"}, "s")
+	s, err := Load(Files{"s": "session include nothere\n"}, "s")
 	if err != nil || len(s.Entries) != 1 || s.Entries[0].Kind != MustFail {
 		t.Errorf("%+v %v", s, err)
 	}
@@ -345,7 +324,7 @@ func TestAgainstLibpam(t *testing.T) {
 		names[v] = n
 	}
 	for round := 0; round < 300; round++ {
-		files := files{}
+		files := Files{}
 		inc := 0
 		var gen func(name string, n, depth int)
 		gen = func(name string, n, depth int) {
