@@ -174,7 +174,7 @@ test-sanitize: build
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pam_unshare-init nsinit/init/init.c nsinit/init/user.c test/sanitize-options.c
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pamhost test/pamhost.c test/sanitize-options.c -lpam
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -Dmain=helper_main -o $(SAN_DIR)/init_test nsinit/init/init_test.c nsinit/init/user.c test/sanitize-options.c
-	ln -s ../pam_unshare.so ../pam-unshare $(SAN_DIR)/
+	ln -s ../pam_unshare.so ../pam_unshare_go.so ../pam-unshare $(SAN_DIR)/
 	$(SAN_DIR)/init_test
 	test/run-tests.sh $(SAN_DIR)
 	@if [ -n "$$(ls $(SAN_DIR)/logs)" ]; then head -n 50 $(SAN_DIR)/logs/*; exit 1; fi
