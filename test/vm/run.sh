@@ -15,7 +15,7 @@
 #   VM_CACHE    image cache directory (default /var/cache/pam-unshare-vm)
 #   VM_ACCEL    auto | tcg | kvm (default auto: KVM only if a short probe
 #               boots a kernel under it; TCG otherwise)
-#   VM_TIMEOUT  hard limit for the guest run in seconds (default 900)
+#   VM_TIMEOUT  hard limit for the guest run in seconds (default 1800)
 #   VM_CPUS     guest vCPUs (default 2)
 #   VM_MEM      guest memory in MiB (default 1536)
 #   VM_PAM_ARGS extra arguments for the `session required pam_unshare.so`
@@ -67,7 +67,7 @@ done
 
 cache=${VM_CACHE:-/var/cache/pam-unshare-vm}
 accel=${VM_ACCEL:-auto}
-timeout_s=${VM_TIMEOUT:-900}
+timeout_s=${VM_TIMEOUT:-1800}
 cpus=${VM_CPUS:-2}
 mem=${VM_MEM:-1536}
 make=${MAKE:-make}

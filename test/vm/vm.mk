@@ -16,7 +16,7 @@
 #                 `pam-unshare enable`)
 #   VM_CACHE      image cache directory (default /var/cache/pam-unshare-vm)
 #   VM_ACCEL      auto | tcg | kvm (default auto)
-#   VM_TIMEOUT    hard limit for the guest run, seconds (default 900)
+#   VM_TIMEOUT    hard limit for the guest run, seconds (default 1800)
 #   VM_CPUS, VM_MEM  guest vCPUs (2) and memory in MiB (1536)
 VM_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 VM_SCENARIOS ?=
