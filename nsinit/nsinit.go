@@ -122,6 +122,11 @@ func message(typ byte, step int, err unix.Errno) []byte {
 	return C.GoBytes(unsafe.Pointer(&msg), C.int(unsafe.Sizeof(msg)))
 }
 
+// msgBytes is m's memory as a byte slice, to receive a message into.
+func msgBytes(m *C.struct_nsinit_msg) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(m)), unsafe.Sizeof(*m))
+}
+
 // The control descriptor and message types of handshake.h.
 const (
 	fdControl    = C.NSINIT_FD_CONTROL
@@ -318,7 +323,7 @@ func (s *Session) awaitReady() error {
 			continue
 		}
 		var msg C.struct_nsinit_msg
-		buf := unsafe.Slice((*byte)(unsafe.Pointer(&msg)), unsafe.Sizeof(msg))
+		buf := msgBytes(&msg)
 		got, _, err := unix.Recvfrom(s.control, buf, 0)
 		if errors.Is(err, unix.EINTR) {
 			continue

@@ -355,10 +355,6 @@ func recvMsg(conn int, timeout time.Duration) (C.struct_nsinit_msg, int, error) 
 	}
 }
 
-func msgBytes(m *C.struct_nsinit_msg) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(m)), unsafe.Sizeof(*m))
-}
-
 func setLabel(m *C.struct_nsinit_msg, s string) {
 	for i := 0; i < len(m.label)-1 && i < len(s); i++ {
 		m.label[i] = C.char(s[i])
