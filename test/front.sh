@@ -44,7 +44,7 @@ assert_go_refused() {
 	local mark out log
 	mark=$(syslog_mark)
 	out=$(pamhost -s pamhost -u pu-alice -- /bin/true 2>&1)
-	sleep 0.2
+	wait_until 2 syslog_count_at_least "$mark" 1 "pam_unshare(pamhost:session): $1; refusing the session\$"
 	log=$(syslog_since "$mark")
 	echo "$out"
 	echo "$log"
@@ -92,7 +92,7 @@ assert_child_close_harmless() {
 	mark=$(syslog_mark)
 	out=$(timeout 20 "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -m childclose -- \
 		/bin/ps -e -o pid=,comm= 2>&1)
-	sleep 0.2
+	wait_until 2 syslog_count_at_least "$mark" 1 'session closed for user pu-alice$'
 	log=$(syslog_since "$mark")
 	echo "$out"
 	echo "$log"

@@ -653,7 +653,7 @@ procfs_unreachable_refused() {
 		echo "left over: $(pidns_others)"
 		rc=1
 	fi
-	sleep 0.2
+	wait_until 2 syslog_count_at_least "$mark" 1 'cannot isolate the session of user pu-alice: helper: detach another proc mount'
 	syslog_since "$mark" | grep 'pam_unshare' || true
 	syslog_since "$mark" | grep -q 'cannot isolate the session of user pu-alice: helper: detach another proc mount' || rc=1
 	umount "$PROCFS/hidden"
