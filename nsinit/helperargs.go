@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -15,12 +16,13 @@ const HelperName = "pam_unshare-init"
 // writes and pam-unshare status reads back from /proc/PID/cmdline. The
 // helper parses it with getopt (parse_args in init/init.c):
 //
-//	pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P]
+//	pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] [-u UID:GID]
 //	                 [-U [-H HOST_PID] [-L]] [--] SERVICE USER
 type HelperArgs struct {
 	Grace       time.Duration // -g, in whole milliseconds; the helper's default is 1 s
 	Propagation string        // -m: PropagationSlave or PropagationPrivate; empty means slave
 	NoPidfd     bool          // -P: the polling fallback
+	Relay       *Account      // -u UID:GID: relay this user's systemd manager (init/manager.c); nil: none
 	PerUser     bool          // -U: a per-user namespace (scope=user), see user.go
 	HostPID     int           // -H: the PID of the host that created it (status only); 0: absent
 	Linger      bool          // -L: the per-user namespace outlives its last session
@@ -35,7 +37,7 @@ const defaultHelperGrace = time.Second
 // helperArgs is the command line Enter gives the helper for cfg.
 func helperArgs(cfg Config) HelperArgs {
 	return HelperArgs{Grace: cfg.Grace, Propagation: cfg.Propagation, NoPidfd: cfg.NoPidfd,
-		Service: label(cfg.Service), User: label(cfg.User)}
+		Relay: cfg.UserManager, Service: label(cfg.Service), User: label(cfg.User)}
 }
 
 func label(s string) string {
@@ -54,6 +56,9 @@ func (a HelperArgs) Argv() []string {
 	}
 	if a.NoPidfd {
 		argv = append(argv, "-P")
+	}
+	if a.Relay != nil {
+		argv = append(argv, "-u", strconv.Itoa(a.Relay.UID)+":"+strconv.Itoa(a.Relay.GID))
 	}
 	if a.PerUser {
 		argv = append(argv, "-U")
@@ -110,6 +115,16 @@ options:
 			a.Propagation = v
 		case "-P":
 			a.NoPidfd = true
+		case "-u":
+			v, err := value("-u")
+			if err != nil {
+				return a, err
+			}
+			acct, err := parseAccount(v)
+			if err != nil {
+				return a, fmt.Errorf("-u %q: %v", v, err)
+			}
+			a.Relay = &acct
 		case "-U":
 			a.PerUser = true
 		case "-L":
@@ -136,4 +151,15 @@ options:
 	}
 	a.Service, a.User = argv[i], argv[i+1]
 	return a, nil
+}
+
+// parseAccount reads -u's UID:GID, two decimal ids.
+func parseAccount(v string) (Account, error) {
+	u, g, ok := strings.Cut(v, ":")
+	uid, err1 := strconv.ParseUint(u, 10, 32)
+	gid, err2 := strconv.ParseUint(g, 10, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return Account{}, errors.New("not UID:GID")
+	}
+	return Account{UID: int(uid), GID: int(gid)}, nil
 }

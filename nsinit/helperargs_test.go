@@ -34,6 +34,8 @@ func TestHelperArgvRoundTrip(t *testing.T) {
 	for _, want := range []HelperArgs{
 		{Grace: time.Second, Propagation: PropagationSlave, PerUser: true, HostPID: 4242, Service: "sshd", User: "alice"},
 		{Grace: 0, Propagation: PropagationPrivate, PerUser: true, Linger: true, HostPID: 7, Service: "cron", User: "bob"},
+		{Grace: time.Second, Propagation: PropagationSlave, PerUser: true, HostPID: 9, Relay: &Account{UID: 1000, GID: 100}, Service: "sshd", User: "alice"},
+		{Grace: time.Second, Propagation: PropagationSlave, Relay: &Account{UID: 0, GID: 0}, Service: "su", User: "root"},
 	} {
 		argv := want.Argv()
 		got, err := ParseHelperArgv(argv)
@@ -74,6 +76,9 @@ func TestParseHelperArgv(t *testing.T) {
 		{[]string{"pam_unshare-init", "-m", "shared", "su", "alice"}, "not slave or private"},
 		{[]string{"pam_unshare-init", "-x", "su", "alice"}, "unknown option"},
 		{[]string{"pam_unshare-init", "-U", "-H", "0", "su", "alice"}, "not a PID"},
+		{[]string{"pam_unshare-init", "-u", "1000", "su", "alice"}, "not UID:GID"},
+		{[]string{"pam_unshare-init", "-u", "1000:-1", "su", "alice"}, "not UID:GID"},
+		{[]string{"pam_unshare-init", "-u", "x:1", "su", "alice"}, "not UID:GID"},
 	} {
 		if _, err := ParseHelperArgv(tc.argv); err == nil || !strings.Contains(err.Error(), tc.problem) {
 			t.Errorf("%q: got %v, want an error containing %q", tc.argv, err, tc.problem)

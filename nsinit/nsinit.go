@@ -54,6 +54,15 @@ type Config struct {
 	Service     string        // PAM service, shown in the helper's argv
 	User        string        // user name, shown in the helper's argv
 	NoPidfd     bool          // force the helper's polling fallback
+	// UserManager, if not nil, is the account whose systemd user manager
+	// the helper relays into the session (-u), so that systemctl --user
+	// works there (init/manager.c); nil: no relay.
+	UserManager *Account
+}
+
+// Account is a user the helper's relay runs as.
+type Account struct {
+	UID, GID int
 }
 
 // Session is a live namespace entered by this thread.

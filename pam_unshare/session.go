@@ -163,17 +163,25 @@ func closeSession(h host, args []string) pam.Error {
 // enter puts the host thread into the session's namespace: a new one, or
 // with scope=user the user's shared one, joined or created.
 func enter(cfg nsinit.Config, opts options.Options, userName string) (*nsinit.Session, error) {
-	if opts.Scope != options.ScopeUser {
+	if opts.Scope != options.ScopeUser && opts.UserManager == options.UserManagerOff {
 		return nsinit.Enter(cfg)
 	}
-	// The namespace is keyed by UID: names can alias one account.
+	// The namespace is keyed by UID, and the relay runs as the account:
+	// names can alias one account, so look it up once, here.
 	u, err := user.Lookup(userName)
 	if err != nil {
 		return nil, fmt.Errorf("%w %q: %v", policy.ErrUnknownUser, userName, err)
 	}
-	uid, err := strconv.Atoi(u.Uid)
-	if err != nil {
-		return nil, fmt.Errorf("user %s has a non-numeric uid %q", userName, u.Uid)
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("user %s has a non-numeric uid or gid %q:%q", userName, u.Uid, u.Gid)
+	}
+	if opts.UserManager == options.UserManagerRelay {
+		cfg.UserManager = &nsinit.Account{UID: uid, GID: gid}
+	}
+	if opts.Scope != options.ScopeUser {
+		return nsinit.Enter(cfg)
 	}
 	return nsinit.EnterUser(cfg, uid, opts.Linger)
 }

@@ -16,6 +16,7 @@ import (
 const (
 	DefaultPropagation = "slave"
 	DefaultScope       = ScopeSession
+	DefaultUserManager = UserManagerRelay
 	DefaultGrace       = time.Second
 	// MaxGrace bounds grace=: pam_close_session waits for the teardown,
 	// so a huge value would hang logouts.
@@ -26,6 +27,17 @@ const (
 const (
 	ScopeSession = "session" // a namespace per session
 	ScopeUser    = "user"    // one namespace for all sessions of a user
+)
+
+// Values of user_manager=.
+const (
+	// UserManagerRelay: the session reaches the user's systemd manager
+	// through a relay in the namespace, so systemctl --user works.
+	UserManagerRelay = "relay"
+	// UserManagerOff: no relay; systemctl --user in the session fails
+	// with "No data available" (the manager's socket peer is outside the
+	// session's PID namespace).
+	UserManagerOff = "off"
 )
 
 // DefaultExemptUsers are isolated never, unless exempt_users= says else.
@@ -42,6 +54,7 @@ type Options struct {
 	Helper       string        // helper=: the PID-1 helper binary; empty: built-in default
 	Scope        string        // scope=session|user
 	Linger       bool          // linger: a per-user namespace outlives its last session
+	UserManager  string        // user_manager=relay|off
 }
 
 // Option documents one module argument.
@@ -63,6 +76,7 @@ var Known = []Option{
 	{"helper", "PATH", "", "the PID-1 helper binary (absolute path)"},
 	{"scope", "session|user", DefaultScope, "a namespace per session, or one shared by all sessions of a user"},
 	{"linger", "", "off", "with scope=user: processes left at the last logout keep the namespace"},
+	{"user_manager", "relay|off", DefaultUserManager, "relay the user's systemd manager socket into the session, so systemctl --user works"},
 }
 
 // Error names the argument that could not be used.
@@ -83,6 +97,7 @@ func Parse(args []string) (Options, error) {
 		Propagation: DefaultPropagation,
 		Grace:       DefaultGrace,
 		Scope:       DefaultScope,
+		UserManager: DefaultUserManager,
 	}
 	seen := map[string]bool{}
 	for _, arg := range args {
@@ -117,6 +132,8 @@ func Parse(args []string) (Options, error) {
 				err = errTakesNoValue
 			}
 			o.Linger = true
+		case "user_manager":
+			o.UserManager, err = parseUserManager(value, hasValue)
 		default:
 			err = errUnknown
 		}
@@ -137,6 +154,16 @@ func parseScope(value string, hasValue bool) (string, error) {
 	}
 	if value != ScopeSession && value != ScopeUser {
 		return "", reason("must be session or user")
+	}
+	return value, nil
+}
+
+func parseUserManager(value string, hasValue bool) (string, error) {
+	if !hasValue {
+		return "", errNeedsValue
+	}
+	if value != UserManagerRelay && value != UserManagerOff {
+		return "", reason("must be relay or off")
 	}
 	return value, nil
 }

@@ -13,7 +13,7 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Options{ExemptUsers: []string{"root"}, Propagation: "slave", Grace: time.Second, Scope: "session"}
+	want := Options{ExemptUsers: []string{"root"}, Propagation: "slave", Grace: time.Second, Scope: "session", UserManager: "relay"}
 	if !reflect.DeepEqual(o, want) {
 		t.Fatalf("Parse(nil) = %+v, want %+v", o, want)
 	}
@@ -41,6 +41,8 @@ func TestParseValid(t *testing.T) {
 		{[]string{"scope=user"}, func(o *Options) { o.Scope = "user" }},
 		{[]string{"scope=user", "linger"}, func(o *Options) { o.Scope, o.Linger = "user", true }},
 		{[]string{"linger", "scope=user"}, func(o *Options) { o.Scope, o.Linger = "user", true }},
+		{[]string{"user_manager=relay"}, func(o *Options) {}},
+		{[]string{"user_manager=off"}, func(o *Options) { o.UserManager = "off" }},
 	} {
 		want, _ := Parse(nil)
 		tc.want(&want)
@@ -85,6 +87,8 @@ func TestParseInvalid(t *testing.T) {
 		{[]string{"linger"}, "linger", "needs scope=user"},
 		{[]string{"linger", "scope=session"}, "linger", "needs scope=user"},
 		{[]string{"scope=user", "linger=1"}, "linger=1", "takes no value"},
+		{[]string{"user_manager=proxy"}, "user_manager=proxy", "relay or off"},
+		{[]string{"user_manager"}, "user_manager", "needs a value"},
 	} {
 		_, err := Parse(tc.args)
 		var oe *Error
@@ -106,6 +110,7 @@ func TestKnownMatchesParse(t *testing.T) {
 	samples := map[string]string{
 		"exempt_users": "root", "exempt_groups": "wheel", "only_groups": "users",
 		"propagation": "slave", "grace": "1", "helper": "/bin/true", "scope": "user",
+		"user_manager": "off",
 	}
 	// Options that are valid only together with another.
 	needs := map[string][]string{"linger": {"scope=user"}}
