@@ -59,6 +59,9 @@ GOFLAGS    ?= -trimpath
 WARN       := -Wall -Wextra -Werror
 HELPER_DIR := $(LIBEXECDIR)/pam_unshare
 HELPER     := $(HELPER_DIR)/pam_unshare-init
+# The helper's sources. init_test.c includes init.c whole and links the rest.
+HELPER_LIB_SRC := nsinit/init/user.c nsinit/init/relay.c
+HELPER_SRC := nsinit/init/init.c $(HELPER_LIB_SRC)
 GO_MODULE  := $(HELPER_DIR)/pam_unshare_go.so
 MODULE_PKG := github.com/pam-unshare/pam-unshare
 # Paths compiled into the Go programs: the helper the module starts, the
@@ -115,9 +118,9 @@ $(BUILD)/pam_unshare_go.so: $(GO_SOURCES)
 # Against musl it is ready about 0.5 ms sooner after exec and its PSS is
 # about 70 KiB instead of 820 KiB (static glibc's start-up is much longer,
 # and costs most on virtual machines where CPUID traps).
-$(BUILD)/pam_unshare-init: nsinit/init/init.c nsinit/init/user.c nsinit/init/init.h nsinit/handshake.h
+$(BUILD)/pam_unshare-init: $(HELPER_SRC) nsinit/init/init.h nsinit/handshake.h
 	@mkdir -p $(BUILD)
-	$(HELPER_CC) $(CFLAGS) $(WARN) -static -o $@ nsinit/init/init.c nsinit/init/user.c
+	$(HELPER_CC) $(CFLAGS) $(WARN) -static -o $@ $(HELPER_SRC)
 
 $(BUILD)/pam-unshare: $(GO_SOURCES)
 	@mkdir -p $(BUILD)
@@ -144,9 +147,9 @@ uninstall:
 
 # The helper's C functions, unit-tested: init_test.c includes init.c whole,
 # its main renamed.
-$(BUILD)/init_test: nsinit/init/init_test.c nsinit/init/init.c nsinit/init/user.c nsinit/init/init.h nsinit/handshake.h
+$(BUILD)/init_test: nsinit/init/init_test.c $(HELPER_SRC) nsinit/init/init.h nsinit/handshake.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) -Dmain=helper_main -o $@ nsinit/init/init_test.c nsinit/init/user.c
+	$(CC) $(CFLAGS) $(WARN) -Dmain=helper_main -o $@ nsinit/init/init_test.c $(HELPER_LIB_SRC)
 
 # Unit tests only: -short skips the Go tests that need root (they build
 # namespaces) or a build.
@@ -171,9 +174,9 @@ SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-DSANITIZE_LOG='"$(abspath $(SAN_DIR))/logs/report"'
 test-sanitize: build
 	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)/logs && chmod 1777 $(SAN_DIR)/logs
-	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pam_unshare-init nsinit/init/init.c nsinit/init/user.c test/sanitize-options.c
+	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pam_unshare-init $(HELPER_SRC) test/sanitize-options.c
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pamhost test/pamhost.c test/sanitize-options.c -lpam
-	$(SAN_CC) $(SAN_FLAGS) $(WARN) -Dmain=helper_main -o $(SAN_DIR)/init_test nsinit/init/init_test.c nsinit/init/user.c test/sanitize-options.c
+	$(SAN_CC) $(SAN_FLAGS) $(WARN) -Dmain=helper_main -o $(SAN_DIR)/init_test nsinit/init/init_test.c $(HELPER_LIB_SRC) test/sanitize-options.c
 	ln -s ../pam_unshare.so ../pam_unshare_go.so ../pam-unshare $(SAN_DIR)/
 	$(SAN_DIR)/init_test
 	test/run-tests.sh $(SAN_DIR)
@@ -189,7 +192,7 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	shellcheck test/*.sh test/*/*.sh .ci/run
 	$(MAKE) --no-print-directory packaging-lint
-	$(CC) $(CFLAGS) $(WARN) -fsyntax-only nsinit/init/init.c nsinit/init/user.c test/pamhost.c
+	$(CC) $(CFLAGS) $(WARN) -fsyntax-only $(HELPER_SRC) test/pamhost.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DPU_GO_MODULE='"/x"' front/front.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -Dmain=helper_main nsinit/init/init_test.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DSANITIZE_LOG='"lint"' test/sanitize-options.c

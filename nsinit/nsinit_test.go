@@ -137,7 +137,7 @@ var (
 	realHelperErr  error
 )
 
-// realHelper is init/init.c and init/user.c, compiled once per run with $CC (cc).
+// realHelper is init/init.c, init/user.c and init/relay.c, compiled once per run with $CC (cc).
 func realHelper(t *testing.T) string {
 	t.Helper()
 	realHelperOnce.Do(func() {
@@ -151,7 +151,7 @@ func realHelper(t *testing.T) string {
 			cc = "cc"
 		}
 		realHelperBin = filepath.Join(dir, HelperName)
-		out, err := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", realHelperBin, "init/init.c", "init/user.c").CombinedOutput()
+		out, err := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", realHelperBin, "init/init.c", "init/user.c", "init/relay.c").CombinedOutput()
 		if err != nil {
 			realHelperErr = fmt.Errorf("%s: %v\n%s", cc, err, out)
 		}

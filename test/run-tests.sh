@@ -41,6 +41,8 @@ ip link set lo up
 . "$TEST_DIR"/front.sh
 # shellcheck source=test/scope-user.sh
 . "$TEST_DIR"/scope-user.sh
+# shellcheck source=test/relay.sh
+. "$TEST_DIR"/relay.sh
 
 # pamhost ARGS...: the C host with the test world's PAM services.
 pamhost() { "$PAMHOST" -c /etc/pam.d "$@"; }
@@ -1181,7 +1183,8 @@ ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
 	symlinked_helper helper_ids teardown_sighup sshd
 	user_linger_refused user_two_sessions user_no_linger user_linger user_stop
 	user_fake_helper user_kill_host user_concurrent_logins user_many_users
-	user_race_teardown user_join_while_ending user_procfs_mounts user_sshd)
+	user_race_teardown user_join_while_ending user_procfs_mounts user_sshd
+	relay_session relay_late_socket relay_refuses)
 
 [ $# -gt 0 ] && shift # BUILD_DIR
 tests=("${@:-${ALL_TESTS[@]}}")

@@ -15,6 +15,7 @@
  *      host /proc bound into a chroot, a second procfs of the host);
  *   3. tells the host "ready" over the control socket, so the session never
  *      starts with an empty or foreign /proc;
+ *   3a. with -u, covers the user manager's socket with a relay (relay.c);
  *   4. sleeps in poll() until the session ends, reaping every orphan that
  *      the kernel reparents to it ("someone has to reap zombies"), and
  *      detaching foreign proc mounts that appear later (see "Other proc
@@ -66,7 +67,7 @@
  * mount table changes, so it costs no wakeups while the session idles.
  *
  * Usage (always started by nsinit, never by hand):
- *   pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P]
+ *   pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] [-u UID:GID]
  *                    [-U [-L] [-H HOST_PID]] SERVICE USER
  * GRACE_MS is a whole number of milliseconds (default 1000); anything else
  * is a usage error. SERVICE and USER only label the process for ps(1) and
@@ -75,6 +76,8 @@
  * USER, which join it through NSINIT_FD_LISTEN; its loop is in user.c, not
  * serve() below. -L (linger) keeps it alive after the last session while
  * processes remain. -H is the first host's PID, for status.
+ * -u relays the systemd user manager of UID into the session, as UID:GID,
+ * so that systemctl --user works there (relay.c).
  *
  * Contract of the small functions below: return 0 on success, or -1 with
  * errno set. Setup failures are sent to the host, which logs them; after
@@ -160,6 +163,7 @@ struct init {
 	long backoff_ms;
 	const char *service;       /* SERVICE, for status */
 	struct proc_watch procs;   /* proc mounts of other PID namespaces */
+	struct relay relay;        /* -u: the user manager's relay (relay.c) */
 };
 
 static long now_ms(void)
@@ -208,19 +212,24 @@ static int fds_sanitize(int keep_host_fd, int keep_listen_fd)
 			return -1;
 	if (null_fd > 2)
 		close(null_fd);
-	if (syscall(SYS_close_range, first_closed, ~0U, 0) == 0)
-		return 0;
-	/* close_range needs Linux 5.9. /proc/self/fd cannot be read here (the
-	 * /proc we see belongs to the host's PID namespace), so walk up to the
-	 * descriptor limit. */
+	close_from(first_closed);
+	return 0;
+}
+
+void close_from(int first)
+{
+	if (syscall(SYS_close_range, first, ~0U, 0) == 0)
+		return;
+	/* close_range needs Linux 5.9. /proc/self/fd cannot be trusted here
+	 * (at start the /proc we see belongs to the host's PID namespace), so
+	 * walk up to the descriptor limit. */
 	struct rlimit lim;
 	int max_fd = 65536;
 
 	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < (rlim_t)INT_MAX)
 		max_fd = (int)lim.rlim_cur;
-	for (int fd = first_closed; fd < max_fd; fd++)
+	for (int fd = first; fd < max_fd; fd++)
 		close(fd);
-	return 0;
 }
 
 /*
@@ -739,8 +748,8 @@ static int control_says_end(struct init *st)
 static void serve(struct init *st)
 {
 	for (;;) {
-		struct pollfd pfd[5];
-		int n = 0, timeout, i_sig, i_ctl, i_host = -1, i_leader = -1, i_mounts;
+		struct pollfd pfd[7];
+		int n = 0, timeout, i_sig, i_ctl, i_host = -1, i_leader = -1, i_mounts, i_relay;
 
 		if (st->leader == LEADER_NOT_FOUND)
 			leader_check(st);
@@ -774,6 +783,11 @@ static void serve(struct init *st)
 		}
 		i_mounts = n;
 		pfd[n++] = proc_watch_pollfd(&st->procs, &timeout);
+		/* Accept only once the session runs: a child forked earlier
+		 * would take PID 2 from the session leader. */
+		i_relay = n;
+		pfd[n++] = relay_listen_pollfd(&st->relay, st->leader == LEADER_ALIVE);
+		pfd[n++] = relay_watch_pollfd(&st->relay);
 
 		if (poll(pfd, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
@@ -788,6 +802,9 @@ static void serve(struct init *st)
 		if (i_host >= 0 && pfd[i_host].revents)
 			host_gone(st);
 		proc_watch_check(&st->procs, pfd[i_mounts].revents);
+		if (pfd[i_mounts].revents & (POLLPRI | POLLERR))
+			relay_refresh(&st->relay);
+		relay_check(&st->relay, pfd[i_relay].revents, pfd[i_relay + 1].revents);
 		if (i_leader >= 0 && pfd[i_leader].revents)
 			return;
 		if (!st->use_pidfd && st->leader == LEADER_ALIVE && !pid_running(2))
@@ -817,7 +834,7 @@ static int parse_args(int argc, char **argv, struct init *st)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "g:m:PULH:")) != -1) {
+	while ((opt = getopt(argc, argv, "g:m:Pu:ULH:")) != -1) {
 		switch (opt) {
 		case 'g':
 			if (parse_grace(optarg, &st->grace_ms) < 0)
@@ -833,6 +850,10 @@ static int parse_args(int argc, char **argv, struct init *st)
 			break;
 		case 'P':
 			st->use_pidfd = 0;
+			break;
+		case 'u':
+			if (relay_parse(optarg, &st->relay) < 0)
+				return -1;
 			break;
 		case 'U':
 			st->per_user = 1;
@@ -926,6 +947,9 @@ int main(int argc, char **argv)
 		report_failure(NSINIT_STEP_PROC_MOUNTS, errno);
 		return 1;
 	}
+	/* Before READY too, so that the session's first command can already
+	 * use systemctl --user. A failure is logged and not fatal. */
+	(void)relay_start(&st.relay);
 	st.sig_fd = signals_setup();
 	if (st.sig_fd < 0) {
 		report_failure(NSINIT_STEP_SIGNALS, errno);
@@ -941,6 +965,7 @@ int main(int argc, char **argv)
 		u.first_host_pid = st.host_pid;
 		u.first_service = st.service;
 		u.procs = &st.procs;
+		u.relay = &st.relay;
 		if (user_setup(&u) < 0) {
 			report_failure(NSINIT_STEP_PIDFD, errno); /* or listen() */
 			return 1;

@@ -38,6 +38,49 @@ struct pollfd proc_watch_pollfd(const struct proc_watch *w, int *timeout);
  * retried with a backoff. */
 void proc_watch_check(struct proc_watch *w, short revents);
 
+/* init.c: close every descriptor from `first` up. */
+void close_from(int first);
+
+/* The relay of the user's systemd manager (relay.c; -u UID:GID). */
+struct relay {
+	int wanted;       /* -u given */
+	int on;           /* wanted, and set up; 0 after a failure */
+	uid_t uid;        /* the session's user: the relay runs as them */
+	gid_t gid;
+	int mnt_fd;       /* our tmpfs, mounted nowhere; holds our socket */
+	int listen_fd;    /* our socket */
+	dev_t dev;        /* our socket's inode, to know a covered path */
+	ino_t ino;
+	int real_fd;      /* O_PATH of the manager's socket we covered, or -1 */
+	int watch_fd;     /* inotify while waiting for that socket, or -1 */
+	int watch_failed; /* inotify failed once (logged) */
+	int cover_failed; /* the last cover failed (logged) */
+};
+
+/* The relay child's process name, as ps shows it in the session. */
+#define RELAY_COMM "pam_unshare-bus"
+
+/* relay.c: parse -u's UID:GID into r. Returns 0, or -1 with errno set. */
+int relay_parse(const char *arg, struct relay *r);
+
+/* relay.c: set up the relay if -u was given, and cover the manager's
+ * socket if it is there. Returns 0, or -1 after logging why the session
+ * goes on without it. Needs our own /proc. */
+int relay_start(struct relay *r);
+
+/* relay.c: look for the manager's socket again and cover it if it is not
+ * covered; call after the mount table changed or a login joined. */
+void relay_refresh(struct relay *r);
+
+/* relay.c: the pollfds of our listening socket (only if `accepting`) and of
+ * the inotify watch; fd -1 when there is none, which poll() skips. */
+struct pollfd relay_listen_pollfd(const struct relay *r, int accepting);
+struct pollfd relay_watch_pollfd(const struct relay *r);
+
+/* relay.c: after poll, with the revents of those two pollfds: accept and
+ * serve a connection, or look for the socket again. */
+void relay_check(struct relay *r, short listen_revents, short watch_revents);
+
 /* The most sessions (and not yet identified connections) one per-user
  * namespace serves at once; more connections are refused, and the module
  * refuses those logins. Static, so the helper never allocates. */
@@ -61,6 +104,7 @@ struct user_ns {
 	int listen_fd;              /* NSINIT_FD_LISTEN, or -1 once withdrawn */
 	int self_fd;                /* pidfd of ourselves, sent to joiners */
 	struct proc_watch *procs;   /* init.c's, started before READY */
+	struct relay *relay;        /* init.c's, started before READY */
 	int nslots;                 /* slots[0..nslots) may be in use */
 	struct user_slot slots[USER_MAX_SLOTS];
 };

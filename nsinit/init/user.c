@@ -58,8 +58,8 @@
 #include "init.h"
 
 /* One pollfd per slot connection and one per host pidfd, plus the signalfd,
- * the mount table and the listening socket. */
-#define USER_MAX_POLL (3 + 2 * USER_MAX_SLOTS)
+ * the mount table, the listening socket and the relay's two. */
+#define USER_MAX_POLL (5 + 2 * USER_MAX_SLOTS)
 
 static void close_fd(int *fd)
 {
@@ -276,6 +276,9 @@ static enum verdict slot_read(struct user_ns *u, int i)
 		msg.label[sizeof(msg.label) - 1] = '\0';
 		label_copy(s->label, msg.label);
 		msg = (struct nsinit_msg){ .type = NSINIT_MSG_JOINED };
+		/* A login that joins may have started the user manager (its
+		 * pam_systemd ran first): look for its socket again. */
+		relay_refresh(u->relay);
 		return send_msg(s->ctl_fd, &msg, u->self_fd) < 0 ? LEAVE : KEEP;
 	case NSINIT_MSG_STATUS:
 		close_fd(&fd);
@@ -302,6 +305,8 @@ enum user_end user_serve(struct user_ns *u)
 
 		pfd[n++] = (struct pollfd){ .fd = u->sig_fd, .events = POLLIN };
 		pfd[n++] = proc_watch_pollfd(u->procs, &timeout);
+		pfd[n++] = relay_listen_pollfd(u->relay, 1);
+		pfd[n++] = relay_watch_pollfd(u->relay);
 		if (u->listen_fd >= 0) {
 			i_listen = n;
 			pfd[n++] = (struct pollfd){ .fd = u->listen_fd, .events = POLLIN };
@@ -331,6 +336,9 @@ enum user_end user_serve(struct user_ns *u)
 		/* First in each round, before joins are answered: a mount that
 		 * woke us is detached before anyone new enters. */
 		proc_watch_check(u->procs, pfd[1].revents);
+		if (pfd[1].revents & (POLLPRI | POLLERR))
+			relay_refresh(u->relay);
+		relay_check(u->relay, pfd[2].revents, pfd[3].revents);
 		/* Sessions leave before anyone new is accepted, so a leave that
 		 * empties the namespace withdraws the queued connections too. */
 		for (int k = first_slot; k < n && !end; k++) {

@@ -1,0 +1,528 @@
+/*
+ * relay.c - lets `systemctl --user` reach the user's systemd manager from
+ * inside the session (-u UID:GID; module option user_manager=relay).
+ *
+ * Why. systemctl --user (and systemd-run --user, systemd-analyze --user)
+ * connects straight to the manager's socket $XDG_RUNTIME_DIR/systemd/private
+ * and checks the peer with SO_PEERCRED. The kernel reports the PID of a
+ * peer outside the reader's PID namespace as 0, which systemd's
+ * getpeercred() turns into ENODATA: "Failed to connect to bus: No data
+ * available". The user manager runs outside every session (user@UID.service),
+ * so without help the tools fail in every isolated session. Hiding the
+ * socket would make them fall back to the user bus, but that bus exists only
+ * with dbus-user-session; a relay works either way.
+ *
+ * How. We (PID 1 of the session) listen on a socket of our own, which
+ * lives on a small tmpfs that is mounted nowhere (fsopen/fsmount), and
+ * bind-mount it over /run/user/UID/systemd/private in the session's mount
+ * namespace only: the host and other sessions keep seeing the manager's
+ * own socket. A client connecting there sees us as its peer, PID 1 and
+ * uid 0, which systemd accepts. For every connection whose peer is the
+ * session's user we fork a child that drops to the user's uid and gid (it
+ * could do nothing the user cannot), connects to the manager's socket
+ * through the descriptor we kept of it before covering it, and copies bytes
+ * and passed descriptors both ways until both sides have closed. The
+ * manager thus sees a connection of the user's own, and systemd's SASL
+ * EXTERNAL check (the uid the client claims must equal the connection's)
+ * holds. The child's name is RELAY_COMM; it lives only as long as its
+ * connection and is ended with the namespace like every other process.
+ *
+ * When. The socket may not exist when the session opens (the manager is
+ * still starting, or the user has none yet), and it is replaced when the
+ * manager restarts: the unlink detaches our cover in every namespace. So
+ * relay_refresh looks again whenever our mount table changes, whenever a
+ * login joins a per-user namespace, and, only while it waits for the
+ * socket inside an existing /run/user/UID, on inotify events of the
+ * directory it waits in. Once the socket is covered nothing is watched but
+ * the mount table, so an idle session makes no wakeups.
+ *
+ * Trust. /run/user/UID belongs to the user, who can replace anything in
+ * it at any time. Each step opens one component with O_NOFOLLOW, checks
+ * that it belongs to the user, and works on the descriptor: the cover can
+ * only ever land on a socket of the user's inside their own runtime
+ * directory, in their own session. Our socket is the user's, mode 0600,
+ * and we also refuse every peer whose uid is not the user's. The relay
+ * child connects as the user, so a socket the user planted instead of the
+ * manager's gains them nothing.
+ *
+ * Failures never end the session: isolation does not depend on the relay.
+ * They go to syslog, once, and systemctl --user then fails as it would
+ * without the relay.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "init.h"
+
+/* The new mount API (Linux 5.2); musl's headers lack the constants. The
+ * values are the kernel's (include/uapi/linux/mount.h). */
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x1
+#endif
+#ifndef FSCONFIG_SET_STRING
+#define FSCONFIG_SET_STRING 1
+#endif
+#ifndef FSCONFIG_CMD_CREATE
+#define FSCONFIG_CMD_CREATE 6
+#endif
+#ifndef FSMOUNT_CLOEXEC
+#define FSMOUNT_CLOEXEC 0x1
+#endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x2
+#endif
+#ifndef MOUNT_ATTR_NODEV
+#define MOUNT_ATTR_NODEV 0x4
+#endif
+#ifndef MOUNT_ATTR_NOEXEC
+#define MOUNT_ATTR_NOEXEC 0x8
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x4
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x40
+#endif
+
+/* Where logind puts a user's runtime directory ($XDG_RUNTIME_DIR), and
+ * where in it the manager listens. */
+#define RUNTIME_DIR_FMT "/run/user/%u"
+#define MANAGER_DIR "systemd"
+#define MANAGER_SOCKET "private"
+/* Our socket's name on our own tmpfs. */
+#define RELAY_SOCKET "manager"
+/* Connections waiting for accept. systemctl opens one at a time. */
+#define RELAY_BACKLOG 16
+/* Bytes per copy, and the most descriptors one message may pass (the
+ * kernel's SCM_MAX_FD). */
+#define RELAY_CHUNK 65536
+#define RELAY_FDS_MAX 253
+/* Where the relay child keeps its two descriptors. */
+#define CHILD_FD_CLIENT 3
+#define CHILD_FD_MANAGER 4
+
+static int sys_fsopen(const char *fs, unsigned flags) { return (int)syscall(SYS_fsopen, fs, flags); }
+static int sys_fsconfig(int fd, unsigned cmd, const char *key, const void *value, int aux)
+{
+	return (int)syscall(SYS_fsconfig, fd, cmd, key, value, aux);
+}
+static int sys_fsmount(int fd, unsigned flags, unsigned attrs) { return (int)syscall(SYS_fsmount, fd, flags, attrs); }
+static int sys_open_tree(int dfd, const char *path, unsigned flags)
+{
+	return (int)syscall(SYS_open_tree, dfd, path, flags);
+}
+static int sys_move_mount(int from_dfd, const char *from, int to_dfd, const char *to, unsigned flags)
+{
+	return (int)syscall(SYS_move_mount, from_dfd, from, to_dfd, to, flags);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+int relay_parse(const char *arg, struct relay *r)
+{
+	unsigned long ids[2];
+	const char *p = arg;
+
+	for (int i = 0; i < 2; i++) {
+		char *end;
+
+		if (*p < '0' || *p > '9')
+			break;
+		errno = 0;
+		ids[i] = strtoul(p, &end, 10);
+		if (errno != 0 || ids[i] >= (unsigned long)(uid_t)-1 || *end != (i == 0 ? ':' : '\0'))
+			break;
+		if (i == 1) {
+			r->uid = (uid_t)ids[0];
+			r->gid = (gid_t)ids[1];
+			r->wanted = 1;
+			return 0;
+		}
+		p = end + 1;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+/* Make the tmpfs that holds our socket: mounted nowhere, reachable only
+ * through r->mnt_fd, gone with us. Returns 0, or -1 with errno set. */
+static int relay_tmpfs(struct relay *r)
+{
+	int fs = sys_fsopen("tmpfs", FSOPEN_CLOEXEC);
+
+	if (fs < 0)
+		return -1;
+	if (sys_fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4", 0) < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		int err = errno;
+
+		close(fs);
+		errno = err;
+		return -1;
+	}
+	r->mnt_fd = sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	close(fs);
+	return r->mnt_fd < 0 ? -1 : 0;
+}
+
+/* Create our listening socket on the tmpfs, the user's and 0600.
+ * Returns 0, or -1 with errno set. */
+static int relay_listen(struct relay *r)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+
+	r->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (r->listen_fd < 0)
+		return -1;
+	/* bind() takes a path; the tmpfs has none but this one. */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/" RELAY_SOCKET, r->mnt_fd);
+	if (bind(r->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	if (fchownat(r->mnt_fd, RELAY_SOCKET, r->uid, r->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	if (fchmodat(r->mnt_fd, RELAY_SOCKET, 0600, 0) < 0)
+		return -1;
+	if (fstatat(r->mnt_fd, RELAY_SOCKET, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	r->dev = st.st_dev;
+	r->ino = st.st_ino;
+	return listen(r->listen_fd, RELAY_BACKLOG);
+}
+
+/* Say once why the relay does not work; the session goes on without it. */
+static void relay_give_up(struct relay *r, const char *what)
+{
+	syslog(LOG_WARNING, "%s: %m; systemctl --user will not work in this session", what);
+	close_fd(&r->listen_fd);
+	close_fd(&r->mnt_fd);
+	close_fd(&r->real_fd);
+	close_fd(&r->watch_fd);
+	r->on = 0;
+}
+
+/* Stop waiting for the manager's socket. */
+static void watch_stop(struct relay *r)
+{
+	close_fd(&r->watch_fd);
+}
+
+/* Wait for entries to appear in directory `dirfd`: a fresh inotify
+ * instance, so that only this directory is watched. Set up before we look
+ * into the directory, so that an entry made meanwhile still wakes us. */
+static void watch_dir(struct relay *r, int dirfd)
+{
+	char path[32];
+
+	watch_stop(r);
+	r->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (r->watch_fd < 0) {
+		if (!r->watch_failed)
+			syslog(LOG_WARNING, "cannot watch for the user manager's socket: %m; "
+					    "it is relayed after the next mount change");
+		r->watch_failed = 1;
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
+	if (inotify_add_watch(r->watch_fd, path, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0)
+		watch_stop(r);
+}
+
+/* Open `name` in `dirfd` without following a symlink and check that it is
+ * the user's and of type `type` (S_IFDIR, S_IFSOCK). Returns the O_PATH
+ * descriptor, or -1 with errno set (ENOENT: not there yet). */
+static int open_users(const struct relay *r, int dirfd, const char *name, mode_t type, struct stat *st)
+{
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | (type == S_IFDIR ? O_DIRECTORY : 0));
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0 || (st->st_mode & S_IFMT) != type || st->st_uid != r->uid) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
+/* Cover the manager's socket `sock` with a bind mount of ours. Returns 0,
+ * or -1 with errno set. */
+static int cover(const struct relay *r, int sock)
+{
+	int tree = sys_open_tree(r->mnt_fd, RELAY_SOCKET, OPEN_TREE_CLONE | O_CLOEXEC);
+	int rc;
+
+	if (tree < 0)
+		return -1;
+	rc = sys_move_mount(tree, "", sock, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	if (rc < 0) {
+		int err = errno;
+
+		close(tree);
+		errno = err;
+		return -1;
+	}
+	close(tree);
+	return 0;
+}
+
+void relay_refresh(struct relay *r)
+{
+	char path[32];
+	struct stat st;
+	int run, dir, sock;
+
+	if (!r->on)
+		return;
+	watch_stop(r);
+	snprintf(path, sizeof(path), RUNTIME_DIR_FMT, (unsigned)r->uid);
+	/* No runtime directory: logind mounts one at the user's first login,
+	 * and that mount wakes us. */
+	run = open_users(r, AT_FDCWD, path, S_IFDIR, &st);
+	if (run < 0)
+		return;
+	watch_dir(r, run);
+	dir = open_users(r, run, MANAGER_DIR, S_IFDIR, &st);
+	if (dir < 0) {
+		close(run);
+		return; /* the manager has not started: wait in /run/user/UID */
+	}
+	watch_dir(r, dir);
+	close(run);
+	sock = open_users(r, dir, MANAGER_SOCKET, S_IFSOCK, &st);
+	close(dir);
+	if (sock < 0)
+		return; /* not listening yet: wait in its directory */
+	if (st.st_dev == r->dev && st.st_ino == r->ino) {
+		close(sock); /* ours: covered already */
+		watch_stop(r);
+		return;
+	}
+	if (cover(r, sock) < 0) {
+		if (!r->cover_failed)
+			syslog(LOG_WARNING, "cannot cover %s/" MANAGER_DIR "/" MANAGER_SOCKET ": %m; "
+					    "systemctl --user will not work in this session", path);
+		r->cover_failed = 1;
+		close(sock);
+		return;
+	}
+	r->cover_failed = 0;
+	close_fd(&r->real_fd);
+	r->real_fd = sock;
+	watch_stop(r);
+}
+
+int relay_start(struct relay *r)
+{
+	r->mnt_fd = r->listen_fd = r->real_fd = r->watch_fd = -1;
+	if (!r->wanted)
+		return 0;
+	r->on = 1;
+	if (relay_tmpfs(r) < 0) {
+		relay_give_up(r, "cannot make a tmpfs for the user manager's relay");
+		return -1;
+	}
+	if (relay_listen(r) < 0) {
+		relay_give_up(r, "cannot listen for the user manager's relay");
+		return -1;
+	}
+	relay_refresh(r);
+	return 0;
+}
+
+struct pollfd relay_listen_pollfd(const struct relay *r, int accepting)
+{
+	/* poll() skips a negative descriptor. */
+	return (struct pollfd){ .fd = r->on && accepting ? r->listen_fd : -1, .events = POLLIN };
+}
+
+struct pollfd relay_watch_pollfd(const struct relay *r)
+{
+	return (struct pollfd){ .fd = r->on ? r->watch_fd : -1, .events = POLLIN };
+}
+
+/* ---- the relay child ------------------------------------------------------ */
+
+/* Move what one recvmsg returns from `from` to `to`, passed descriptors
+ * included. Returns 1 while `from` is open, 0 at its end-of-file, -1 on an
+ * error. Blocking writes are fine here: the child serves one connection,
+ * and both sd-bus ends keep reading while they write. */
+static int pass(int from, int to, char *buf)
+{
+	char cbuf[CMSG_SPACE(RELAY_FDS_MAX * sizeof(int))];
+	char out_cbuf[CMSG_SPACE(RELAY_FDS_MAX * sizeof(int))];
+	struct iovec iov = { .iov_base = buf, .iov_len = RELAY_CHUNK };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	int fds[RELAY_FDS_MAX], nfds = 0, rc = 1;
+	size_t done = 0;
+	ssize_t n = recvmsg(from, &mh, MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 1 : -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		int k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if (k > RELAY_FDS_MAX - nfds)
+			k = RELAY_FDS_MAX - nfds;
+		memcpy(fds + nfds, CMSG_DATA(c), (size_t)k * sizeof(int));
+		nfds += k;
+	}
+	if (n == 0)
+		rc = 0;
+	else if (mh.msg_flags & MSG_CTRUNC)
+		rc = -1; /* descriptors were lost: the stream would lie */
+	while (rc == 1 && done < (size_t)n) {
+		struct iovec oiov = { .iov_base = buf + done, .iov_len = (size_t)n - done };
+		struct msghdr out = { .msg_iov = &oiov, .msg_iovlen = 1 };
+		ssize_t m;
+
+		/* The descriptors go with the first bytes they came with. */
+		if (done == 0 && nfds > 0) {
+			struct cmsghdr *c;
+
+			memset(out_cbuf, 0, sizeof(out_cbuf));
+			out.msg_control = out_cbuf;
+			out.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+			c = CMSG_FIRSTHDR(&out);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+			memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+		}
+		m = sendmsg(to, &out, MSG_NOSIGNAL);
+		if (m < 0 && errno == EINTR)
+			continue;
+		if (m < 0)
+			rc = -1;
+		else
+			done += (size_t)m;
+	}
+	for (int k = 0; k < nfds; k++)
+		close(fds[k]);
+	return rc;
+}
+
+/* Copy both ways until both sides have closed, or one fails. */
+static void copy_both_ways(int client, int manager)
+{
+	static char buf[RELAY_CHUNK];
+	struct pollfd pfd[2] = { { .fd = client, .events = POLLIN }, { .fd = manager, .events = POLLIN } };
+	int peer[2] = { manager, client };
+
+	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		for (int i = 0; i < 2; i++) {
+			int rc;
+
+			if (pfd[i].fd < 0 || !pfd[i].revents)
+				continue;
+			rc = pass(pfd[i].fd, peer[i], buf);
+			if (rc < 0)
+				return;
+			if (rc == 0) {
+				/* Half-close: the other side still gets what is
+				 * in flight towards us. */
+				(void)shutdown(peer[i], SHUT_WR);
+				pfd[i].fd = -1;
+			}
+		}
+	}
+}
+
+/* The child that serves one connection: never returns. */
+static void relay_child(const struct relay *r, int client)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	sigset_t none;
+	int c = fcntl(client, F_DUPFD, CHILD_FD_MANAGER + 1);
+	int m = fcntl(r->real_fd, F_DUPFD, CHILD_FD_MANAGER + 1);
+	int manager;
+
+	/* We inherited PID 1's blocked signals; the teardown's SIGTERM must
+	 * end us. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	(void)prctl(PR_SET_NAME, RELAY_COMM, 0, 0, 0);
+	if (c < 0 || m < 0 || dup2(c, CHILD_FD_CLIENT) < 0 || dup2(m, CHILD_FD_MANAGER) < 0)
+		_exit(1);
+	close_from(CHILD_FD_MANAGER + 1);
+	/* From here on, nothing the user could not do. */
+	if (setgroups(0, NULL) < 0 || setresgid(r->gid, r->gid, r->gid) < 0 || setresuid(r->uid, r->uid, r->uid) < 0)
+		_exit(1);
+	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	if (fcntl(CHILD_FD_CLIENT, F_SETFL, 0) < 0)
+		_exit(1);
+	manager = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* connect() takes a path; the manager's is covered, so go through
+	 * the descriptor kept of it. */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", CHILD_FD_MANAGER);
+	if (manager < 0 || connect(manager, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		_exit(1);
+	close(CHILD_FD_MANAGER);
+	copy_both_ways(CHILD_FD_CLIENT, manager);
+	_exit(0);
+}
+
+/* Accept one connection; serve it in a child if its peer is the user. */
+static void relay_accept(struct relay *r)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	pid_t pid;
+
+	if (fd < 0)
+		return;
+	if (r->real_fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != r->uid) {
+		close(fd);
+		return;
+	}
+	pid = fork();
+	if (pid == 0)
+		relay_child(r, fd);
+	close(fd);
+}
+
+void relay_check(struct relay *r, short listen_revents, short watch_revents)
+{
+	if (!r->on)
+		return;
+	if (watch_revents)
+		relay_refresh(r);
+	if (listen_revents & POLLIN)
+		relay_accept(r);
+}

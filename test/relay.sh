@@ -1,0 +1,194 @@
+# shellcheck shell=bash
+# relay.sh - tests of the user manager's relay (user_manager=relay, the
+# default; nsinit/init/relay.c), sourced by run-tests.sh inside its private
+# world (lib.sh, tap.sh, scope-user.sh). The world has no systemd, so
+# test/manager.py stands in for both ends: a "manager" listening as
+# pu-alice on /run/user/4101/systemd/private, and a client that checks its
+# peer as systemctl --user does (a peer PID of 0 is "No data available")
+# and passes a descriptor each way. The VM scenario user_manager runs the
+# real systemctl against a real user manager.
+# Each t_relay_* test starts with no helper running and leaves none.
+
+ALICE_RUNTIME=/run/user/4101
+MANAGER_SOCK=$ALICE_RUNTIME/systemd/private
+MANAGER_PY=$TEST_DIR/manager.py
+MANAGER_PID=
+AS_ALICE=(/usr/bin/setpriv --reuid=4101 --regid=4101 --init-groups)
+
+# runtime_up: what logind does at alice's first login: a tmpfs of hers at
+# /run/user/4101. The manager then makes systemd/ in it.
+runtime_up() {
+	mkdir -p "$ALICE_RUNTIME"
+	mount -t tmpfs -o uid=4101,gid=4101,mode=700,size=1m pu-runtime "$ALICE_RUNTIME"
+	as_alice mkdir -p "$ALICE_RUNTIME/systemd"
+}
+
+runtime_down() {
+	manager_stop
+	umount -l "$ALICE_RUNTIME" 2>/dev/null
+	rmdir "$ALICE_RUNTIME" 2>/dev/null
+	return 0
+}
+
+# manager_start NAME: alice's stand-in manager, answering with NAME; its
+# log (one line per connection) is $W/manager.log.
+manager_start() {
+	as_alice "$PY" "$MANAGER_PY" serve "$MANAGER_SOCK" "$1" >>"$W/manager.log" 2>&1 &
+	MANAGER_PID=$!
+	wait_until 5 test -S "$MANAGER_SOCK" || fatal "the stand-in manager did not start"
+}
+
+manager_stop() {
+	[ -n "$MANAGER_PID" ] || return 0
+	kill "$MANAGER_PID" 2>/dev/null
+	wait "$MANAGER_PID" 2>/dev/null
+	MANAGER_PID=
+AS_ALICE=(/usr/bin/setpriv --reuid=4101 --regid=4101 --init-groups)
+}
+
+# manager_saw REGEX: a line of the manager's log matches.
+manager_saw() { has_line "$(cat "$W/manager.log")" "$1"; }
+
+relay_gone() { ! pgrep -x pam_unshare-bus >/dev/null; }
+
+# alice_call [SECS]: the client in an isolated session of pu-alice, run
+# as her (pamhost itself stays root).
+alice_call() { user_session pu-alice "${AS_ALICE[@]}" "$PY" "$MANAGER_PY" call "$MANAGER_SOCK" "$@"; }
+
+# --- the relay in a session -------------------------------------------------
+
+relay_reaches_manager() {
+	local out
+	out=$(alice_call)
+	echo "$out"
+	# The peer the client sees is the helper, PID 1 of its namespace;
+	# each side got the other's descriptor.
+	has_line "$out" '^ok peer-pid=1 reply=gen1 fd=from-gen1$' &&
+		manager_saw '^conn uid=4101 pid=[0-9]+ msg=hello fd=from-client$'
+}
+
+relay_as_user() {
+	local pid
+	# The connection the manager accepted came from a process of alice's
+	# with every id hers, in the session's PID namespace (a child of the
+	# helper, named pam_unshare-bus).
+	pid=$(sed -n 's/^conn uid=4101 pid=\([0-9]*\) .*/\1/p' "$W/manager.log" | tail -n 1)
+	[ -n "$pid" ] || { echo "no connection logged"; return 1; }
+	grep -q "^conn uid=4101 pid=$pid " "$W/manager.log"
+}
+
+# The host (the world) still sees the manager's own socket, and no mount
+# at it; nothing of the relay is left after the session.
+relay_host_untouched() {
+	[ "$(stat -c %i "$MANAGER_SOCK")" = "$1" ] || { echo "the socket's inode changed"; return 1; }
+	! findmnt -n "$MANAGER_SOCK" || { echo "a mount at $MANAGER_SOCK on the host"; return 1; }
+	wait_until 5 no_helpers || { echo "helpers left: $(helpers_alive)"; return 1; }
+	relay_gone || { pgrep -a -x pam_unshare-bus; return 1; }
+}
+
+relay_off_fails() {
+	local out
+	pamd_write "user_manager=off"
+	out=$(alice_call)
+	pamd_write ""
+	echo "$out"
+	has_line "$out" '^No data available \(peer pid 0\)$'
+}
+
+t_relay_session() {
+	local ino
+	: >"$W/manager.log"
+	runtime_up
+	manager_start gen1
+	ino=$(stat -c %i "$MANAGER_SOCK")
+	check "relay: a session's client reaches the user's manager, descriptors pass both ways" relay_reaches_manager
+	check "relay: the manager's peer is a process of the user's, not root" relay_as_user
+	check "relay: the host keeps the manager's socket, no mount and no relay process is left" relay_host_untouched "$ino"
+	check "relay: with user_manager=off the client fails with 'No data available'" relay_off_fails
+	runtime_down
+}
+
+# --- the socket appears after the session opened, and is replaced ------------
+
+# A session that calls the manager, waits for $W/restarted, and calls again.
+relay_session_two_calls() {
+	user_session pu-alice "${AS_ALICE[@]}" /bin/sh -c "$PY $MANAGER_PY call $MANAGER_SOCK 20; \
+while [ ! -e $W/restarted ]; do sleep 0.1; done; $PY $MANAGER_PY call $MANAGER_SOCK 20"
+}
+
+t_relay_late_socket() {
+	local out=$W/late.out pid
+	: >"$W/manager.log"
+	rm -f "$W/restarted"
+	# No runtime directory yet: the user has not logged in anywhere.
+	relay_session_two_calls >"$out" 2>&1 &
+	pid=$!
+	check "relay: the session runs before the user's runtime directory exists" wait_until 5 helper_exists
+	runtime_up
+	manager_start gen2
+	check "relay: a manager that starts after login is reached" \
+		wait_until 20 grep -q '^ok peer-pid=1 reply=gen2 fd=from-gen2$' "$out"
+	# A restart: the old socket is unlinked, a new one bound.
+	manager_stop
+	manager_start gen3
+	touch "$W/restarted"
+	wait "$pid"
+	check "relay: after the manager restarts, the same session reaches the new one" \
+		has_line "$(cat "$out")" '^ok peer-pid=1 reply=gen3 fd=from-gen3$'
+	check "relay: nothing is left" wait_until 5 no_helpers
+	runtime_down
+}
+
+# --- what the relay refuses ---------------------------------------------------
+
+# in_session_ns ARGS...: run ARGS in the mount and PID namespaces of the
+# (only) running session, as root.
+in_session_ns() { nsenter -t "$(helpers_alive | head -n 1)" -m -p "$@"; }
+
+session_covered() { in_session_ns findmnt -n "$MANAGER_SOCK" >/dev/null; }
+
+relay_refuses_root() {
+	local out
+	out=$(in_session_ns "$PY" "$MANAGER_PY" call "$MANAGER_SOCK")
+	echo "$out"
+	has_line "$out" '^closed by peer' && ! grep -q '^conn uid=0' "$W/manager.log"
+}
+
+relay_refuses_bob() {
+	local out
+	out=$(in_session_ns setpriv --reuid=4102 --regid=4101 --clear-groups "$PY" "$MANAGER_PY" call "$MANAGER_SOCK")
+	echo "$out"
+	has_line "$out" '^connect: Permission denied$'
+}
+
+# planted_not_covered: a symlink alice planted where the socket goes is
+# not followed: nothing in the session is mounted over its target.
+planted_not_covered() {
+	local out
+	out=$(in_session_ns findmnt -n -o TARGET /etc/hostname "$MANAGER_SOCK" 2>&1)
+	[ -z "$out" ] && return 0
+	echo "mounted in the session: $out"
+	return 1
+}
+
+t_relay_refuses() {
+	local pid
+	: >"$W/manager.log"
+	runtime_up
+	# Alice plants a symlink to a file of root's instead of a socket.
+	as_alice ln -s /etc/hostname "$MANAGER_SOCK"
+	rm -f "$W/done"
+	user_session pu-alice /bin/sh -c "while [ ! -e $W/done ]; do sleep 0.1; done" >/dev/null &
+	pid=$!
+	check "relay: a session runs" wait_until 5 helper_exists
+	check "relay: a symlink planted as the socket is not covered, nor its target" planted_not_covered
+	as_alice rm "$MANAGER_SOCK"
+	manager_start gen4
+	check "relay: the socket made in place of the symlink is covered" wait_until 5 session_covered
+	check "relay: root's connection through the relay is closed before it reaches the manager" relay_refuses_root
+	check "relay: another user cannot reach the relay" relay_refuses_bob
+	touch "$W/done"
+	wait "$pid"
+	check "relay: nothing is left" wait_until 5 no_helpers
+	runtime_down
+}
