@@ -51,9 +51,9 @@ manager_saw() { has_line "$(cat "$W/manager.log")" "$1"; }
 
 relay_gone() { ! pgrep -x pam_unshare-bus >/dev/null; }
 
-# alice_call [SECS]: the client in an isolated session of pu-alice, run
-# as her (pamhost itself stays root).
-alice_call() { user_session pu-alice "${AS_ALICE[@]}" "$PY" "$MANAGER_PY" call "$MANAGER_SOCK" "$@"; }
+# alice_call: the client in an isolated session of pu-alice, run as her
+# (pamhost itself stays root).
+alice_call() { user_session pu-alice "${AS_ALICE[@]}" "$PY" "$MANAGER_PY" call "$MANAGER_SOCK"; }
 
 # --- the relay in a session -------------------------------------------------
 
