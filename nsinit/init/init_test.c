@@ -206,6 +206,21 @@ static void test_parse_args(void)
 	   "parse_args: per-user mode -U -H PID -L");
 	ok(parse(&st, ARGS("-L", "su", "alice")) < 0, "parse_args: -L without -U is refused");
 	ok(parse(&st, ARGS("-U", "-P", "su", "alice")) < 0, "parse_args: -U with the polling fallback -P is refused");
+	ok(parse(&st, ARGS("-u", "1000:100", "sshd", "alice")) == 0 && st.relay.wanted && st.relay.uid == 1000 &&
+		   st.relay.gid == 100,
+	   "parse_args: -u UID:GID asks for the relay");
+	ok(parse(&st, ARGS("sshd", "alice")) == 0 && !st.relay.wanted, "parse_args: no -u, no relay");
+	{
+		static const char *const bad_ids[] = { "1000", "1000:", ":100", "1000:100:1", "-1:100", "1000:+1",
+						       "10 00:1", "4294967295:1", "1:99999999999", "x:1", "" };
+
+		for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+			char desc[64];
+
+			snprintf(desc, sizeof(desc), "parse_args: -u '%s' is refused", bad_ids[i]);
+			ok(parse(&st, ARGS("-u", bad_ids[i], "su", "alice")) < 0, desc);
+		}
+	}
 }
 
 /* /proc/self/mountinfo lines (proc(5)) and what mountinfo_parse must make
