@@ -192,3 +192,27 @@ t_relay_refuses() {
 	check "relay: nothing is left" wait_until 5 no_helpers
 	runtime_down
 }
+
+# --- per-user namespaces ---------------------------------------------------------
+
+t_relay_scope_user() {
+	local pid out
+	: >"$W/manager.log"
+	rm -f "$W/done"
+	runtime_up
+	manager_start gen5
+	pamd_write "scope=user"
+	user_session pu-alice /bin/sh -c "while [ ! -e $W/done ]; do sleep 0.1; done" >/dev/null &
+	pid=$!
+	check "relay, scope=user: the first session runs" wait_until 5 helper_exists
+	out=$(user_session pu-alice "${AS_ALICE[@]}" /bin/sh -c "$PY $MANAGER_PY call $MANAGER_SOCK; ps -e -o args")
+	check "relay, scope=user: a second session joins and reaches the manager" \
+		has_line "$out" '^ok peer-pid=1 reply=gen5 fd=from-gen5$'
+	check "relay, scope=user: the second session is in the first one's namespace" \
+		has_line "$out" '^/bin/sh -c while \[ ! -e '
+	touch "$W/done"
+	wait "$pid"
+	pamd_write ""
+	check "relay, scope=user: nothing is left" wait_until 5 no_helpers
+	runtime_down
+}
