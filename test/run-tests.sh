@@ -191,8 +191,15 @@ helper_no_inherited_fds() {
 	fds=$(for f in /proc/"$HELPER_PID"/fd/*; do echo "${f##*/} $(readlink "$f")"; done)
 	echo "$fds"
 	# Allowed: stdio on /dev/null, the control socket, pidfds, signalfd,
-	# and the session's mount table, which it watches.
-	! grep -Eqv '^[012] /dev/null$|^3 socket:|anon_inode:\[?(pidfd|signalfd)|^[0-9]+ /proc/1/mountinfo$' <<<"$fds"
+	# the session's mount table, which it watches, and the user manager's
+	# relay: one more socket, the root of its own tmpfs (not the host's
+	# root: another device), and the manager's socket or an inotify watch
+	# for it.
+	! grep -Eqv '^[012] /dev/null$|^[0-9]+ socket:|anon_inode:\[?(pidfd|signalfd|inotify)|^[0-9]+ /proc/1/mountinfo$|^[0-9]+ /$|^[0-9]+ /run/user/[0-9]+/systemd/private$' <<<"$fds" &&
+		grep -q '^3 socket:' <<<"$fds" && [ "$(grep -c ' socket:' <<<"$fds")" -le 2 ] &&
+		for f in $(sed -n 's|^\([0-9]*\) /$|\1|p' <<<"$fds"); do
+			[ "$(stat -L -c %d "/proc/$HELPER_PID/fd/$f")" != "$(stat -c %d /)" ] || return 1
+		done
 }
 helper_single_threaded() {
 	local threads

@@ -170,7 +170,10 @@ int relay_parse(const char *arg, struct relay *r)
 }
 
 /* Make the tmpfs that holds our socket: mounted nowhere, reachable only
- * through r->mnt_fd, gone with us. Returns 0, or -1 with errno set. */
+ * through r->mnt_fd, gone with us. The descriptor stays open: open_tree
+ * clones only from a detached mount that is still attached to its
+ * descriptor (closing it dissolves the mount, and cover() would fail with
+ * EINVAL the next time). Returns 0, or -1 with errno set. */
 static int relay_tmpfs(struct relay *r)
 {
 	int fs = sys_fsopen("tmpfs", FSOPEN_CLOEXEC);
