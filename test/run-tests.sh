@@ -197,9 +197,9 @@ helper_no_inherited_fds() {
 	# for it.
 	! grep -Eqv '^[012] /dev/null$|^[0-9]+ socket:|anon_inode:\[?(pidfd|signalfd|inotify)|^[0-9]+ /proc/1/mountinfo$|^[0-9]+ /$|^[0-9]+ /run/user/[0-9]+/systemd/private$' <<<"$fds" &&
 		grep -q '^3 socket:' <<<"$fds" && [ "$(grep -c ' socket:' <<<"$fds")" -le 2 ] &&
-		for f in $(sed -n 's|^\([0-9]*\) /$|\1|p' <<<"$fds"); do
+		while read -r f; do
 			[ "$(stat -L -c %d "/proc/$HELPER_PID/fd/$f")" != "$(stat -c %d /)" ] || return 1
-		done
+		done < <(sed -n 's|^\([0-9]*\) /$|\1|p' <<<"$fds")
 }
 helper_single_threaded() {
 	local threads
