@@ -15,6 +15,8 @@
 #                 exempt from pam_unshare by default)
 #   BENCH_HELPER  PID-1 helper passed as helper= (default the one in
 #                 $(BUILD)); set it to compare helper builds
+#   BENCH_ARGS    more module arguments for the pam_unshare stack (empty),
+#                 e.g. user_manager=off to compare without the relay
 #   BENCH_GOFLAGS extra go build flags for the no-op module (empty). The
 #                 module is otherwise built exactly like pam_unshare.so
 #                 (GOFLAGS, same version script), so that the difference
@@ -26,6 +28,7 @@ BENCH_USER ?= nobody
 BENCH_HELPER ?= $(BUILD)/pam_unshare-init
 BENCH_GOFLAGS ?=
 BENCH_ONLY ?=
+BENCH_ARGS ?=
 
 # A Go c-shared PAM module that returns PAM_SUCCESS and does nothing else.
 $(BUILD)/bench/noop.so: test/bench/noop/noop.go go.mod pam_unshare/exports.map
@@ -37,7 +40,7 @@ $(BUILD)/bench/noop.so: test/bench/noop/noop.go go.mod pam_unshare/exports.map
 
 .PHONY: bench bench-floor
 bench: build $(BUILD)/bench/noop.so
-	N=$(BENCH_N) SCALE=$(BENCH_SCALE) BENCH_USER=$(BENCH_USER) BENCH_ONLY=$(BENCH_ONLY) \
+	N=$(BENCH_N) SCALE=$(BENCH_SCALE) BENCH_USER=$(BENCH_USER) BENCH_ONLY=$(BENCH_ONLY) BENCH_ARGS='$(BENCH_ARGS)' \
 		HELPER=$(BENCH_HELPER) test/bench/bench.sh $(BUILD) $(BUILD)/bench.csv
 
 bench-floor: $(BUILD)/pamhost

@@ -13,7 +13,8 @@
 # Environment: N (sessions per latency run, default 200), SCALE (concurrent
 #   sessions, default 1000), BENCH_USER (default nobody), HELPER (the PID-1
 #   helper to pass as helper=, default BUILD_DIR/pam_unshare-init; set it
-#   to compare helper builds).
+#   to compare helper builds), BENCH_ARGS (more module arguments for the
+#   pam_unshare stack, e.g. user_manager=off).
 #
 # Runs as root, in a private mount namespace of its own (it re-executes
 # itself under unshare -m), and reads /proc only: the module mounts the
@@ -48,6 +49,7 @@ MD=${CSV%.csv}.md
 N=${N:-200}
 SCALE=${SCALE:-1000}
 BENCH_USER=${BENCH_USER:-nobody}
+BENCH_ARGS=${BENCH_ARGS:-}
 
 PAMHOST=$BUILD/pamhost
 NOOP=$BUILD/bench/noop.so
@@ -104,7 +106,7 @@ service() {
 }
 service permit "session required pam_permit.so"
 service noop "session required $NOOP"
-service unshare "session required $MODULE helper=$HELPER"
+service unshare "session required $MODULE helper=$HELPER $BENCH_ARGS"
 
 declare -A LABEL=([permit]="a pam_permit" [noop]="b Go no-op"
 	[unshare]="c pam_unshare")
