@@ -13,7 +13,8 @@
  * with dbus-user-session; a relay works either way.
  *
  * How. We (PID 1 of the session) listen on a socket of our own, which
- * lives on a small tmpfs that is mounted nowhere (fsopen/fsmount), and
+ * lives on a small tmpfs that is mounted nowhere (fsopen/fsmount) and is
+ * made only once there is a manager's socket to cover, and
  * bind-mount it over /run/user/UID/systemd/private in the session's mount
  * namespace only: the host and other sessions keep seeing the manager's
  * own socket. A client connecting there sees us as its peer, PID 1 and
@@ -323,9 +324,16 @@ void relay_refresh(struct relay *r)
 	close(dir);
 	if (sock < 0)
 		return; /* not listening yet: wait in its directory */
-	if (st.st_dev == r->dev && st.st_ino == r->ino) {
+	if (r->listen_fd >= 0 && st.st_dev == r->dev && st.st_ino == r->ino) {
 		close(sock); /* ours: covered already */
 		watch_stop(r);
+		return;
+	}
+	/* Our socket is made only now that there is a manager to relay to:
+	 * sessions of users without one pay nothing. */
+	if (r->listen_fd < 0 && (relay_tmpfs(r) < 0 || relay_listen(r) < 0)) {
+		close(sock);
+		relay_give_up(r, "cannot make the socket of the user manager's relay");
 		return;
 	}
 	if (cover(r, sock) < 0) {
@@ -345,19 +353,9 @@ void relay_refresh(struct relay *r)
 int relay_start(struct relay *r)
 {
 	r->mnt_fd = r->listen_fd = r->real_fd = r->watch_fd = -1;
-	if (!r->wanted)
-		return 0;
-	r->on = 1;
-	if (relay_tmpfs(r) < 0) {
-		relay_give_up(r, "cannot make a tmpfs for the user manager's relay");
-		return -1;
-	}
-	if (relay_listen(r) < 0) {
-		relay_give_up(r, "cannot listen for the user manager's relay");
-		return -1;
-	}
+	r->on = r->wanted;
 	relay_refresh(r);
-	return 0;
+	return r->on || !r->wanted ? 0 : -1;
 }
 
 struct pollfd relay_listen_pollfd(const struct relay *r, int accepting)
