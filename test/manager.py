@@ -10,6 +10,8 @@
                                peer as systemd's bus_check_peercred() does,
                                pass a descriptor, print what came back;
                                retry until SECS have passed
+  manager.py time PATH N       N such calls in a row; print the median
+                               microseconds of one (0 if any failed)
 
 The check is the one that fails in an isolated session without the relay:
 SO_PEERCRED reports the PID of a peer outside our PID namespace as 0, and
@@ -96,8 +98,22 @@ def call(path, secs):
         time.sleep(0.05)
 
 
+def time_calls(path, n):
+    took = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        if not call_once(path).startswith("ok"):
+            print(0)
+            return 1
+        took.append((time.perf_counter_ns() - t0) // 1000)
+    print(sorted(took)[len(took) // 2])
+    return 0
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "time":
+        sys.exit(time_calls(sys.argv[2], int(sys.argv[3])))
     else:
         sys.exit(call(sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0))

@@ -52,7 +52,8 @@ struct relay {
 	dev_t dev;        /* our socket's inode, to know a covered path */
 	ino_t ino;
 	int real_fd;      /* O_PATH of the manager's socket we covered, or -1 */
-	int watch_fd;     /* inotify while waiting for that socket, or -1 */
+	int watch_fd;     /* inotify, made when first needed, or -1 */
+	int watch_wd;     /* its watch while waiting for that socket, or -1 */
 	int watch_failed; /* inotify failed once (logged) */
 	int cover_failed; /* the last cover failed (logged) */
 };

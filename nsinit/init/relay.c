@@ -34,8 +34,9 @@
  * relay_refresh looks again whenever our mount table changes, whenever a
  * login joins a per-user namespace, and, only while it waits for the
  * socket inside an existing /run/user/UID, on inotify events of the
- * directory it waits in. Once the socket is covered nothing is watched but
- * the mount table, so an idle session makes no wakeups.
+ * directory it waits in (one inotify instance, made the first time there
+ * is something to wait for). Once the socket is covered nothing is watched
+ * but the mount table, so an idle session makes no wakeups.
  *
  * Trust. /run/user/UID belongs to the user, who can replace anything in
  * it at any time. Each step opens one component with O_NOFOLLOW, checks
@@ -229,24 +230,31 @@ static void relay_give_up(struct relay *r, const char *what)
 	close_fd(&r->mnt_fd);
 	close_fd(&r->real_fd);
 	close_fd(&r->watch_fd);
+	r->watch_wd = -1;
 	r->on = 0;
 }
 
-/* Stop waiting for the manager's socket. */
+/* Stop waiting for the manager's socket. The inotify instance stays: its
+ * close waits for an SRCU grace period (measured: 6 ms), while removing a
+ * watch does not wait. */
 static void watch_stop(struct relay *r)
 {
-	close_fd(&r->watch_fd);
+	if (r->watch_fd >= 0 && r->watch_wd >= 0)
+		(void)inotify_rm_watch(r->watch_fd, r->watch_wd);
+	r->watch_wd = -1;
 }
 
-/* Wait for entries to appear in directory `dirfd`: a fresh inotify
- * instance, so that only this directory is watched. Set up before we look
- * into the directory, so that an entry made meanwhile still wakes us. */
+/* Wait for entries to appear in directory `dirfd`, and in no other. Adding
+ * a watch on the directory already watched returns the same watch and
+ * changes nothing; only a move to another directory removes the old one
+ * (which queues one IN_IGNORED: a single extra look, not a loop). */
 static void watch_dir(struct relay *r, int dirfd)
 {
 	char path[32];
+	int wd;
 
-	watch_stop(r);
-	r->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (r->watch_fd < 0)
+		r->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (r->watch_fd < 0) {
 		if (!r->watch_failed)
 			syslog(LOG_WARNING, "cannot watch for the user manager's socket: %m; "
@@ -255,8 +263,19 @@ static void watch_dir(struct relay *r, int dirfd)
 		return;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", dirfd);
-	if (inotify_add_watch(r->watch_fd, path, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0)
+	wd = inotify_add_watch(r->watch_fd, path, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+	if (wd != r->watch_wd)
 		watch_stop(r);
+	r->watch_wd = wd;
+}
+
+/* Read and drop what the watch reported: relay_refresh looks for itself. */
+static void watch_drain(struct relay *r)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	while (read(r->watch_fd, buf, sizeof(buf)) > 0)
+		;
 }
 
 /* Open `name` in `dirfd` without following a symlink and check that it is
@@ -297,62 +316,103 @@ static int cover(const struct relay *r, int sock)
 	return 0;
 }
 
-void relay_refresh(struct relay *r)
+/* open_users, and if `name` is not there (or not yet what it must be),
+ * watch `dirfd` and look once more: an entry made between the two looks
+ * still wakes us. */
+static int open_or_watch(struct relay *r, int dirfd, const char *name, mode_t type, struct stat *st)
 {
-	char path[32];
-	struct stat st;
-	int run, dir, sock;
+	int fd = open_users(r, dirfd, name, type, st);
 
-	if (!r->on)
-		return;
-	watch_stop(r);
-	snprintf(path, sizeof(path), RUNTIME_DIR_FMT, (unsigned)r->uid);
-	/* No runtime directory: logind mounts one at the user's first login,
-	 * and that mount wakes us. */
-	run = open_users(r, AT_FDCWD, path, S_IFDIR, &st);
-	if (run < 0)
-		return;
-	watch_dir(r, run);
-	dir = open_users(r, run, MANAGER_DIR, S_IFDIR, &st);
-	if (dir < 0) {
-		close(run);
-		return; /* the manager has not started: wait in /run/user/UID */
+	if (fd >= 0)
+		return fd;
+	watch_dir(r, dirfd);
+	return open_users(r, dirfd, name, type, st);
+}
+
+/* Cover the socket in `dir` unless it is ours already. Returns 0 when
+ * the path shows our socket, or -1 with errno set: ENOENT when there is no
+ * socket to cover, or it went away under us. */
+static int cover_in(struct relay *r, int dir)
+{
+	struct stat st;
+	int sock = open_or_watch(r, dir, MANAGER_SOCKET, S_IFSOCK, &st);
+
+	if (sock < 0) {
+		errno = ENOENT;
+		return -1;
 	}
-	watch_dir(r, dir);
-	close(run);
-	sock = open_users(r, dir, MANAGER_SOCKET, S_IFSOCK, &st);
-	close(dir);
-	if (sock < 0)
-		return; /* not listening yet: wait in its directory */
 	if (r->listen_fd >= 0 && st.st_dev == r->dev && st.st_ino == r->ino) {
 		close(sock); /* ours: covered already */
-		watch_stop(r);
-		return;
+		return 0;
 	}
 	/* Our socket is made only now that there is a manager to relay to:
 	 * sessions of users without one pay nothing. */
 	if (r->listen_fd < 0 && (relay_tmpfs(r) < 0 || relay_listen(r) < 0)) {
 		close(sock);
 		relay_give_up(r, "cannot make the socket of the user manager's relay");
-		return;
+		errno = EPERM;
+		return -1;
 	}
 	if (cover(r, sock) < 0) {
-		if (!r->cover_failed)
-			syslog(LOG_WARNING, "cannot cover %s/" MANAGER_DIR "/" MANAGER_SOCKET ": %m; "
-					    "systemctl --user will not work in this session", path);
-		r->cover_failed = 1;
+		int err = errno;
+
 		close(sock);
-		return;
+		errno = err;
+		return -1;
 	}
-	r->cover_failed = 0;
 	close_fd(&r->real_fd);
 	r->real_fd = sock;
-	watch_stop(r);
+	return 0;
+}
+
+void relay_refresh(struct relay *r)
+{
+	char path[32];
+	struct stat st;
+	int run, dir, rc = -1, err = 0;
+
+	if (!r->on)
+		return;
+	snprintf(path, sizeof(path), RUNTIME_DIR_FMT, (unsigned)r->uid);
+	/* No runtime directory: logind mounts one at the user's first login,
+	 * and that mount wakes us. */
+	run = open_users(r, AT_FDCWD, path, S_IFDIR, &st);
+	if (run < 0) {
+		watch_stop(r);
+		return;
+	}
+	/* The manager makes systemd/ and then its socket in it; until then
+	 * we wait in the deepest directory there is. */
+	dir = open_or_watch(r, run, MANAGER_DIR, S_IFDIR, &st);
+	close(run);
+	if (dir < 0)
+		return;
+	/* A socket being replaced can vanish between our open and the cover
+	 * (ENOENT: the manager unlinked it, and that detached our old cover
+	 * and woke us before the name was gone): look again, watching. */
+	for (int tries = 0; tries < 3 && rc < 0; tries++) {
+		rc = cover_in(r, dir);
+		err = errno;
+		if (rc < 0 && err != ENOENT)
+			break;
+		if (rc < 0)
+			watch_dir(r, dir);
+	}
+	if (rc == 0) {
+		watch_stop(r);
+		r->cover_failed = 0;
+	} else if (err != ENOENT && r->on && !r->cover_failed) {
+		errno = err;
+		syslog(LOG_WARNING, "cannot cover %s/" MANAGER_DIR "/" MANAGER_SOCKET ": %m; "
+				    "systemctl --user will not work in this session", path);
+		r->cover_failed = 1;
+	}
+	close(dir);
 }
 
 int relay_start(struct relay *r)
 {
-	r->mnt_fd = r->listen_fd = r->real_fd = r->watch_fd = -1;
+	r->mnt_fd = r->listen_fd = r->real_fd = r->watch_fd = r->watch_wd = -1;
 	r->on = r->wanted;
 	relay_refresh(r);
 	return r->on || !r->wanted ? 0 : -1;
@@ -366,7 +426,7 @@ struct pollfd relay_listen_pollfd(const struct relay *r, int accepting)
 
 struct pollfd relay_watch_pollfd(const struct relay *r)
 {
-	return (struct pollfd){ .fd = r->on ? r->watch_fd : -1, .events = POLLIN };
+	return (struct pollfd){ .fd = r->on && r->watch_wd >= 0 ? r->watch_fd : -1, .events = POLLIN };
 }
 
 /* ---- the relay child ------------------------------------------------------ */
@@ -522,8 +582,10 @@ void relay_check(struct relay *r, short listen_revents, short watch_revents)
 {
 	if (!r->on)
 		return;
-	if (watch_revents)
+	if (watch_revents) {
+		watch_drain(r);
 		relay_refresh(r);
+	}
 	if (listen_revents & POLLIN)
 		relay_accept(r);
 }

@@ -9,7 +9,8 @@
 # Variables:
 #   BENCH_N       sessions per latency run (default 200); also the
 #                 per-user create and join runs
-#   BENCH_ONLY    peruser: run only the per-user (scope=user) section
+#   BENCH_ONLY    peruser: run only the per-user (scope=user) section;
+#                 relay: only the user manager's relay section
 #   BENCH_SCALE   concurrent live sessions in the scale run (default 1000)
 #   BENCH_USER    user the sessions are opened for (default nobody; root is
 #                 exempt from pam_unshare by default)

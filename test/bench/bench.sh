@@ -28,9 +28,11 @@
 #                        so b - a is the Go runtime
 #   c  pam_unshare     - c - b is the namespace work itself
 # Sections: no session (pam_start, auth and account only), latency, host
-# memory, helper, teardown, scale, and per-user namespaces (scope=user:
+# memory, helper, teardown, scale, per-user namespaces (scope=user:
 # create against join latency, and the helper with PERUSER sessions,
-# default 50, in one namespace).
+# default 50, in one namespace), and the user manager's relay (with a
+# stand-in manager: open latency with and without it, and one call through
+# it against one made directly).
 set -euo pipefail
 
 if [[ $(id -u) != 0 ]]; then
@@ -264,8 +266,8 @@ go_mapped() {
 	fi
 }
 
-# BENCH_ONLY=peruser runs section 5 alone.
-if [[ ${BENCH_ONLY:-} != peruser ]]; then
+# BENCH_ONLY=peruser runs section 5 alone, BENCH_ONLY=relay section 6.
+if [[ -z ${BENCH_ONLY:-} ]]; then
 
 # --- 0. no session -----------------------------------------------------------
 # What every process that loads the stack pays, including sshd connections
@@ -646,7 +648,7 @@ fi # BENCH_ONLY
 # in one namespace: the helper's PSS, threads and idle wakeups.
 # The rendezvous goes to a private /run (this script's mount namespace).
 PERUSER=${PERUSER:-50}
-if [[ -e $MODULE && -e $HELPER ]]; then
+if [[ -e $MODULE && -e $HELPER && ${BENCH_ONLY:-peruser} == peruser ]]; then
 	mount -t tmpfs -o mode=755 bench-run /run
 	echo "session required $MODULE helper=$HELPER scope=user" >"$CONF/user"
 	# peruser_latency NAME: N sessions in one pamhost; open p50/p90.
@@ -708,11 +710,64 @@ if [[ -e $MODULE && -e $HELPER ]]; then
 	BG_PIDS=()
 fi
 
+# --- 6. the user manager's relay (user_manager=relay) ---------------------------
+# With a stand-in user manager listening (test/manager.py, as BENCH_USER, in
+# this script's private /run), so that every session's helper covers its
+# socket: open latency with the relay and with user_manager=off, taking
+# turns; and one call through the relay from inside a session against the
+# same call made directly from outside any session (median of 50 each).
+if [[ -e $MODULE && -e $HELPER && ${BENCH_ONLY:-relay} == relay ]]; then
+	# A private /run (section 5 may have made it already).
+	findmnt -n -o SOURCE /run | grep -qx bench-run || mount -t tmpfs -o mode=755 bench-run /run
+	ROUNDS=${ROUNDS:-5}
+	PER_RUN=$(((N + ROUNDS - 1) / ROUNDS))
+	uid=$(id -u "$BENCH_USER")
+	gid=$(id -g "$BENCH_USER")
+	rt=/run/user/$uid
+	mkdir -p "$rt"
+	mount -t tmpfs -o "uid=$uid,gid=$gid,mode=700,size=1m" bench-runtime "$rt"
+	as_user=(setpriv --reuid="$uid" --regid="$gid" --clear-groups)
+	"${as_user[@]}" mkdir "$rt/systemd"
+	MANAGER_PY=$(cd "$(dirname "$0")/.." && pwd)/manager.py
+	"${as_user[@]}" /usr/bin/python3 "$MANAGER_PY" serve "$rt/systemd/private" bench >/dev/null 2>&1 &
+	BG_PIDS+=("$!")
+	for ((i = 0; i < 100; i++)); do
+		[[ -S $rt/systemd/private ]] && break
+		sleep 0.05
+	done
+	service relay "session required $MODULE helper=$HELPER user_manager=relay"
+	service relayoff "session required $MODULE helper=$HELPER user_manager=off"
+	declare -A RL50
+	for s in relay relayoff; do : >"$W/rl-$s.open"; done
+	for ((r = 0; r < ROUNDS; r++)); do
+		for s in relay relayoff; do
+			timeout -k 5 120 "$PAMHOST" -c "$CONF" -s "$s" -u "$BENCH_USER" \
+				-n $((PER_RUN + 1)) -t -- /bin/true 2>/dev/null |
+				awk -F, '/^[0-9]+,/ && $1 > 0 { print $2 }' >>"$W/rl-$s.open" || true
+		done
+	done
+	for s in relay relayoff; do
+		RL50[$s]=$(pct "$W/rl-$s.open" 50)
+		record relay "$s" "open p50" "${RL50[$s]}" us "$(wc -l <"$W/rl-$s.open") sessions"
+	done
+	record relay "relay - off" "open p50" $((RL50[relay] - RL50[relayoff])) us
+	direct=$("${as_user[@]}" /usr/bin/python3 "$MANAGER_PY" time "$rt/systemd/private" 50 || true)
+	inside=$("$PAMHOST" -c "$CONF" -s relay -u "$BENCH_USER" -- "${as_user[@]}" \
+		/usr/bin/python3 "$MANAGER_PY" time "$rt/systemd/private" 50 2>/dev/null | grep -E '^[0-9]+$' || true)
+	record relay "one call, outside a session" "p50" "${direct:-NA}" us "direct to the manager"
+	record relay "one call, inside a session" "p50" "${inside:-NA}" us "through the relay"
+	for p in "${BG_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	wait || true
+	BG_PIDS=()
+fi
+
 {
 	echo "| section | case | metric | value | unit | target |"
 	echo "|---|---|---|---|---|---|"
 	# Rows grouped by section, in the order the sections appear above.
-	for sec in "no session" latency memory helper teardown limits scale peruser; do
+	for sec in "no session" latency memory helper teardown limits scale peruser relay; do
 		for r in "${ROWS[@]}"; do
 			if [[ $r == "| $sec |"* ]]; then printf '%s\n' "$r"; fi
 		done
