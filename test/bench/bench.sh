@@ -752,7 +752,7 @@ if [[ -e $MODULE && -e $HELPER && ${BENCH_ONLY:-relay} == relay ]]; then
 	done
 	record relay "relay - off" "open p50" $((RL50[relay] - RL50[relayoff])) us
 	direct=$("${as_user[@]}" /usr/bin/python3 "$MANAGER_PY" time "$rt/systemd/private" 50 || true)
-	inside=$("$PAMHOST" -c "$CONF" -s relay -u "$BENCH_USER" -- "${as_user[@]}" \
+	inside=$("$PAMHOST" -c "$CONF" -s relay -u "$BENCH_USER" -- "$(command -v setpriv)" "${as_user[@]:1}" \
 		/usr/bin/python3 "$MANAGER_PY" time "$rt/systemd/private" 50 2>/dev/null | grep -E '^[0-9]+$' || true)
 	record relay "one call, outside a session" "p50" "${direct:-NA}" us "direct to the manager"
 	record relay "one call, inside a session" "p50" "${inside:-NA}" us "through the relay"
