@@ -544,6 +544,9 @@ static void relay_child(const struct relay *r, int client)
 	/* From here on, nothing the user could not do. */
 	if (setgroups(0, NULL) < 0 || setresgid(r->gid, r->gid, r->gid) < 0 || setresuid(r->uid, r->uid, r->uid) < 0)
 		_exit(1);
+	/* Not dumpable, so the user cannot ptrace it or read its descriptors
+	 * through /proc (the change of uid usually does this already). */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	(void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	if (fcntl(CHILD_FD_CLIENT, F_SETFL, 0) < 0)
 		_exit(1);
