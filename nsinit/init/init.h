@@ -47,7 +47,8 @@ struct relay {
 	int on;           /* wanted, and set up; 0 after a failure */
 	uid_t uid;        /* the session's user: the relay runs as them */
 	gid_t gid;
-	int mnt_fd;       /* our tmpfs, mounted nowhere; holds our socket */
+	int stash_fd;     /* the mount namespace that holds our socket */
+	int home_fd;      /* our own mount namespace, to come back to */
 	int listen_fd;    /* our socket */
 	dev_t dev;        /* our socket's inode, to know a covered path */
 	ino_t ino;

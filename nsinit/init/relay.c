@@ -13,8 +13,9 @@
  * with dbus-user-session; a relay works either way.
  *
  * How. We (PID 1 of the session) listen on a socket of our own, which
- * lives on a small tmpfs that is mounted nowhere (fsopen/fsmount) and is
- * made only once there is a manager's socket to cover, and
+ * lives on a small tmpfs in a mount namespace no process is in (the stash,
+ * see relay_make_socket) and is made only once there is a manager's socket
+ * to cover, and
  * bind-mount it over /run/user/UID/systemd/private in the session's mount
  * namespace only: the host and other sessions keep seeing the manager's
  * own socket. A client connecting there sees us as its peer, PID 1 and
@@ -57,6 +58,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,29 +75,8 @@
 
 #include "init.h"
 
-/* The new mount API (Linux 5.2); musl's headers lack the constants. The
- * values are the kernel's (include/uapi/linux/mount.h). */
-#ifndef FSOPEN_CLOEXEC
-#define FSOPEN_CLOEXEC 0x1
-#endif
-#ifndef FSCONFIG_SET_STRING
-#define FSCONFIG_SET_STRING 1
-#endif
-#ifndef FSCONFIG_CMD_CREATE
-#define FSCONFIG_CMD_CREATE 6
-#endif
-#ifndef FSMOUNT_CLOEXEC
-#define FSMOUNT_CLOEXEC 0x1
-#endif
-#ifndef MOUNT_ATTR_NOSUID
-#define MOUNT_ATTR_NOSUID 0x2
-#endif
-#ifndef MOUNT_ATTR_NODEV
-#define MOUNT_ATTR_NODEV 0x4
-#endif
-#ifndef MOUNT_ATTR_NOEXEC
-#define MOUNT_ATTR_NOEXEC 0x8
-#endif
+/* open_tree and move_mount (Linux 5.2); musl's headers lack the
+ * constants. The values are the kernel's (include/uapi/linux/mount.h). */
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
 #endif
@@ -111,8 +92,9 @@
 #define RUNTIME_DIR_FMT "/run/user/%u"
 #define MANAGER_DIR "systemd"
 #define MANAGER_SOCKET "private"
-/* Our socket's name on our own tmpfs. */
-#define RELAY_SOCKET "manager"
+/* Where our socket lives, in the stash (see relay_make_socket). */
+#define STASH_DIR "/proc"
+#define STASH_SOCKET STASH_DIR "/manager"
 /* Connections waiting for accept. systemctl opens one at a time. */
 #define RELAY_BACKLOG 16
 /* Bytes per copy, and the most descriptors one message may pass (the
@@ -123,12 +105,6 @@
 #define CHILD_FD_CLIENT 3
 #define CHILD_FD_MANAGER 4
 
-static int sys_fsopen(const char *fs, unsigned flags) { return (int)syscall(SYS_fsopen, fs, flags); }
-static int sys_fsconfig(int fd, unsigned cmd, const char *key, const void *value, int aux)
-{
-	return (int)syscall(SYS_fsconfig, fd, cmd, key, value, aux);
-}
-static int sys_fsmount(int fd, unsigned flags, unsigned attrs) { return (int)syscall(SYS_fsmount, fd, flags, attrs); }
 static int sys_open_tree(int dfd, const char *path, unsigned flags)
 {
 	return (int)syscall(SYS_open_tree, dfd, path, flags);
@@ -171,34 +147,18 @@ int relay_parse(const char *arg, struct relay *r)
 	return -1;
 }
 
-/* Make the tmpfs that holds our socket: mounted nowhere, reachable only
- * through r->mnt_fd, gone with us. The descriptor stays open: open_tree
- * clones only from a detached mount that is still attached to its
- * descriptor (closing it dissolves the mount, and cover() would fail with
- * EINVAL the next time). Returns 0, or -1 with errno set. */
-static int relay_tmpfs(struct relay *r)
+/* Switch this (single-threaded) process to the mount namespace `ns_fd`.
+ * Returns 0, or -1 with errno set. */
+static int enter_mnt_ns(int ns_fd)
 {
-	int fs = sys_fsopen("tmpfs", FSOPEN_CLOEXEC);
-
-	if (fs < 0)
+	if (setns(ns_fd, CLONE_NEWNS) < 0)
 		return -1;
-	if (sys_fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
-	    sys_fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4", 0) < 0 ||
-	    sys_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
-	    sys_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
-		int err = errno;
-
-		close(fs);
-		errno = err;
-		return -1;
-	}
-	r->mnt_fd = sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-	close(fs);
-	return r->mnt_fd < 0 ? -1 : 0;
+	/* setns moved us to that namespace's root; keep no directory busy. */
+	return chdir("/");
 }
 
-/* Create our listening socket on the tmpfs, the user's and 0600.
- * Returns 0, or -1 with errno set. */
+/* Create our listening socket, the user's and mode 0600, at STASH_SOCKET
+ * of the current mount namespace. Returns 0, or -1 with errno set. */
 static int relay_listen(struct relay *r)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -207,19 +167,49 @@ static int relay_listen(struct relay *r)
 	r->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (r->listen_fd < 0)
 		return -1;
-	/* bind() takes a path; the tmpfs has none but this one. */
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/" RELAY_SOCKET, r->mnt_fd);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", STASH_SOCKET);
 	if (bind(r->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -1;
-	if (fchownat(r->mnt_fd, RELAY_SOCKET, r->uid, r->gid, AT_SYMLINK_NOFOLLOW) < 0)
+	if (chown(STASH_SOCKET, r->uid, r->gid) < 0 || chmod(STASH_SOCKET, 0600) < 0)
 		return -1;
-	if (fchmodat(r->mnt_fd, RELAY_SOCKET, 0600, 0) < 0)
-		return -1;
-	if (fstatat(r->mnt_fd, RELAY_SOCKET, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (stat(STASH_SOCKET, &st) < 0)
 		return -1;
 	r->dev = st.st_dev;
 	r->ino = st.st_ino;
 	return listen(r->listen_fd, RELAY_BACKLOG);
+}
+
+/*
+ * Make our socket in a mount namespace of its own, the stash: a copy of
+ * ours, made private so that nothing propagates into it, with a small
+ * tmpfs over its /proc (which exists in every session: setup mounted it)
+ * holding the socket. No process lives there; r->stash_fd keeps it. cover()
+ * clones the socket's mount from there: open_tree(OPEN_TREE_CLONE) needs a
+ * mount of the caller's own namespace (before Linux 6.15 it refuses a
+ * detached one, such as a tmpfs from fsmount: EINVAL on Debian 12's 6.1),
+ * and the stash lets us clone without mounting anything where the session
+ * could see it. Returns 0 (back in our namespace), or -1 with errno set.
+ */
+static int relay_make_socket(struct relay *r)
+{
+	int err = 0;
+
+	r->home_fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (r->home_fd < 0)
+		return -1;
+	if (unshare(CLONE_NEWNS) < 0)
+		return -1;
+	r->stash_fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (r->stash_fd < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("pam_unshare-relay", STASH_DIR, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "size=4k,nr_inodes=4,mode=0700") < 0 ||
+	    relay_listen(r) < 0)
+		err = errno;
+	/* Back home in any case: the session's mount namespace is ours. */
+	if (enter_mnt_ns(r->home_fd) < 0)
+		return -1;
+	errno = err;
+	return err ? -1 : 0;
 }
 
 /* Say once why the relay does not work; the session goes on without it. */
@@ -227,7 +217,8 @@ static void relay_give_up(struct relay *r, const char *what)
 {
 	syslog(LOG_WARNING, "%s: %m; systemctl --user will not work in this session", what);
 	close_fd(&r->listen_fd);
-	close_fd(&r->mnt_fd);
+	close_fd(&r->stash_fd);
+	close_fd(&r->home_fd);
 	close_fd(&r->real_fd);
 	close_fd(&r->watch_fd);
 	r->watch_wd = -1;
@@ -295,25 +286,35 @@ static int open_users(const struct relay *r, int dirfd, const char *name, mode_t
 	return fd;
 }
 
-/* Cover the manager's socket `sock` with a bind mount of ours. Returns 0,
- * or -1 with errno set. */
+/* Cover the manager's socket `sock` with a bind mount of ours, cloned in
+ * the stash. Returns 0, or -1 with errno set. */
 static int cover(const struct relay *r, int sock)
 {
-	int tree = sys_open_tree(r->mnt_fd, RELAY_SOCKET, OPEN_TREE_CLONE | O_CLOEXEC);
-	int rc;
+	int tree, err = 0;
 
-	if (tree < 0)
+	if (enter_mnt_ns(r->stash_fd) < 0)
 		return -1;
-	rc = sys_move_mount(tree, "", sock, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
-	if (rc < 0) {
-		int err = errno;
-
-		close(tree);
+	tree = sys_open_tree(AT_FDCWD, STASH_SOCKET, OPEN_TREE_CLONE | O_CLOEXEC);
+	if (tree < 0)
+		err = errno;
+	if (enter_mnt_ns(r->home_fd) < 0) {
+		/* Stranded in the stash: nothing the session uses depends on
+		 * our namespace but the relay children, which connect through
+		 * descriptors. Say so; it cannot happen with a valid fd. */
+		syslog(LOG_ERR, "cannot return to the session's mount namespace: %m");
+		err = errno;
+	}
+	if (err) {
+		if (tree >= 0)
+			close(tree);
 		errno = err;
 		return -1;
 	}
+	if (sys_move_mount(tree, "", sock, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		err = errno;
 	close(tree);
-	return 0;
+	errno = err;
+	return err ? -1 : 0;
 }
 
 /* open_users, and if `name` is not there (or not yet what it must be),
@@ -347,7 +348,7 @@ static int cover_in(struct relay *r, int dir)
 	}
 	/* Our socket is made only now that there is a manager to relay to:
 	 * sessions of users without one pay nothing. */
-	if (r->listen_fd < 0 && (relay_tmpfs(r) < 0 || relay_listen(r) < 0)) {
+	if (r->listen_fd < 0 && relay_make_socket(r) < 0) {
 		close(sock);
 		relay_give_up(r, "cannot make the socket of the user manager's relay");
 		errno = EPERM;
@@ -412,7 +413,7 @@ void relay_refresh(struct relay *r)
 
 int relay_start(struct relay *r)
 {
-	r->mnt_fd = r->listen_fd = r->real_fd = r->watch_fd = r->watch_wd = -1;
+	r->stash_fd = r->home_fd = r->listen_fd = r->real_fd = r->watch_fd = r->watch_wd = -1;
 	r->on = r->wanted;
 	relay_refresh(r);
 	return r->on || !r->wanted ? 0 : -1;
