@@ -446,6 +446,97 @@ t_stack_shapes() {
 	rm -f "$W"/pam.d/pu-*
 }
 
+# --- doctor's "systemctl --user" check, where no systemd runs --------------
+#
+# The test world has no systemd and a /run of its own: doctor must say why
+# it cannot check, and how to get a user manager. The check itself, with a
+# real manager, runs in the VM.
+
+# manager_line [ARGS...]: doctor's "systemctl --user" line on the test
+# world's pam.d.
+manager_line() {
+	"$BUILD"/pam-unshare doctor --pamd "$W/pam.d" --module "$MODULE" --helper "$HELPER" "$@" 2>&1 |
+		grep '^. systemctl --user: '
+}
+
+# line_is PREFIX [ARGS...]: manager_line ARGS starts with PREFIX.
+line_is() {
+	local prefix=$1 out
+	shift
+	out=$(manager_line "$@")
+	echo "$out"
+	[ "${out#"$prefix"}" != "$out" ]
+}
+
+# run_runtime_dir WANT: "pam-unshare run --user pu-alice" gives the command
+# XDG_RUNTIME_DIR=WANT ("" for none).
+run_runtime_dir() {
+	local out
+	# shellcheck disable=SC2016 # expanded by the command's shell
+	out=$(XDG_RUNTIME_DIR=/run/user/0 "$BUILD"/pam-unshare run --user pu-alice \
+		--options "helper=$HELPER" -- /bin/sh -c 'echo "dir=${XDG_RUNTIME_DIR-}"' 2>&1)
+	echo "$out"
+	[ "$out" = "dir=$1" ]
+}
+
+# run_alice_call SECS [ARGS...]: "pam-unshare run --user pu-alice" with
+# module arguments ARGS runs the stand-in client (relay.sh) on the socket
+# systemctl --user would use, $XDG_RUNTIME_DIR/systemd/private.
+run_alice_call() {
+	local secs=$1
+	shift
+	# shellcheck disable=SC2016 # expanded by the command's shell
+	"$BUILD"/pam-unshare run --user pu-alice --options "helper=$HELPER $*" -- \
+		/bin/sh -c 'exec "$0" "$1" call "$XDG_RUNTIME_DIR/systemd/private" "$2"' "$PY" "$MANAGER_PY" "$secs" 2>&1
+}
+
+run_relays() {
+	local out
+	out=$(run_alice_call 5)
+	echo "$out"
+	has_line "$out" '^ok peer-pid=1 reply=gen-run fd=from-gen-run$'
+}
+
+run_relay_off() {
+	local out
+	out=$(run_alice_call 0 user_manager=off)
+	echo "$out"
+	has_line "$out" '^No data available \(peer pid 0\)$'
+}
+
+t_doctor_user_manager() {
+	local d
+	check "doctor, no user manager: '- systemctl --user', naming loginctl enable-linger" \
+		line_is '- systemctl --user: not checked: no systemd user manager runs (no /run/user/UID/systemd/private owned by its user); a user'"'"'s manager runs while they are logged in, or always after "loginctl enable-linger USER"'
+	check "doctor --manager-user pu-alice, who has none: '- systemctl --user' names pu-alice" \
+		line_is '- systemctl --user: not checked: no systemd user manager runs for pu-alice (no /run/user/4101/systemd/private owned by uid 4101)' \
+		--manager-user pu-alice
+	check "run --user pu-alice without /run/user/4101: no XDG_RUNTIME_DIR" run_runtime_dir ""
+
+	: >"$W/manager.log"
+	runtime_up
+	manager_start gen-run
+	check "run --user pu-alice with /run/user/4101: XDG_RUNTIME_DIR=/run/user/4101" run_runtime_dir /run/user/4101
+	check "run --user pu-alice: the client reaches her manager through the relay" run_relays
+	check "run --user pu-alice, user_manager=off: the client fails with 'No data available'" run_relay_off
+	if command -v systemctl >/dev/null; then
+		# The stand-in does not speak systemd's protocol: systemctl fails
+		# outside sessions too, and doctor must not blame the relay.
+		check "doctor, a manager that fails outside sessions too: '- systemctl --user' says so" \
+			line_is '- systemctl --user: not checked: the user manager of pu-alice (uid 4101) does not answer outside a session either: '
+	else
+		skip "doctor, a manager that fails outside sessions too" "systemctl is not installed"
+	fi
+	runtime_down
+
+	d=$(mktemp -d)
+	printf 'session required %s helper=%s user_manager=off\n' "$MODULE" "$HELPER" >"$d"/pu-off
+	check "doctor, a service with user_manager=off: '! systemctl --user' says it fails there by choice" \
+		line_is '! systemctl --user: systemctl --user fails in the sessions of pu-off by choice: their pam.d lines say user_manager=off' \
+		--pamd "$d"
+	rm -rf "$d"
+}
+
 # enable_refuses SERVICE WHERE: enable leaves SERVICE as it was and names
 # WHERE as the line that would skip the module.
 enable_refuses() {
@@ -1185,7 +1276,7 @@ ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
 	root_exempt helper_shape orphans_reaped concurrent_sessions kill_helper
 	kill_host failed_helper untrusted_helper front_no_session
 	front_untrusted_go front_fork_child stack_shapes enable_refuses_skippable
-	status_spoof poll_mode procfs_mounts su su_root_exempt
+	doctor_user_manager status_spoof poll_mode procfs_mounts su su_root_exempt
 	su_nohup_gone sudo groups bad_option syslog_lines leader_fds
 	symlinked_helper helper_ids teardown_sighup sshd
 	user_linger_refused user_two_sessions user_no_linger user_linger user_stop

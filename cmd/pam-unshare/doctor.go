@@ -67,6 +67,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	module := fs.String("module", filepath.Join(pamDir, moduleName), "check the module at `PATH`")
 	goModule := fs.String("go-module", goModulePath, "check the Go library pam_unshare.so loads at `PATH`")
 	helper := fs.String("helper", nsinit.DefaultHelperPath, "check the PID-1 helper at `PATH`, and run the test session with it")
+	managerUser := fs.String("manager-user", "", "run the systemctl --user check as `USER` (default: the first user, by UID, whose systemd user manager runs; root last)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlagsOnly(fs, args, stdout, stderr); err != nil {
 		return err
@@ -91,6 +92,12 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	}
 	checks = append(checks, pamChecks...)
 	checks = append(checks, checkEndToEnd(root, *helper))
+	systemctl, _ := exec.LookPath("systemctl")
+	checks = append(checks, checkUserManager(managerProbe{
+		root: root, helper: *helper, managerUser: *managerUser,
+		services: moduleServices(newDirResolver(*pamd)), systemctl: systemctl,
+		inSession: runSelf, onHost: runOnHost,
+	}))
 
 	doors := doorChecks(*pamd, root)
 	rep := doctorReport{OK: true, Checks: checks, Doors: doors}

@@ -259,6 +259,7 @@ func TestCmdDoctor(t *testing.T) {
 	}
 	findCheck(t, rep.Checks, "propagation of /")
 	findCheck(t, rep.Checks, "pidfd_open")
+	findCheck(t, rep.Checks, userManagerCheck)
 
 	code, out, _ = run("doctor", "--pamd", dir, "--module", "/etc/hostname")
 	if code != 1 || !strings.Contains(out, "✗ module /etc/hostname: ") || !strings.Contains(out, "problem(s) found") {

@@ -43,8 +43,8 @@ type runPlan struct {
 
 func cmdRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
-	userName := fs.String("user", "", "run the command as `USER`, through setpriv(1) (default: as the caller)")
-	opts := fs.String("options", "", "module arguments `ARGS`; propagation=, grace= and helper= apply, the others are ignored")
+	userName := fs.String("user", "", "run the command as `USER`, through setpriv(1), with XDG_RUNTIME_DIR set when /run/user/UID exists (default: as the caller)")
+	opts := fs.String("options", "", "module arguments `ARGS`; propagation=, grace=, helper= and user_manager= apply, the others are ignored")
 	poll := fs.Bool("poll", false, "make the helper poll, as it does on kernels without pidfd_open (for testing that mode)")
 	for _, a := range args {
 		if a == "--" || !strings.HasPrefix(a, "-") {
@@ -115,6 +115,7 @@ func planRun(cmd []string, userName string, o options.Options, env []string) (ru
 		} else {
 			p.cfg.User = strconv.Itoa(os.Getuid())
 		}
+		p.cfg.UserManager = relayFor(o, os.Getuid(), os.Getgid())
 		p.argv = append([]string{path}, cmd[1:]...)
 		p.env = env
 		return p, nil
@@ -123,22 +124,82 @@ func planRun(cmd []string, userName string, o options.Options, env []string) (ru
 	if err != nil {
 		return p, fmt.Errorf("--user %s: %w", userName, err)
 	}
-	setpriv := ""
-	for _, s := range setprivPaths {
-		if _, err := os.Stat(s); err == nil {
-			setpriv = s
-			break
-		}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return p, fmt.Errorf("--user %s: non-numeric uid or gid %q:%q", userName, u.Uid, u.Gid)
 	}
-	if setpriv == "" {
-		return p, errors.New("--user needs setpriv(1) from util-linux, which is not installed")
+	if p.argv, err = asUserArgv(u, path, cmd[1:]); err != nil {
+		return p, err
 	}
 	p.cfg.User = u.Username
-	p.argv = append([]string{setpriv, "--reuid=" + u.Uid, "--regid=" + u.Gid, "--init-groups", "--reset-env", "--", path}, cmd[1:]...)
+	p.cfg.UserManager = relayFor(o, uid, gid)
 	// setpriv --reset-env keeps TERM and sets HOME, SHELL, USER, LOGNAME
-	// and PATH for the user, as su does.
+	// and PATH for the user, as su does; asUserArgv adds XDG_RUNTIME_DIR.
 	p.env = filterEnv(env, "TERM")
 	return p, nil
+}
+
+// relayFor is the account whose systemd user manager the helper relays
+// into the session, as the module does for the session's user: the one the
+// command runs as, unless user_manager=off.
+func relayFor(o options.Options, uid, gid int) *nsinit.Account {
+	if o.UserManager == options.UserManagerOff {
+		return nil
+	}
+	return &nsinit.Account{UID: uid, GID: gid}
+}
+
+// runtimeDirRoot holds each user's runtime directory, /run/user/UID, which
+// pam_systemd creates at login and names in XDG_RUNTIME_DIR; systemctl
+// --user finds the user manager through it.
+var runtimeDirRoot = "/run/user"
+
+// runtimeDir is the runtime directory of uid.
+func runtimeDir(uid string) string { return filepath.Join(runtimeDirRoot, uid) }
+
+// envPaths are tried in order for env(1), which sets XDG_RUNTIME_DIR after
+// setpriv --reset-env has cleared the environment.
+var envPaths = []string{"/usr/bin/env", "/bin/env"}
+
+// firstExisting returns the first of paths that exists, or "".
+func firstExisting(paths []string) string {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// asUserArgv is the command line that runs path with args as u, with u's
+// groups and a fresh environment, through setpriv(1). When u's runtime
+// directory exists, env(1) adds XDG_RUNTIME_DIR as pam_systemd would, so
+// that systemctl --user finds the user's manager. setpriv and env exec the
+// command, which keeps their PID.
+func asUserArgv(u *user.User, path string, args []string) ([]string, error) {
+	setpriv := firstExisting(setprivPaths)
+	if setpriv == "" {
+		return nil, errors.New("--user needs setpriv(1) from util-linux, which is not installed")
+	}
+	argv := []string{setpriv, "--reuid=" + u.Uid, "--regid=" + u.Gid, "--init-groups", "--reset-env", "--"}
+	if dir := runtimeDir(u.Uid); isDir(dir) {
+		env := firstExisting(envPaths)
+		if env == "" {
+			return nil, errors.New("--user needs env(1) from coreutils to set XDG_RUNTIME_DIR, and it is not installed")
+		}
+		// env takes a command whose name has "=" for an assignment.
+		if strings.Contains(path, "=") {
+			return nil, fmt.Errorf("%s: a command path with \"=\" cannot be run with --user", path)
+		}
+		argv = append(argv, env, "XDG_RUNTIME_DIR="+dir)
+	}
+	return append(append(argv, path), args...), nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 // filterEnv keeps only the named variables.

@@ -3,7 +3,9 @@ package main
 import (
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +114,69 @@ func TestRunIsolated(t *testing.T) {
 	c := checkEndToEnd(true, h)
 	if c.Status != statusOK {
 		t.Errorf("%+v", c)
+	}
+}
+
+// run relays the systemd user manager of the account the command runs as,
+// as the module does, unless user_manager=off; with --user the command
+// gets the user's XDG_RUNTIME_DIR when it exists, as pam_systemd sets it.
+func TestPlanRunUserManager(t *testing.T) {
+	runRoot := withRuntimeRoot(t)
+	relay, _ := options.Parse(nil)
+	off, _ := options.Parse([]string{"user_manager=off"})
+
+	p, err := planRun([]string{"true"}, "", relay, []string{"XDG_RUNTIME_DIR=/run/user/4242"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := p.cfg.UserManager; m == nil || m.UID != os.Getuid() || m.GID != os.Getgid() {
+		t.Errorf("caller: relays %+v, want %d:%d", m, os.Getuid(), os.Getgid())
+	}
+	if strings.Join(p.env, " ") != "XDG_RUNTIME_DIR=/run/user/4242" {
+		t.Errorf("caller's environment changed: %q", p.env)
+	}
+	if p, _ := planRun([]string{"true"}, "", off, nil); p.cfg.UserManager != nil {
+		t.Errorf("user_manager=off: relays %+v", p.cfg.UserManager)
+	}
+
+	if _, err := os.Stat(setprivPaths[0]); err != nil {
+		t.Skip("setpriv not installed")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	id, _ := exec.LookPath("id")
+	id, _ = filepath.Abs(id)
+	setpriv := setprivPaths[0] + " --reuid=" + nobody.Uid + " --regid=" + nobody.Gid + " --init-groups --reset-env -- "
+
+	// No runtime directory (the user is not logged in): no XDG_RUNTIME_DIR.
+	p, err = planRun([]string{"id", "-u"}, "nobody", relay, []string{"TERM=xterm", "XDG_RUNTIME_DIR=/run/user/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := p.cfg.UserManager; m == nil || m.UID != uid || m.GID != gid {
+		t.Errorf("--user nobody: relays %+v, want %d:%d", m, uid, gid)
+	}
+	if got := strings.Join(p.argv, " "); got != setpriv+id+" -u" || strings.Join(p.env, " ") != "TERM=xterm" {
+		t.Errorf("no runtime directory: argv %q env %q", got, p.env)
+	}
+
+	// With one, env sets it after setpriv has cleared the environment.
+	dir := filepath.Join(runRoot, nobody.Uid)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p, err = planRun([]string{"id", "-u"}, "nobody", relay, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(p.argv, " "), setpriv+firstExisting(envPaths)+" XDG_RUNTIME_DIR="+dir+" "+id+" -u"; got != want {
+		t.Errorf("runtime directory: argv %q\nwant %q", got, want)
+	}
+	if p, _ := planRun([]string{"id"}, "nobody", off, nil); p.cfg.UserManager != nil {
+		t.Errorf("--user, user_manager=off: relays %+v", p.cfg.UserManager)
 	}
 }
