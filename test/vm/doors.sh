@@ -260,12 +260,23 @@ door_user_manager_routes() {
 	route_check "$e" "door user manager: systemd-run --user in carol's lingering manager" ' ps axww' as_lingering_carol
 }
 
-# systemctl_user_needs_bus: as documented, plain systemctl --user fails in
-# a session (the private socket's peer shows as PID 0) and works through
-# the user bus.
-systemctl_user_needs_bus() {
+# systemctl_user_works: plain systemctl --user works in a session (through
+# the session's relay, user_manager=relay).
+systemctl_user_works() {
+	local out rc=0
+	out=$(as_alice_ssh um_direct) || rc=$?
+	echo "plain systemctl --user: exit $rc: $out"
+	[ "$rc" = 0 ] && [ -z "$out" ]
+}
+
+# systemctl_user_off_fails: with user_manager=off, as documented, plain
+# systemctl --user fails in a session (the private socket's peer shows as
+# PID 0) and works through the user bus (the routes above).
+systemctl_user_off_fails() {
 	local out
+	um_pam_args "user_manager=off"
 	out=$(as_alice_ssh um_direct)
+	um_pam_args ""
 	echo "plain systemctl --user: $out"
 	case $out in *"No data available"*) ;; *) fail "expected 'No data available'"; return 1 ;; esac
 }
@@ -277,8 +288,9 @@ sc_door_user_manager() {
 	loginctl enable-linger "$USER_C"
 	door_user_manager_routes hidden
 	route_check hidden "door user manager: the session bus (busctl --user)" 'org\.freedesktop\.DBus' as_alice_ssh um_bus
-	check "door user manager: in a session, systemctl --user fails with 'No data available' unless XDG_RUNTIME_DIR is unset" \
-		systemctl_user_needs_bus
+	check "door user manager: in a session, plain systemctl --user works" systemctl_user_works
+	check "door user manager: with user_manager=off, plain systemctl --user fails with 'No data available' as documented" \
+		systemctl_user_off_fails
 	measure_um_start "guard on" >"$tmp/um-on"
 	mv "$UM_DROPIN" "$tmp/um-dropin"
 	systemctl daemon-reload
