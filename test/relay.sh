@@ -147,6 +147,29 @@ in_session_ns() { nsenter -t "$(helpers_alive | head -n 1)" -m -p "$@"; }
 
 session_covered() { in_session_ns findmnt -n "$MANAGER_SOCK" >/dev/null; }
 
+# stash_is_bare: the mount namespace the helper keeps its socket in (a
+# descriptor other than its own namespace) holds nothing but a tmpfs with
+# that socket: no copy of the host's mounts, which it would keep busy.
+stash_is_bare() {
+	local h f own link out=
+	h=$(helpers_alive | head -n 1)
+	own=$(readlink "/proc/$h/ns/mnt")
+	for f in /proc/"$h"/fd/*; do
+		link=$(readlink "$f")
+		[[ $link == mnt:* && $link != "$own" ]] || continue
+		out+=$("$PY" -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+if libc.setns(fd, 0x00020000) != 0:
+    sys.exit("setns: " + os.strerror(ctypes.get_errno()))
+os.chdir("/")
+print(sorted(os.listdir("/")))' "$f" 2>&1)
+	done
+	echo "the stash's root lists: ${out:-(no stash)}"
+	[ "$out" = "['manager']" ]
+}
+
 relay_refuses_root() {
 	local out
 	out=$(in_session_ns "$PY" "$MANAGER_PY" call "$MANAGER_SOCK")
@@ -185,6 +208,7 @@ t_relay_refuses() {
 	as_alice rm "$MANAGER_SOCK"
 	manager_start gen4
 	check "relay: the socket made in place of the symlink is covered" wait_until 5 session_covered
+	check "relay: the helper's stash namespace holds only its socket, no copy of the host's mounts" stash_is_bare
 	check "relay: root's connection through the relay is closed before it reaches the manager" relay_refuses_root
 	check "relay: another user cannot reach the relay" relay_refuses_bob
 	touch "$W/done"

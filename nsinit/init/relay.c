@@ -92,9 +92,10 @@
 #define RUNTIME_DIR_FMT "/run/user/%u"
 #define MANAGER_DIR "systemd"
 #define MANAGER_SOCKET "private"
-/* Where our socket lives, in the stash (see relay_make_socket). */
-#define STASH_DIR "/proc"
-#define STASH_SOCKET STASH_DIR "/manager"
+/* Where the stash's tmpfs is mounted before it becomes the stash's root,
+ * and where our socket lives then (see relay_make_socket). */
+#define STASH_MOUNT "/proc"
+#define STASH_SOCKET "/manager"
 /* Connections waiting for accept. systemctl opens one at a time. */
 #define RELAY_BACKLOG 16
 /* Bytes per copy, and the most descriptors one message may pass (the
@@ -180,15 +181,19 @@ static int relay_listen(struct relay *r)
 }
 
 /*
- * Make our socket in a mount namespace of its own, the stash: a copy of
- * ours, made private so that nothing propagates into it, with a small
- * tmpfs over its /proc (which exists in every session: setup mounted it)
- * holding the socket. No process lives there; r->stash_fd keeps it. cover()
- * clones the socket's mount from there: open_tree(OPEN_TREE_CLONE) needs a
- * mount of the caller's own namespace (before Linux 6.15 it refuses a
- * detached one, such as a tmpfs from fsmount: EINVAL on Debian 12's 6.1),
- * and the stash lets us clone without mounting anything where the session
- * could see it. Returns 0 (back in our namespace), or -1 with errno set.
+ * Make our socket in a mount namespace of its own, the stash, that no
+ * process is in (r->stash_fd keeps it): a private copy of ours, reduced to
+ * one small tmpfs that holds the socket. cover() clones the socket's mount
+ * from there: open_tree(OPEN_TREE_CLONE) needs a mount of the caller's own
+ * namespace (before Linux 6.15 it refuses a detached one, such as a tmpfs
+ * from fsmount: EINVAL on Debian 12's 6.1), and the stash lets us clone
+ * without mounting anything where the session could see it.
+ * Reduced, because a private copy would keep every filesystem the host had
+ * mounted at that moment busy until the session ends (it gets none of the
+ * host's unmounts): the tmpfs becomes the stash's root (pivot_root into
+ * itself) and the old tree is detached. Our own /proc, which every session
+ * has, is where the tmpfs goes before it becomes the root.
+ * Returns 0 (back in our namespace), or -1 with errno set.
  */
 static int relay_make_socket(struct relay *r)
 {
@@ -201,9 +206,10 @@ static int relay_make_socket(struct relay *r)
 		return -1;
 	r->stash_fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (r->stash_fd < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    mount("pam_unshare-relay", STASH_DIR, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	    mount("pam_unshare-relay", STASH_MOUNT, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  "size=4k,nr_inodes=4,mode=0700") < 0 ||
-	    relay_listen(r) < 0)
+	    chdir(STASH_MOUNT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
+	    chdir("/") < 0 || relay_listen(r) < 0)
 		err = errno;
 	/* Back home in any case: the session's mount namespace is ours. */
 	if (enter_mnt_ns(r->home_fd) < 0)
