@@ -216,6 +216,22 @@ static int fds_sanitize(int keep_host_fd, int keep_listen_fd)
 	return 0;
 }
 
+int accept_from(int listen_fd, uid_t uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != uid) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
+
 void close_from(int first)
 {
 	if (syscall(SYS_close_range, first, ~0U, 0) == 0)

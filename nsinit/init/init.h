@@ -41,6 +41,11 @@ void proc_watch_check(struct proc_watch *w, short revents);
 /* init.c: close every descriptor from `first` up. */
 void close_from(int first);
 
+/* init.c: accept one connection on `listen_fd` whose peer (SO_PEERCRED)
+ * has uid `uid`; one from anyone else is closed at once. Returns the
+ * connection (close-on-exec, non-blocking), or -1 with errno set. */
+int accept_from(int listen_fd, uid_t uid);
+
 /* The relay of the user's systemd manager (relay.c; -u UID:GID). */
 struct relay {
 	int wanted;       /* -u given */

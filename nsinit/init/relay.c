@@ -571,14 +571,12 @@ static void relay_child(const struct relay *r, int client)
 /* Accept one connection; serve it in a child if its peer is the user. */
 static void relay_accept(struct relay *r)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	int fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = accept_from(r->listen_fd, r->uid);
 	pid_t pid;
 
 	if (fd < 0)
 		return;
-	if (r->real_fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != r->uid) {
+	if (r->real_fd < 0) {
 		close(fd);
 		return;
 	}

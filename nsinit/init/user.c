@@ -197,17 +197,11 @@ static ssize_t recv_msg(int sock, struct nsinit_msg *msg, int *fd)
 /* Accept one connection from root. Others are closed at once. */
 static void accept_one(struct user_ns *u)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	int fd = accept4(u->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = accept_from(u->listen_fd, 0);
 	int i;
 
 	if (fd < 0)
 		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
-		close(fd);
-		return;
-	}
 	i = slot_new(u);
 	if (i < 0) {
 		syslog(LOG_ERR, "%d connections already; refusing another", USER_MAX_SLOTS);
