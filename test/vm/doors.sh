@@ -201,8 +201,10 @@ rm -f ~/unit.out
 $NOXDG systemctl --user daemon-reload
 $NOXDG systemctl --user start pu-ps.service
 cat ~/unit.out"
+# A timer's default AccuracySec= is one minute: without a tighter one,
+# --on-active=1 may fire up to a minute late, past the route's wait.
 route um_timer "rm -f ~/timer.out
-$NOXDG systemd-run --user --quiet --on-active=1 --unit=pu-timer /bin/sh -c 'ps axww -o pid,user,args >~/timer.out.tmp; mv ~/timer.out.tmp ~/timer.out'
+$NOXDG systemd-run --user --quiet --on-active=1 --timer-property=AccuracySec=100ms --unit=pu-timer /bin/sh -c 'ps axww -o pid,user,args >~/timer.out.tmp; mv ~/timer.out.tmp ~/timer.out'
 i=0; while [ ! -s ~/timer.out ] && [ \$i -lt 300 ]; do sleep 0.2; i=\$((i+1)); done
 cat ~/timer.out"
 route um_direct "systemctl --user show-environment >/dev/null"
