@@ -120,20 +120,20 @@ func Parse(args []string) (Options, error) {
 		case "only_groups":
 			o.OnlyGroups, err = parseNames(value, hasValue, false)
 		case "propagation":
-			o.Propagation, err = parsePropagation(value, hasValue)
+			o.Propagation, err = parseChoice(value, hasValue, "slave", "private")
 		case "grace":
 			o.Grace, err = parseGrace(value, hasValue)
 		case "helper":
 			o.Helper, err = parseHelper(value, hasValue)
 		case "scope":
-			o.Scope, err = parseScope(value, hasValue)
+			o.Scope, err = parseChoice(value, hasValue, ScopeSession, ScopeUser)
 		case "linger":
 			if hasValue {
 				err = errTakesNoValue
 			}
 			o.Linger = true
 		case "user_manager":
-			o.UserManager, err = parseUserManager(value, hasValue)
+			o.UserManager, err = parseChoice(value, hasValue, UserManagerRelay, UserManagerOff)
 		default:
 			err = errUnknown
 		}
@@ -148,22 +148,13 @@ func Parse(args []string) (Options, error) {
 	return o, nil
 }
 
-func parseScope(value string, hasValue bool) (string, error) {
+// parseChoice reads a value that must be one of two words.
+func parseChoice(value string, hasValue bool, one, other string) (string, error) {
 	if !hasValue {
 		return "", errNeedsValue
 	}
-	if value != ScopeSession && value != ScopeUser {
-		return "", reason("must be session or user")
-	}
-	return value, nil
-}
-
-func parseUserManager(value string, hasValue bool) (string, error) {
-	if !hasValue {
-		return "", errNeedsValue
-	}
-	if value != UserManagerRelay && value != UserManagerOff {
-		return "", reason("must be relay or off")
+	if value != one && value != other {
+		return "", reason("must be " + one + " or " + other)
 	}
 	return value, nil
 }
@@ -211,16 +202,6 @@ func validName(n string) bool {
 		}
 	}
 	return true
-}
-
-func parsePropagation(value string, hasValue bool) (string, error) {
-	if !hasValue {
-		return "", errNeedsValue
-	}
-	if value != "slave" && value != "private" {
-		return "", reason("must be slave or private")
-	}
-	return value, nil
 }
 
 // parseGrace accepts seconds ("2", "0.5") or a Go duration ("500ms").
