@@ -22,7 +22,7 @@ type HelperArgs struct {
 	Grace       time.Duration // -g, in whole milliseconds; the helper's default is 1 s
 	Propagation string        // -m: PropagationSlave or PropagationPrivate; empty means slave
 	NoPidfd     bool          // -P: the polling fallback
-	Relay       *Account      // -u UID:GID: relay this user's systemd manager (init/manager.c); nil: none
+	Relay       *Account      // -u UID:GID: relay this user's systemd manager (init/relay.c); nil: none
 	PerUser     bool          // -U: a per-user namespace (scope=user), see user.go
 	HostPID     int           // -H: the PID of the host that created it (status only); 0: absent
 	Linger      bool          // -L: the per-user namespace outlives its last session

@@ -56,7 +56,7 @@ type Config struct {
 	NoPidfd     bool          // force the helper's polling fallback
 	// UserManager, if not nil, is the account whose systemd user manager
 	// the helper relays into the session (-u), so that systemctl --user
-	// works there (init/manager.c); nil: no relay.
+	// works there (init/relay.c); nil: no relay.
 	UserManager *Account
 }
 

@@ -245,19 +245,36 @@ t_user_kill_host() {
 	pamd_write ""
 }
 
-# users_at_once DIR SECONDS USER...: for each USER one session per argument
-# (repeat a user to give it several), all at once; each writes its PID
-# namespace to DIR/USER/I.
-users_at_once() {
-	local d=$1 secs=$2 u i=0 pids=()
-	shift 2
+# users_hold DIR USER...: for each USER argument one session at once, each
+# printing its PID namespace and then held open until users_release (the
+# file DIR/release appears). Returns once every session has printed, or
+# after 120 s; the sessions' output is in DIR/USER/N. Holding on a file,
+# not a sleep, keeps every session alive together however slow the machine
+# is: a namespace that ended early would be made again, and its inode
+# number can be reused by another user's.
+HELD_PIDS=()
+users_hold() {
+	local d=$1 u i=0
+	shift
+	HELD_PIDS=()
+	chmod 755 "$d" # the sessions' users look for DIR/release
 	for u in "$@"; do
 		i=$((i + 1))
 		mkdir -p "$d/$u"
-		user_session "$u" /bin/sh -c "readlink /proc/self/ns/pid; sleep $secs" >"$d/$u/$i" &
-		pids+=($!)
+		user_session "$u" /bin/sh -c "readlink /proc/self/ns/pid
+			i=0; while [ ! -e $d/release ] && [ \$i -lt 2400 ]; do sleep 0.05; i=\$((i + 1)); done" >"$d/$u/$i" &
+		HELD_PIDS+=($!)
 	done
-	wait "${pids[@]}"
+	wait_until 120 all_printed "$d" "$i"
+}
+
+# all_printed DIR N: N sessions under DIR have printed their namespace.
+all_printed() { [ "$(cat "$1"/*/* 2>/dev/null | grep -c 'pid:\[')" -eq "$2" ]; }
+
+# users_release DIR: let the held sessions end, and wait for them.
+users_release() {
+	touch "$1/release"
+	wait "${HELD_PIDS[@]}"
 }
 
 t_user_concurrent_logins() {
@@ -265,7 +282,8 @@ t_user_concurrent_logins() {
 	pamd_write "scope=user"
 	d=$(mktemp -d)
 	for _ in $(seq 20); do users+=(pu-alice); done
-	users_at_once "$d" 1.5 "${users[@]}"
+	users_hold "$d" "${users[@]}"
+	users_release "$d"
 	check "20 concurrent logins of one user: all succeed" opened "$(cat "$d"/*/*)" 20
 	check "20 concurrent logins of one user: exactly one namespace" one_ns_per_user "$d" 1
 	check "20 concurrent logins of one user: nothing is left after" all_gone
@@ -274,17 +292,16 @@ t_user_concurrent_logins() {
 }
 
 t_user_many_users() {
-	local d u users=() counter
+	local d u users=()
 	pamd_write "scope=user"
 	d=$(mktemp -d)
 	for u in $(seq -w 1 20); do
 		users+=("pu-u$u" "pu-u$u" "pu-u$u" "pu-u$u" "pu-u$u")
 	done
-	# At some moment all 20 namespaces are up at once (sampled, not timed).
-	(if wait_until 10 helpers_are 20 >/dev/null; then echo 20; else helper_count; fi >"$d/live") &
-	counter=$!
-	users_at_once "$d" 3 "${users[@]}"
-	wait "$counter"
+	# All 100 sessions are held open together, so all 20 namespaces are up.
+	users_hold "$d" "${users[@]}"
+	helper_count >"$d/live"
+	users_release "$d"
 	check "20 users x 5 sessions: all 100 succeed" opened "$(cat "$d"/pu-*/*)" 100
 	check "20 users x 5 sessions: one namespace per user, 20 in all" one_ns_per_user "$d" 20
 	check "20 users x 5 sessions: 20 helpers at once while they ran" test "$(cat "$d/live")" -eq 20

@@ -1,7 +1,7 @@
 package main
 
-// Doors: every route by which a user could see other users' processes
-// (design.md section 6). enable with no service names closes the PAM ones,
+// Doors: every route by which a user could see other users' processes.
+// enable with no service names closes the PAM ones,
 // doctor lists each door on its own line.
 
 import (

@@ -1,7 +1,7 @@
 package main
 
 // The guards: two configuration files that close the routes to other users'
-// processes which run outside every PAM session (design.md section 6).
+// processes which run outside every PAM session.
 //
 //   - the user-manager guard, a drop-in for user@.service that gives each
 //     user's systemd instance (systemd --user, started by PID 1 outside every

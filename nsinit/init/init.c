@@ -13,9 +13,10 @@
  *      PID namespace;
  *   2. detaches every other proc mount that shows another PID namespace (a
  *      host /proc bound into a chroot, a second procfs of the host);
- *   3. tells the host "ready" over the control socket, so the session never
+ *   3. with -u, covers the user manager's socket with a relay (relay.c),
+ *      before READY, so the session's first command can already use it;
+ *   3a. tells the host "ready" over the control socket, so the session never
  *      starts with an empty or foreign /proc;
- *   3a. with -u, covers the user manager's socket with a relay (relay.c);
  *   4. sleeps in poll() until the session ends, reaping every orphan that
  *      the kernel reparents to it ("someone has to reap zombies"), and
  *      detaching foreign proc mounts that appear later (see "Other proc

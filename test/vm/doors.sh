@@ -192,7 +192,7 @@ sc_door_dbus() {
 # From an isolated session, the user manager is reached through the user
 # bus: systemctl --user and systemd-run --user try the manager's private
 # socket first, whose peer (outside the session's PID namespace) shows as
-# PID 0, and sd-bus refuses that (design.md section 6).
+# PID 0, and sd-bus refuses that.
 NOXDG='env -u XDG_RUNTIME_DIR'
 route um_run "$NOXDG systemd-run --user --quiet --pipe ps axww -o pid,user,args"
 route um_unit "mkdir -p ~/.config/systemd/user
