@@ -43,11 +43,13 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -159,6 +161,80 @@ static int list_threads(pid_t *tids, int max)
 }
 
 /*
+ * SIGCHLD is the one asynchronous signal the Go runtime never lets its
+ * threads block (it is marked "unblock" in its signal table). A host that
+ * blocks every signal on its thread, forks, and only then installs its
+ * SIGCHLD handler (sudo does, in every command it runs without a
+ * terminal) relies on the child's SIGCHLD staying pending until it
+ * unblocks. With the runtime's threads in the process the kernel hands the
+ * signal to one of them instead, under the disposition of that moment,
+ * SIG_DFL, which discards it: the host never learns that its command
+ * exited and waits forever.
+ *
+ * So while the host has no SIGCHLD handler of its own, this one stands in
+ * for SIG_DFL: on a thread of the runtime it passes the signal on to the
+ * thread that loaded the library (the host's), where it stays pending
+ * until the host unblocks it; on the host's own thread it does nothing,
+ * as SIG_DFL would. The host replaces it as soon as it installs a handler
+ * of its own. Forked children get SIG_DFL back (reset_sigchld), so only
+ * this process ever runs it. It is async-signal-safe: getpid, gettid and
+ * tgkill only.
+ */
+static pid_t sigchld_pid, sigchld_tid;
+
+static void forward_sigchld(int sig, siginfo_t *info, void *context)
+{
+	int saved = errno;
+
+	(void)info;
+	(void)context;
+	if (getpid() == sigchld_pid && (pid_t)syscall(SYS_gettid) != sigchld_tid)
+		syscall(SYS_tgkill, sigchld_pid, sigchld_tid, sig);
+	errno = saved;
+}
+
+/* pthread_atfork child handler: a forked copy is a new host, single
+ * threaded; it gets SIG_DFL back where it had the stand-in. */
+static void reset_sigchld(void)
+{
+	struct sigaction cur;
+
+	if (sigaction(SIGCHLD, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+	    cur.sa_sigaction == forward_sigchld)
+		signal(SIGCHLD, SIG_DFL);
+}
+
+/*
+ * Install forward_sigchld where the host's SIGCHLD is SIG_DFL (a host that
+ * ignores SIGCHLD or has a handler keeps it). The handler's code must
+ * outlive this module: libpam unloads it at pam_end, so it is first made
+ * NODELETE, and nothing is installed if that fails.
+ */
+static void install_sigchld_forwarder(void)
+{
+	struct sigaction cur, sa;
+	Dl_info self;
+
+	if (sigaction(SIGCHLD, NULL, &cur) != 0 || (cur.sa_flags & SA_SIGINFO) ||
+	    cur.sa_handler != SIG_DFL)
+		return;
+	if (!dladdr((void *)forward_sigchld, &self) || !self.dli_fname ||
+	    !dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE))
+		return;
+	if (pthread_atfork(NULL, NULL, reset_sigchld) != 0)
+		return;
+	sigchld_pid = getpid();
+	sigchld_tid = (pid_t)syscall(SYS_gettid);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = forward_sigchld;
+	/* SA_ONSTACK: it may run on a runtime thread, whose own stack is too
+	 * small for C; SA_RESTART: the host's calls are not cut short. */
+	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+}
+
+/*
  * dlopen path, and wait for the Go runtime to be up (`abi` is the first Go
  * call; a cgo export waits for the runtime's initialisation).
  *
@@ -171,12 +247,26 @@ static int list_threads(pid_t *tids, int max)
  * environment the process started with. So this thread is bound to the
  * CPU it is on while the runtime starts, and then it and every thread the
  * runtime started get the caller's affinity back.
+ *
+ * The runtime's threads must also never take the host's signals. A
+ * process-directed signal (SIGCHLD, SIGTERM, ...) goes to any thread that
+ * does not block it, and hosts are written for one thread: sudo blocks
+ * signals while it sets up its handlers and relies on them staying
+ * pending; a SIGCHLD taken by a runtime thread in that window is handled
+ * under the old disposition and lost, and sudo waits forever for a
+ * command that has exited. The runtime gives every thread it starts the
+ * signal mask of the thread that started it (minus the signals it needs
+ * itself: the synchronous ones and its preemption signal), so all signals
+ * are blocked on this thread while the runtime starts, and the host's
+ * mask is restored afterwards. SIGCHLD, which the runtime unblocks on its
+ * threads whatever the mask, is handled by install_sigchld_forwarder.
  */
 static void *go_dlopen(const char *path, int (**abi)(void))
 {
 	pid_t before[MAX_HOST_THREADS], after[MAX_HOST_THREADS + 16];
 	int nbefore, nafter, cpu = sched_getcpu(), pinned = 0;
 	cpu_set_t saved, one;
+	sigset_t all, host_mask;
 	void *h;
 
 	nbefore = list_threads(before, MAX_HOST_THREADS);
@@ -186,10 +276,15 @@ static void *go_dlopen(const char *path, int (**abi)(void))
 		CPU_SET(cpu, &one);
 		pinned = sched_setaffinity(0, sizeof(one), &one) == 0;
 	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &host_mask);
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	*(void **)abi = h ? dlsym(h, "pam_unshare_go_abi") : NULL;
 	if (*abi)
 		(*abi)(); /* the runtime is up once this returns */
+	pthread_sigmask(SIG_SETMASK, &host_mask, NULL);
+	if (*abi)
+		install_sigchld_forwarder();
 	if (!pinned)
 		return h;
 	sched_setaffinity(0, sizeof(saved), &saved);

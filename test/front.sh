@@ -110,3 +110,40 @@ t_front_fork_child() {
 		assert_child_close_harmless
 	pamd_write ""
 }
+
+# go_threads_block_signals PID: the host PID has more than one thread (the
+# Go runtime's), and every thread but the host's own (PID) blocks the
+# asynchronous signals a host waits for: SIGHUP, SIGINT, SIGALRM, SIGTERM
+# and SIGWINCH. A process-directed signal goes to any thread that does not
+# block it, and hosts are written for one thread. (SIGCHLD, which the
+# runtime never blocks, is checked by t_front_go_threads_signals.)
+go_threads_block_signals() {
+	local pid=$1 t blk n=0 bad=0 want=$((0x08006003))
+	for t in /proc/"$pid"/task/*; do
+		[ "${t##*/}" = "$pid" ] && continue
+		n=$((n + 1))
+		blk=$(awk '/^SigBlk:/ {print $2}' "$t"/status)
+		echo "thread ${t##*/} SigBlk $blk"
+		[ $((0x$blk & want)) -eq "$want" ] || bad=1
+	done
+	[ "$n" -gt 0 ] && [ "$bad" -eq 0 ]
+}
+
+t_front_go_threads_signals() {
+	local p out
+	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 1031 >/dev/null 2>&1 &
+	p=$!
+	wait_until 5 runs "/bin/sleep 1031"
+	check "a live session: the Go runtime's threads in the host block the host's signals (SIGTERM, SIGINT, ...)" \
+		go_threads_block_signals "$p"
+	pkill -f '^/bin/sleep 1031$'
+	wait "$p" 2>/dev/null
+	# sudo runs a command without a terminal this way: block every
+	# signal, fork, install its SIGCHLD handler, unblock. The command's
+	# SIGCHLD must reach that handler, or sudo waits forever.
+	out=$(timeout 20 "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -m sudochld -- /bin/true 2>&1)
+	check "a host that forks with every signal blocked (as sudo does) gets its command's SIGCHLD" \
+		has_line "$out" 'open=PAM_SUCCESS close=PAM_SUCCESS child=0 .* sigchld=caught'
+	out=$(timeout 20 "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -m sudochld -- /bin/false 2>&1)
+	check "... and the command's exit status" has_line "$out" 'child=1 .* sigchld=caught'
+}

@@ -3,7 +3,7 @@
  * for tests and benchmarks of session modules.
  *
  *   pamhost -c CONFDIR -s SERVICE -u USER [-n N]
- *           [-m fork|nofork|noclose|childclose|noopen] [-t] [-e] [-S]
+ *           [-m fork|nofork|noclose|childclose|noopen|sudochld] [-t] [-e] [-S]
  *           [-- CMD ARGS...]
  *
  * For each of N sessions, all in this one process:
@@ -19,6 +19,12 @@
  * hosts do (util-linux su calls pam_end in its child): a module must not
  * end the parent's session from there, nor run Go in that forked copy.
  * The stderr line then also has child_close=RC child_pid=PID.
+ * In sudochld mode the child is forked the way sudo runs a command without
+ * a terminal: every signal blocked, fork, install the SIGCHLD handler,
+ * unblock. To make the race certain, the handler is installed only once
+ * the child has exited and its SIGCHLD has left the process's shared
+ * queue. The line then also has sigchld=caught (the handler ran) or
+ * sigchld=lost (the host would wait forever for an exited command).
  * In noopen mode no session is opened: pam_authenticate and pam_acct_mgmt
  * run, then CMD is forked with the host's pid in PAMHOST_PID, waited for,
  * and pam_end follows; the line is
@@ -229,6 +235,75 @@ static int run_session_child(char **argv, int stop, struct child_report *rep,
 	return 128 + WTERMSIG(status);
 }
 
+static volatile sig_atomic_t sigchld_seen;
+
+static void on_sigchld(int sig)
+{
+	(void)sig;
+	sigchld_seen = 1;
+}
+
+/* 1 while SIGCHLD is in the process's shared pending set, read from the
+ * host's own /proc/PID/status (opened before the session: in it, /proc
+ * is the session's). */
+static int sigchld_shared_pending(int statfd)
+{
+	char buf[4096], *p;
+	ssize_t n = pread(statfd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strstr(buf, "ShdPnd:");
+	return p && (strtoull(p + 7, NULL, 16) & (1ULL << (SIGCHLD - 1)));
+}
+
+/* sudochld mode (see the top): fork argv as sudo does; *caught says
+ * whether the SIGCHLD handler ran. Returns the child's exit status. */
+static int run_sudo_order_child(char **argv, int statfd, int *caught)
+{
+	sigset_t all, old;
+	struct sigaction sa, prev;
+	siginfo_t si;
+	int status;
+	pid_t pid;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid < 0) {
+		perror("pamhost: fork");
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return -1;
+	}
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		execve(argv[0], argv, environ);
+		_exit(127);
+	}
+	memset(&si, 0, sizeof(si));
+	while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+		;
+	/* Wait (at most 5 s) until some thread has taken the signal. */
+	for (int i = 0; i < 5000 && sigchld_shared_pending(statfd); i++)
+		usleep(1000);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigchld;
+	sigemptyset(&sa.sa_mask);
+	sigchld_seen = 0;
+	sigaction(SIGCHLD, &sa, &prev);
+	sigprocmask(SIG_SETMASK, &old, NULL); /* a pending SIGCHLD runs here */
+	*caught = sigchld_seen;
+	sigaction(SIGCHLD, &prev, NULL);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			perror("pamhost: waitpid");
+			return -1;
+		}
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 /* Returns 1 if some process's /proc/PID/ns/pid reads nslink, else 0. */
 static int ns_has_process(const char *nslink)
 {
@@ -305,7 +380,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pamhost -c CONFDIR -s SERVICE -u USER [-n N] "
-		"[-m fork|nofork|noclose|childclose|noopen] [-t] [-e] [-S] "
+		"[-m fork|nofork|noclose|childclose|noopen|sudochld] [-t] [-e] [-S] "
 		"[-- CMD ARGS...]\n");
 	exit(2);
 }
@@ -317,7 +392,8 @@ int main(int argc, char **argv)
 	char **cmd = default_cmd;
 	long n = 1;
 	int fork_mode = 1, close_mode = 1, csv = 0, teardown = 0, stop = 0;
-	int failed = 0, opt, child_close = 0, no_open = 0;
+	int failed = 0, opt, child_close = 0, no_open = 0, sudo_order = 0;
+	int statfd = -1;
 	const struct pam_conv pc = { conv, NULL };
 
 	/* '+': stop at the first non-option so CMD keeps its own flags. */
@@ -345,6 +421,8 @@ int main(int argc, char **argv)
 				child_close = 1;
 			else if (strcmp(optarg, "noopen") == 0)
 				no_open = 1;
+			else if (strcmp(optarg, "sudochld") == 0)
+				sudo_order = 1;
 			else
 				usage();
 			break;
@@ -369,6 +447,10 @@ int main(int argc, char **argv)
 	 * already printed survive if the process is killed. */
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (sudo_order && (statfd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)) < 0) {
+		perror("pamhost: /proc/self/status");
+		return 1;
+	}
 
 	for (long i = 0; i < n; i++) {
 		pam_handle_t *pamh = NULL;
@@ -378,6 +460,7 @@ int main(int argc, char **argv)
 		long long close_us = -1, empty_us = -1;
 		const char *close_name = "NONE";
 		pid_t child_pid = -1;
+		int caught = -1;
 
 		t0 = now_us();
 		rc = pam_start_confdir(service, user, &pc, confdir, &pamh);
@@ -396,7 +479,9 @@ int main(int argc, char **argv)
 		/* Like su: no child and no close after a failed open. */
 		if (open_rc == PAM_SUCCESS) {
 			child_closes = child_close ? pamh : NULL;
-			if (fork_mode)
+			if (sudo_order)
+				child = run_sudo_order_child(cmd, statfd, &caught);
+			else if (fork_mode)
 				child = run_session_child(cmd, stop, &rep, &child_pid);
 			else
 				child = 0;
@@ -429,6 +514,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, " child_close=%s child_pid=%ld",
 				rep.close_rc < 0 ? "NONE" : rc_name(rep.close_rc),
 				(long)child_pid);
+		if (caught >= 0)
+			fprintf(stderr, " sigchld=%s", caught ? "caught" : "lost");
+		if (caught == 0)
+			failed = 1;
 		fputc('\n', stderr);
 		if (csv) {
 			printf("%ld,%lld,%lld,%c", i, open_us, total_us,

@@ -1275,7 +1275,7 @@ ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
 	host_keeps_cwd nofork_host systemd_services pam_end_without_close
 	root_exempt helper_shape orphans_reaped concurrent_sessions kill_helper
 	kill_host failed_helper untrusted_helper front_no_session
-	front_untrusted_go front_fork_child stack_shapes enable_refuses_skippable
+	front_untrusted_go front_fork_child front_go_threads_signals stack_shapes enable_refuses_skippable
 	doctor_user_manager status_spoof poll_mode procfs_mounts su su_root_exempt
 	su_nohup_gone sudo groups bad_option syslog_lines leader_fds
 	symlinked_helper helper_ids teardown_sighup sshd
