@@ -47,10 +47,11 @@ $(BUILD)/bench/noop.so: test/bench/noop/noop.go go.mod pam_unshare/exports.map
 	@rm -f $(BUILD)/bench/noop.h
 
 # The syscall floor: a host that only unshares, mounts and forks
-# (test/bench/nsfloor.c).
+# (test/bench/nsfloor.c). Static and built like the helper, so that its -x
+# (PID 1 execs a program) costs what the helper's exec costs.
 $(BUILD)/bench/nsfloor: test/bench/nsfloor.c
 	@mkdir -p $(BUILD)/bench
-	$(CC) $(CFLAGS) $(WARN) -o $@ test/bench/nsfloor.c
+	$(HELPER_CC) $(CFLAGS) $(WARN) -static -o $@ test/bench/nsfloor.c
 
 # make lint also checks the benchmark's C.
 .PHONY: bench-lint

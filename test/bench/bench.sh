@@ -30,7 +30,9 @@
 #   c  pam_unshare     - c - b is the namespace work itself
 # and f, the syscall floor (test/bench/nsfloor.c): no PAM and no Go, only
 # the system calls an isolated session needs, so that c / f is what the
-# module costs over the kernel's own work. Latencies and the live
+# module costs over the kernel's own work; g is the floor whose PID 1
+# execs a small static program, as the module's helper is one, so g - f
+# is the helper's exec. Latencies and the live
 # session's memory are given absolute and as ratios to a, b and f, all
 # taken in the same run; the last line of output is a summary of those
 # ratios, to compare machines by.
@@ -131,13 +133,16 @@ service nolookup "session required $MODULE helper=$HELPER $BENCH_ARGS user_manag
 
 declare -A LABEL=([permit]="a pam_permit" [noop]="b Go no-op"
 	[unshare]="c pam_unshare" [floor]="f syscall floor"
-	[exempt]="e pam_unshare, user exempt" [nolookup]="o pam_unshare, user_manager=off")
+	[exempt]="e pam_unshare, user exempt" [nolookup]="o pam_unshare, user_manager=off"
+	[floorexec]="g floor, PID 1 execs")
 
 # host STACK: the command line of a host for STACK, before its options:
 # nsfloor for the floor, pamhost with the stack's service otherwise.
 host() {
 	if [[ $1 == floor ]]; then
 		echo "$FLOOR"
+	elif [[ $1 == floorexec ]]; then
+		echo "$FLOOR -x"
 	else
 		echo "$PAMHOST -c $CONF -s $1 -u $BENCH_USER"
 	fi
@@ -372,7 +377,7 @@ done
 # includes the leader and the setns back.
 ROUNDS=5
 PER_RUN=$(((N + ROUNDS - 1) / ROUNDS))
-LAT_STACKS=(floor "${STACKS[@]}")
+LAT_STACKS=(floor floorexec "${STACKS[@]}")
 declare -A OPEN50 TOTAL50 PSS PRIV DIRTY RC
 for ((r = 0; r < ROUNDS; r++)); do
 	for s in "${LAT_STACKS[@]}"; do
@@ -448,7 +453,8 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 	record latency "c - b" "open p50" "$d" us \
 		"<= 300 us: $(verdict test "$d" -le 300)"
 	record latency "c - a" "open p50" $((OPEN50[unshare] - OPEN50[permit])) us
-	record latency "c - f" "open p50" $((OPEN50[unshare] - OPEN50[floor])) us
+	[[ ${OPEN50[floor]} =~ ^[0-9]+$ ]] &&
+		record latency "c - f" "open p50" $((OPEN50[unshare] - OPEN50[floor])) us
 	record latency "c - b" "total p50" \
 		$((TOTAL50[unshare] - TOTAL50[noop])) us
 	record latency "c - a" "total p50" \
@@ -468,7 +474,7 @@ fi
 # initialisers, options and policy), o - e the namespace (the helper's
 # trust check, unshare, spawn, the helper until ready), c - o the account
 # lookup for the relay. f is the floor's first session in a new process.
-COLD_STACKS=(floor permit noop)
+COLD_STACKS=(floor floorexec permit noop)
 [[ -n ${OPEN50[unshare]:-} ]] && COLD_STACKS+=(exempt nolookup unshare)
 declare -A COLDV
 for ((r = 0; r < COLD; r++)); do
@@ -494,6 +500,7 @@ done
 if [[ -n ${COLDV[unshare]:-} ]]; then
 	# breakdown NAME MINUEND SUBTRAHEND: one row of the breakdown.
 	breakdown() {
+		[[ ${COLDV[$2]} =~ ^[0-9]+$ && ${COLDV[$3]} =~ ^[0-9]+$ ]] || return 0
 		local d=$((COLDV[$2] - COLDV[$3]))
 		record_x "fresh host" "$1" "p50 difference" "$d" us \
 			"$(ratio "$d" "${COLDV[permit]}")" "$(ratio "$d" "${COLDV[noop]}")" \
@@ -560,6 +567,7 @@ if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; t
 	done
 	if [[ -n ${IRV[unshare]:-} ]]; then
 		irdiff() {
+			[[ ${IRV[$2]} =~ ^[0-9]+$ && ${IRV[$3]} =~ ^[0-9]+$ ]] || return 0
 			local d=$((IRV[$2] - IRV[$3]))
 			record_x "fresh host, counted" "$1" "instructions, difference" "$d" Ir \
 				"$(ratio "$d" "${IRV[permit]}")" "$(ratio "$d" "${IRV[noop]}")" \
@@ -1013,6 +1021,8 @@ if [[ -z ${BENCH_ONLY:-} ]]; then
 		"b/f=$(x "${COLDV[noop]:-}" "${COLDV[floor]:-}")" \
 		"a/f=$(x "${COLDV[permit]:-}" "${COLDV[floor]:-}")" \
 		"| warm open c/f=$(x "${OPEN50[unshare]:-}" "${OPEN50[floor]:-}")" \
+		"c/g=$(x "${OPEN50[unshare]:-}" "${OPEN50[floorexec]:-}")" \
+		"g/f=$(x "${OPEN50[floorexec]:-}" "${OPEN50[floor]:-}")" \
 		"c/a=$(x "${OPEN50[unshare]:-}" "${OPEN50[permit]:-}")" \
 		"| session total c/f=$(x "${TOTAL50[unshare]:-}" "${TOTAL50[floor]:-}")" \
 		"| live session host threads c/f=$(x "${MEMV[unshare|host threads]:-}" "${MEMV[floor|host threads]:-}")" \

@@ -4,7 +4,8 @@
  * benchmark can give every latency as a ratio to what the kernel itself
  * costs.
  *
- *   nsfloor [-c X -s X -u X] [-n N] [-m fork|nofork] [-t] [-- CMD ARGS...]
+ *   nsfloor [-c X -s X -u X] [-n N] [-m fork|nofork] [-t] [-x]
+ *           [-- CMD ARGS...]
  *
  * The command line is pamhost's (test/pamhost.c), so that bench.sh runs
  * both the same way; -c, -s and -u are accepted and ignored. For each of
@@ -16,6 +17,11 @@
  *   close: close PID 1's control pipe (it exits, which ends the
  *          namespace), reap it, and setns back to the original PID and
  *          mount namespaces.
+ * With -x, PID 1 first execs this program again (as "nsfloor --pid1",
+ * its pipes on descriptors 3 and 4), as the module's PID 1 is a program
+ * of its own: the difference is what an exec of a small static program
+ * adds to the floor. (Built with musl-gcc -static, as the helper is, when
+ * it is installed.)
  * Output is pamhost's: one line per session on stderr
  *   session I open=PAM_SUCCESS close=PAM_SUCCESS child=EXIT open_us=U
  *   total_us=T start_open_us=S
@@ -72,6 +78,21 @@ static void pid1(int ready, int ctl)
 	_exit(0);
 }
 
+/* This program's path, read before any fork (-x execs it). */
+static char self_exe[4096];
+
+/* PID 1 with -x: the same, from a fresh program image. */
+static void exec_pid1(int ready, int ctl)
+{
+	static char *argv[] = { "nsfloor", "--pid1", NULL };
+	char c = 'E';
+
+	if (dup2(ready, 3) == 3 && dup2(ctl, 4) == 4)
+		execve(self_exe, argv, environ);
+	(void)!write(ready, &c, 1);
+	_exit(127);
+}
+
 /* The leader: report whether it is PID 2 with its own /proc, exec CMD. */
 static void leader(int report, char **cmd)
 {
@@ -93,9 +114,11 @@ int main(int argc, char **argv)
 	static char *no_cmd[] = { "/bin/true", NULL };
 	char **cmd = no_cmd;
 	long n = 1;
-	int opt, csv = 0, fork_mode = 1, failed = 0;
+	int opt, csv = 0, fork_mode = 1, failed = 0, exec = 0;
 
-	while ((opt = getopt(argc, argv, "+c:s:u:n:m:t")) != -1) {
+	if (argc == 2 && strcmp(argv[1], "--pid1") == 0)
+		pid1(3, 4);
+	while ((opt = getopt(argc, argv, "+c:s:u:n:m:tx")) != -1) {
 		switch (opt) {
 		case 'c': case 's': case 'u': break;
 		case 'n': n = atol(optarg); break;
@@ -106,11 +129,14 @@ int main(int argc, char **argv)
 				goto usage;
 			break;
 		case 't': csv = 1; break;
+		case 'x': exec = 1; break;
 		default: goto usage;
 		}
 	}
 	if (n < 1)
 		goto usage;
+	if (exec && readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1) <= 0)
+		die("readlink /proc/self/exe");
 	if (optind < argc)
 		cmd = argv + optind;
 	if (cmd[0][0] != '/') {
@@ -143,6 +169,8 @@ int main(int argc, char **argv)
 		if (p1 == 0) {
 			close(ready[0]);
 			close(ctl[1]);
+			if (exec)
+				exec_pid1(ready[1], ctl[0]);
 			pid1(ready[1], ctl[0]);
 		}
 		close(ready[1]);
@@ -194,7 +222,7 @@ int main(int argc, char **argv)
 	}
 	return failed;
 usage:
-	fprintf(stderr, "usage: nsfloor [-n N] [-m fork|nofork] [-t] "
+	fprintf(stderr, "usage: nsfloor [-n N] [-m fork|nofork] [-t] [-x] "
 		"[-- CMD ARGS...]\n");
 	return 2;
 }
