@@ -33,7 +33,10 @@
  * the stack cost the host (/proc/$PAMHOST_PID/status, maps).
  *
  * Output, one line per session on stderr:
- *   session I open=RC close=RC child=EXIT open_us=U total_us=T
+ *   session I open=RC close=RC child=EXIT open_us=U total_us=T start_open_us=S
+ * S is from before pam_start to the return of pam_open_session: what a
+ * login waits for its session, module loading included (a module that is
+ * itself a Go library starts its runtime in pam_start).
  * and with -t one CSV line per session on stdout:
  *   I,OPEN_US,TOTAL_US,ISOLATED
  * ISOLATED is 1 when the child, before exec, saw getpid() == 2 and
@@ -456,7 +459,7 @@ int main(int argc, char **argv)
 		pam_handle_t *pamh = NULL;
 		struct child_report rep = { .isolated = '0' };
 		int open_rc, close_rc = -1, child = -1, rc;
-		long long t0, t_open, open_us, total_us;
+		long long t0, t_open, open_us, total_us, start_open_us;
 		long long close_us = -1, empty_us = -1;
 		const char *close_name = "NONE";
 		pid_t child_pid = -1;
@@ -476,6 +479,7 @@ int main(int argc, char **argv)
 		t_open = now_us();
 		open_rc = pam_open_session(pamh, 0);
 		open_us = now_us() - t_open;
+		start_open_us = open_us + (t_open - t0);
 		/* Like su: no child and no close after a failed open. */
 		if (open_rc == PAM_SUCCESS) {
 			child_closes = child_close ? pamh : NULL;
@@ -505,8 +509,9 @@ int main(int argc, char **argv)
 			failed = 1;
 
 		fprintf(stderr, "session %ld open=%s close=%s child=%d "
-			"open_us=%lld total_us=%lld", i, rc_name(open_rc),
-			close_name, child, open_us, total_us);
+			"open_us=%lld total_us=%lld start_open_us=%lld", i,
+			rc_name(open_rc), close_name, child, open_us, total_us,
+			start_open_us);
 		if (teardown)
 			fprintf(stderr, " close_us=%lld empty_us=%lld",
 				close_us, empty_us);

@@ -1,14 +1,20 @@
 # test/bench/bench.mk - the benchmark, included by the top-level Makefile.
 #
-#   make bench        latency, memory, helper, teardown and scale numbers;
-#                     prints a markdown table, writes $(BUILD)/bench.csv and
-#                     $(BUILD)/bench.md. Root only; under a minute on 2 cores.
+#   make bench        latency (against the syscall floor, build/bench/nsfloor,
+#                     as well as pam_permit and a Go no-op module), the
+#                     fresh-host open and its breakdown, memory, helper,
+#                     teardown and scale numbers; prints a markdown table and
+#                     a one-line summary of ratios, writes $(BUILD)/bench.csv
+#                     and $(BUILD)/bench.md. Root only; a few minutes on 2
+#                     cores (valgrind, when installed, takes about a minute).
 #   make bench-floor  what the Go runtime costs a PAM host, for several
 #                     ways of building a module that does nothing.
 #
 # Variables:
 #   BENCH_N       sessions per latency run (default 200); also the
 #                 per-user create and join runs
+#   BENCH_COLD    fresh host processes per stack in the fresh-host
+#                 section (default 21)
 #   BENCH_ONLY    peruser: run only the per-user (scope=user) section;
 #                 relay: only the user manager's relay section
 #   BENCH_SCALE   concurrent live sessions in the scale run (default 1000)
@@ -24,6 +30,7 @@
 #                 between the two is the namespace work alone.
 
 BENCH_N ?= 200
+BENCH_COLD ?= 21
 BENCH_SCALE ?= 1000
 BENCH_USER ?= nobody
 BENCH_HELPER ?= $(BUILD)/pam_unshare-init
@@ -39,9 +46,22 @@ $(BUILD)/bench/noop.so: test/bench/noop/noop.go go.mod pam_unshare/exports.map
 		-o $@ ./test/bench/noop
 	@rm -f $(BUILD)/bench/noop.h
 
+# The syscall floor: a host that only unshares, mounts and forks
+# (test/bench/nsfloor.c). Static and built like the helper, so that its -x
+# (PID 1 execs a program) costs what the helper's exec costs.
+$(BUILD)/bench/nsfloor: test/bench/nsfloor.c
+	@mkdir -p $(BUILD)/bench
+	$(HELPER_CC) $(CFLAGS) $(WARN) -static -o $@ test/bench/nsfloor.c
+
+# make lint also checks the benchmark's C.
+.PHONY: bench-lint
+lint: bench-lint
+bench-lint:
+	$(CC) $(CFLAGS) $(WARN) -fsyntax-only test/bench/nsfloor.c
+
 .PHONY: bench bench-floor
-bench: build $(BUILD)/bench/noop.so
-	N=$(BENCH_N) SCALE=$(BENCH_SCALE) BENCH_USER=$(BENCH_USER) BENCH_ONLY=$(BENCH_ONLY) BENCH_ARGS='$(BENCH_ARGS)' \
+bench: build $(BUILD)/bench/noop.so $(BUILD)/bench/nsfloor
+	N=$(BENCH_N) COLD=$(BENCH_COLD) SCALE=$(BENCH_SCALE) BENCH_USER=$(BENCH_USER) BENCH_ONLY=$(BENCH_ONLY) BENCH_ARGS='$(BENCH_ARGS)' \
 		HELPER=$(BENCH_HELPER) test/bench/bench.sh $(BUILD) $(BUILD)/bench.csv
 
 bench-floor: $(BUILD)/pamhost

@@ -3,8 +3,8 @@
 #
 # Usage: bench.sh BUILD_DIR [CSV]
 #   BUILD_DIR holds pamhost, pam_unshare.so, pam_unshare_go.so,
-#   pam_unshare-init and bench/noop.so (make build, and the bench.mk rule
-#   for noop.so). pam_unshare.so loads the Go library from its installed
+#   pam_unshare-init, bench/noop.so and bench/nsfloor (make build, and the
+#   bench.mk rules for the last two). pam_unshare.so loads the Go library from its installed
 #   path; this script puts BUILD_DIR's there in its own mount namespace
 #   (test/stage.sh). A BUILD_DIR without pam_unshare_go.so is taken to be
 #   an older build whose pam_unshare.so is the Go library itself.
@@ -14,7 +14,8 @@
 #   sessions, default 1000), BENCH_USER (default nobody), HELPER (the PID-1
 #   helper to pass as helper=, default BUILD_DIR/pam_unshare-init; set it
 #   to compare helper builds), BENCH_ARGS (more module arguments for the
-#   pam_unshare stack, e.g. user_manager=off).
+#   pam_unshare stack, e.g. user_manager=off), COLD (fresh hosts per stack
+#   in the fresh-host section, default 21).
 #
 # Runs as root, in a private mount namespace of its own (it re-executes
 # itself under unshare -m), and reads /proc only: the module mounts the
@@ -27,7 +28,19 @@
 #   b  noop (Go)       - a Go c-shared module that returns PAM_SUCCESS,
 #                        so b - a is the Go runtime
 #   c  pam_unshare     - c - b is the namespace work itself
-# Sections: no session (pam_start, auth and account only), latency, host
+# and f, the syscall floor (test/bench/nsfloor.c): no PAM and no Go, only
+# the system calls an isolated session needs, so that c / f is what the
+# module costs over the kernel's own work; g is the floor whose PID 1
+# execs a small static program, as the module's helper is one, so g - f
+# is the helper's exec. Latencies and the live
+# session's memory are given absolute and as ratios to a, b and f, all
+# taken in the same run; the last line of output is a summary of those
+# ratios, to compare machines by.
+# Sections: no session (pam_start, auth and account only), latency, fresh
+# host (the first open in a new process, as every su and ssh login runs,
+# broken down into the runtime, our library, the namespace and the lookup;
+# with callgrind instruction counts, inittrace and strace syscall counts
+# when those tools are installed), host
 # memory, helper, teardown, scale, per-user namespaces (scope=user:
 # create against join latency, and the helper with PERUSER sessions,
 # default 50, in one namespace), and the user manager's relay (with a
@@ -55,6 +68,8 @@ BENCH_ARGS=${BENCH_ARGS:-}
 
 PAMHOST=$BUILD/pamhost
 NOOP=$BUILD/bench/noop.so
+FLOOR=$BUILD/bench/nsfloor
+COLD=${COLD:-21}
 MODULE=$BUILD/pam_unshare.so
 HELPER=${HELPER:-$BUILD/pam_unshare-init}
 [[ $HELPER == /* ]] || HELPER=$PWD/$HELPER # helper= must be absolute
@@ -62,7 +77,7 @@ HELPER=${HELPER:-$BUILD/pam_unshare-init}
 HELPER_COMM=$(sed -n 's/^#define NSINIT_HELPER_COMM "\(.*\)"$/\1/p' \
 	"$(dirname "$0")/../../nsinit/handshake.h")
 
-for f in "$PAMHOST" "$NOOP"; do
+for f in "$PAMHOST" "$NOOP" "$FLOOR"; do
 	[[ -e $f ]] || { echo "bench: missing $f (make build)" >&2; exit 1; }
 done
 if [[ -e $BUILD/pam_unshare_go.so ]]; then
@@ -110,15 +125,54 @@ service permit "session required pam_permit.so"
 service noop "session required $NOOP"
 service unshare "session required $MODULE helper=$HELPER $BENCH_ARGS"
 
-declare -A LABEL=([permit]="a pam_permit" [noop]="b Go no-op"
-	[unshare]="c pam_unshare")
+# Two more pam_unshare stacks for the fresh-host breakdown: the user
+# exempt (the library loads, parses and decides, and steps aside), and no
+# relay (no account lookup).
+service exempt "session required $MODULE helper=$HELPER $BENCH_ARGS exempt_users=$BENCH_USER"
+service nolookup "session required $MODULE helper=$HELPER $BENCH_ARGS user_manager=off"
 
-echo "section,case,metric,value,unit,target" >"$CSV"
+declare -A LABEL=([permit]="a pam_permit" [noop]="b Go no-op"
+	[unshare]="c pam_unshare" [floor]="f syscall floor"
+	[exempt]="e pam_unshare, user exempt" [nolookup]="o pam_unshare, user_manager=off"
+	[floorexec]="g floor, PID 1 execs")
+
+# host STACK: the command line of a host for STACK, before its options:
+# nsfloor for the floor, pamhost with the stack's service otherwise.
+host() {
+	if [[ $1 == floor ]]; then
+		echo "$FLOOR"
+	elif [[ $1 == floorexec ]]; then
+		echo "$FLOOR -x"
+	else
+		echo "$PAMHOST -c $CONF -s $1 -u $BENCH_USER"
+	fi
+}
+
+echo "section,case,metric,value,unit,x_a,x_b,x_f,target" >"$CSV"
 ROWS=()
 # record SECTION CASE METRIC VALUE UNIT [TARGET]: one result row.
 record() {
-	printf '%s,%s,%s,%s,%s,%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" >>"$CSV"
-	ROWS+=("| $1 | $2 | $3 | $4 | $5 | ${6:-} |")
+	record_x "$1" "$2" "$3" "$4" "$5" "" "" "" "${6:-}"
+}
+# record_x SECTION CASE METRIC VALUE UNIT XA XB XF [TARGET]: a row with
+# VALUE's ratios to pam_permit's (a), the Go no-op's (b) and the syscall
+# floor's (f) value of the same metric, from this run.
+record_x() {
+	printf '%s,%s,%s,%s,%s,%s,%s,%s,%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "${9:-}" >>"$CSV"
+	ROWS+=("| $1 | $2 | $3 | $4 | $5 | $6 | $7 | $8 | ${9:-} |")
+}
+# ratio A B: A / B to two decimals, or nothing if either is not a number.
+ratio() {
+	[[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ && $2 != 0 ]] || return 0
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+# record3 SECTION STACK METRIC VALUE UNIT REFVAR [TARGET]: record_x with the
+# ratios to the values of a, b and f stored in the associative array
+# named REFVAR (keys permit, noop, floor).
+record3() {
+	local -n _ref=$6
+	record_x "$1" "${LABEL[$2]}" "$3" "$4" "$5" "$(ratio "$4" "${_ref[permit]:-}")" \
+		"$(ratio "$4" "${_ref[noop]:-}")" "$(ratio "$4" "${_ref[floor]:-}")" "${7:-}"
 }
 # verdict OK: "hit" or "miss", for the target column.
 verdict() { if "$@"; then echo hit; else echo miss; fi; }
@@ -316,16 +370,20 @@ done
 # Sessions one after another in one pamhost, fork-per-session like su; the
 # child lists /proc. open = pam_open_session alone; total = pam_start to
 # pam_end, child included. The stacks take turns over ROUNDS runs so that
-# a change in machine load hits all three alike. The first session of each
-# run also loads the module: it is reported apart as "cold" (median over
-# the runs) and left out of the percentiles.
+# a change in machine load hits all of them alike. The first session of
+# each run also loads the module: it is reported apart as "cold" (median
+# over the runs) and left out of the percentiles. The syscall floor (f)
+# runs the same way: its open is unshare to PID 1's ready byte, its total
+# includes the leader and the setns back.
 ROUNDS=5
 PER_RUN=$(((N + ROUNDS - 1) / ROUNDS))
+LAT_STACKS=(floor floorexec "${STACKS[@]}")
 declare -A OPEN50 TOTAL50 PSS PRIV DIRTY RC
 for ((r = 0; r < ROUNDS; r++)); do
-	for s in "${STACKS[@]}"; do
+	for s in "${LAT_STACKS[@]}"; do
 		rc=0
-		timeout -k 5 120 "$PAMHOST" -c "$CONF" -s "$s" -u "$BENCH_USER" \
+		read -r -a cmd <<<"$(host "$s")"
+		timeout -k 5 120 "${cmd[@]}" \
 			-n $((PER_RUN + 1)) -t -- /bin/ls /proc >"$W/lat-$s.out" \
 			2>>"$W/lat-$s.err" || rc=$?
 		((rc == 0)) || RC[$s]=$rc
@@ -336,32 +394,48 @@ for ((r = 0; r < ROUNDS; r++)); do
 			true
 	done
 done
-for s in "${STACKS[@]}"; do
+# Percentiles of each metric for each stack, then one row each with the
+# ratios to a, b and f.
+LAT_METRICS=("open p50" "open p90" "open p99" "total p50" "total p90" "total p99"
+	"open cold (first session; median)" "total cold (first session; median)")
+declare -A LATV
+for s in "${LAT_STACKS[@]}"; do
 	touch "$W/lat-$s.csv" "$W/lat-$s.cold"
 	cut -d, -f2 "$W/lat-$s.csv" >"$W/lat-$s.open"
 	cut -d, -f3 "$W/lat-$s.csv" >"$W/lat-$s.total"
+	cut -d, -f2 "$W/lat-$s.cold" >"$W/lat-$s.cold-open"
+	cut -d, -f3 "$W/lat-$s.cold" >"$W/lat-$s.cold-total"
+	for p in 50 90 99; do
+		LATV[$s|open p$p]=$(pct "$W/lat-$s.open" $p)
+		LATV[$s|total p$p]=$(pct "$W/lat-$s.total" $p)
+	done
+	k="open cold (first session; median)"
+	LATV[$s|$k]=$(pct "$W/lat-$s.cold-open" 50)
+	k="total cold (first session; median)"
+	LATV[$s|$k]=$(pct "$W/lat-$s.cold-total" 50)
+	OPEN50[$s]=${LATV[$s|open p50]}
+	TOTAL50[$s]=${LATV[$s|total p50]}
+done
+for s in "${LAT_STACKS[@]}"; do
 	runs=$((ROUNDS * (PER_RUN + 1)))
 	ok=$(grep -c ' open=PAM_SUCCESS close=PAM_SUCCESS child=0 ' \
 		"$W/lat-$s.err" || true)
 	iso=$(cat "$W/lat-$s.csv" "$W/lat-$s.cold" | awk -F, '$4 == 1' | wc -l)
 	l=${LABEL[$s]}
-	OPEN50[$s]=$(pct "$W/lat-$s.open" 50)
-	TOTAL50[$s]=$(pct "$W/lat-$s.total" 50)
 	record latency "$l" "sessions ok" "$ok/$runs" count \
 		"$( [[ $ok == "$runs" ]] && echo all ||
-			echo "pamhost exit ${RC[$s]:-0}")"
-	record latency "$l" "open p50" "${OPEN50[$s]}" us
-	record latency "$l" "open p90" "$(pct "$W/lat-$s.open" 90)" us
-	record latency "$l" "open p99" "$(pct "$W/lat-$s.open" 99)" us
-	record latency "$l" "total p50" "${TOTAL50[$s]}" us
-	record latency "$l" "total p90" "$(pct "$W/lat-$s.total" 90)" us
-	record latency "$l" "total p99" "$(pct "$W/lat-$s.total" 99)" us
-	cut -d, -f2 "$W/lat-$s.cold" >"$W/lat-$s.cold-open"
-	cut -d, -f3 "$W/lat-$s.cold" >"$W/lat-$s.cold-total"
-	record latency "$l" "open cold (first session; median)" \
-		"$(pct "$W/lat-$s.cold-open" 50)" us
-	record latency "$l" "total cold (first session; median)" \
-		"$(pct "$W/lat-$s.cold-total" 50)" us
+			echo "host exit ${RC[$s]:-0}")"
+	for m in "${LAT_METRICS[@]}"; do
+		# shellcheck disable=SC2034 # read by record3 through a nameref
+		declare -A LREF=([permit]=${LATV[permit|$m]:-} [noop]=${LATV[noop|$m]:-}
+			[floor]=${LATV[floor|$m]:-})
+		t=
+		if [[ $s == unshare && $m == "open p50" ]]; then
+			x=$(ratio "${LATV[$s|$m]}" "${LREF[floor]}")
+			t="warm open <= 1.3 x f: $(verdict awk -v x="${x:-99}" 'BEGIN { exit !(x <= 1.3) }')"
+		fi
+		record3 latency "$s" "$m" "${LATV[$s|$m]}" us LREF "$t"
+	done
 	if [[ $s == unshare ]]; then
 		record latency "$l" isolated "$iso/$runs" count \
 			"100%: $(verdict test "$iso" = "$runs")"
@@ -369,7 +443,7 @@ for s in "${STACKS[@]}"; do
 		record latency "$l" isolated "$iso/$runs" count
 	fi
 	if [[ -n ${RC[$s]:-} ]]; then
-		echo "bench: latency $s: pamhost exit ${RC[$s]}; stderr:" >&2
+		echo "bench: latency $s: host exit ${RC[$s]}; stderr:" >&2
 		grep -v ' open=PAM_SUCCESS close=PAM_SUCCESS child=0 ' \
 			"$W/lat-$s.err" | head -n 5 >&2 || true
 	fi
@@ -379,21 +453,176 @@ if [[ -n ${OPEN50[unshare]:-} ]]; then
 	record latency "c - b" "open p50" "$d" us \
 		"<= 300 us: $(verdict test "$d" -le 300)"
 	record latency "c - a" "open p50" $((OPEN50[unshare] - OPEN50[permit])) us
+	[[ ${OPEN50[floor]} =~ ^[0-9]+$ ]] &&
+		record latency "c - f" "open p50" $((OPEN50[unshare] - OPEN50[floor])) us
 	record latency "c - b" "total p50" \
 		$((TOTAL50[unshare] - TOTAL50[noop])) us
 	record latency "c - a" "total p50" \
 		$((TOTAL50[unshare] - TOTAL50[permit])) us
 fi
 
+# --- 1b. fresh host -----------------------------------------------------------
+# What a login waits for: a new host process, from before pam_start to the
+# return of pam_open_session (pamhost's start_open_us, -m nofork), module
+# loading included (b loads the Go runtime in pam_start, c in its open).
+# One host per stack per round, the stacks taking turns, COLD rounds; the
+# median is reported. Two more pam_unshare stacks split c into its parts:
+#   e  the user exempt: the Go library is loaded and decides, no namespace
+#   o  user_manager=off: the namespace without the account lookup
+# so that b - a is the Go runtime's start (dlopen, relocation, runtime),
+# e - b our library (the front's checks, its larger relocation, package
+# initialisers, options and policy), o - e the namespace (the helper's
+# trust check, unshare, spawn, the helper until ready), c - o the account
+# lookup for the relay. f is the floor's first session in a new process.
+COLD_STACKS=(floor floorexec permit noop)
+[[ -n ${OPEN50[unshare]:-} ]] && COLD_STACKS+=(exempt nolookup unshare)
+declare -A COLDV
+for ((r = 0; r < COLD; r++)); do
+	for s in "${COLD_STACKS[@]}"; do
+		read -r -a cmd <<<"$(host "$s")"
+		timeout -k 5 60 "${cmd[@]}" -m nofork 2>&1 >/dev/null |
+			sed -n 's/.* start_open_us=\([0-9]*\).*/\1/p' >>"$W/cold-$s" || true
+	done
+done
+for s in "${COLD_STACKS[@]}"; do
+	touch "$W/cold-$s"
+	COLDV[$s]=$(pct "$W/cold-$s" 50)
+done
+for s in "${COLD_STACKS[@]}"; do
+	t=
+	if [[ $s == unshare ]]; then
+		x=$(ratio "${COLDV[unshare]}" "${COLDV[noop]}")
+		t="<= 1.25 x b: $(verdict awk -v x="${x:-99}" 'BEGIN { exit !(x <= 1.25) }')"
+	fi
+	record3 "fresh host" "$s" "pam_start to open, p50 of $(wc -l <"$W/cold-$s")" \
+		"${COLDV[$s]}" us COLDV "$t"
+done
+if [[ -n ${COLDV[unshare]:-} ]]; then
+	# breakdown NAME MINUEND SUBTRAHEND: one row of the breakdown.
+	breakdown() {
+		[[ ${COLDV[$2]} =~ ^[0-9]+$ && ${COLDV[$3]} =~ ^[0-9]+$ ]] || return 0
+		local d=$((COLDV[$2] - COLDV[$3]))
+		record_x "fresh host" "$1" "p50 difference" "$d" us \
+			"$(ratio "$d" "${COLDV[permit]}")" "$(ratio "$d" "${COLDV[noop]}")" \
+			"$(ratio "$d" "${COLDV[floor]}")" "${LABEL[$2]%% *} - ${LABEL[$3]%% *}"
+	}
+	record "fresh host" "a: libpam, pam_start, pam_permit" "p50" "${COLDV[permit]}" us
+	breakdown "Go runtime: dlopen, relocation, runtime start" noop permit
+	breakdown "our library: front checks, relocation, initialisers, options, policy" exempt noop
+	breakdown "the namespace: trust check, unshare, helper spawn until ready" nolookup exempt
+	breakdown "account lookup (NSS) for the relay" unshare nolookup
+fi
+
+# --- 1c. fresh host, counted -------------------------------------------------
+# The same fresh-host runs, measured by what does not depend on the load of
+# the machine (each only if its tool is installed):
+#   callgrind  instructions the host executes (all its threads; not the
+#              helper, which valgrind does not follow into its exec), per
+#              stack, and for c split by object: the dynamic linker
+#              (loading and relocating), libc, the Go library, the rest
+#   inittrace  GODEBUG=inittrace=1: the Go package initialisers' clock
+#              time, bytes and allocations, summed, for b and c
+#   strace -c  system calls of the whole session (open and close, host
+#              threads and children, the helper included)
+if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
+	declare -A IRV
+	for s in "${COLD_STACKS[@]}"; do
+		read -r -a cmd <<<"$(host "$s")"
+		: >"$W/ir-$s"
+		# Three runs, the median reported: thread scheduling moves the
+		# count by a few percent. No asynchronous preemption: its
+		# signals can trip callgrind's signal bookkeeping (an assertion
+		# in threads.c), and it changes no instruction of ours.
+		for ((i = 0; i < 3; i++)); do
+			rm -f "$W"/cg.*
+			# Not its exit status: e's host fails (PAM_IGNORE from the
+			# only session module), and a run that valgrind could not
+			# finish leaves no summary line.
+			GODEBUG=asyncpreemptoff=1 timeout -k 5 300 valgrind --tool=callgrind \
+				--callgrind-out-file="$W/cg.%p" "${cmd[@]}" -m nofork \
+				>/dev/null 2>&1 || true
+			# The host's own profile is the largest; forked children
+			# (the floor's PID 1, the helper before its exec) have
+			# their own.
+			best='' max=0
+			for f in "$W"/cg.*; do
+				[[ -e $f ]] || continue
+				n=$(awk '$1 == "summary:" || $1 == "totals:" { print $2; exit }' "$f")
+				if ((${n:-0} > max)); then max=$n best=$f; fi
+			done
+			((max > 0)) && echo "$max" >>"$W/ir-$s"
+			if [[ $s == unshare && -n $best ]]; then
+				callgrind_annotate --threshold=100 "$best" 2>/dev/null |
+					awk '$1 ~ /^[0-9,]+$/ && $NF ~ /^\[.*\]$/ {
+						n = $1; gsub(/,/, "", n); o = $NF
+						if (o ~ /ld-linux/) k = "dynamic linker (load, relocation)"
+						else if (o ~ /libc\.so/) k = "libc"
+						else if (o ~ /pam_unshare_go\.so\]$/) k = "Go library (runtime and ours)"
+						else k = "other (libpam, pamhost, front)"
+						s[k] += n }
+					END { for (k in s) print s[k] "\t" k }' >"$W/cg-objects" || true
+			fi
+		done
+		IRV[$s]=$(pct "$W/ir-$s" 50)
+	done
+	for s in "${COLD_STACKS[@]}"; do
+		record3 "fresh host, counted" "$s" "instructions (callgrind)" "${IRV[$s]}" Ir IRV
+	done
+	if [[ -n ${IRV[unshare]:-} ]]; then
+		irdiff() {
+			[[ ${IRV[$2]} =~ ^[0-9]+$ && ${IRV[$3]} =~ ^[0-9]+$ ]] || return 0
+			local d=$((IRV[$2] - IRV[$3]))
+			record_x "fresh host, counted" "$1" "instructions, difference" "$d" Ir \
+				"$(ratio "$d" "${IRV[permit]}")" "$(ratio "$d" "${IRV[noop]}")" \
+				"$(ratio "$d" "${IRV[floor]}")" "${LABEL[$2]%% *} - ${LABEL[$3]%% *}"
+		}
+		irdiff "Go runtime: dlopen, relocation, runtime start" noop permit
+		irdiff "our library: front checks, relocation, initialisers, options, policy" exempt noop
+		irdiff "the namespace: trust check, unshare, helper spawn until ready" nolookup exempt
+		irdiff "account lookup (NSS) for the relay" unshare nolookup
+		while IFS=$'\t' read -r n k; do
+			record "fresh host, counted" "c: $k" "instructions" "$n" Ir
+		done < <(sort -rn "$W/cg-objects" 2>/dev/null)
+	fi
+fi
+for s in noop unshare; do
+	[[ " ${COLD_STACKS[*]} " == *" $s "* ]] || continue
+	read -r -a cmd <<<"$(host "$s")"
+	GODEBUG=inittrace=1 timeout -k 5 60 "${cmd[@]}" -m nofork 2>&1 >/dev/null |
+		awk '$1 == "init" { n++; ms += $5; b += $8; a += $10 }
+			END { printf "%d %.3f %d %d\n", n, ms, b, a }' >"$W/init-$s" || true
+	read -r pk ms by al <"$W/init-$s" || continue
+	record "fresh host, counted" "${LABEL[$s]}" "package initialisers (inittrace)" "$pk" count \
+		"$ms ms clock, $by bytes, $al allocations"
+done
+if command -v strace >/dev/null; then
+	declare -A SYSV
+	for s in "${COLD_STACKS[@]}"; do
+		read -r -a cmd <<<"$(host "$s")"
+		timeout -k 5 60 strace -f -c -o "$W/strace-$s" "${cmd[@]}" -m nofork \
+			>/dev/null 2>&1 || true
+		# The total line: % time, seconds, usecs/call, calls, errors.
+		SYSV[$s]=$(awk '$NF == "total" { print $4; exit }' "$W/strace-$s" 2>/dev/null)
+	done
+	for s in "${COLD_STACKS[@]}"; do
+		record3 "fresh host, counted" "$s" "system calls, whole session (strace -f)" \
+			"${SYSV[$s]:-}" count SYSV
+	done
+fi
+
 # --- 2. host memory and the helper ------------------------------------------
-# One pamhost holds a session open with a sleeping leader; sample it (and,
-# for c, its helper) from here.
-for s in "${STACKS[@]}"; do
+# One host holds a session open with a sleeping leader; sample it (and,
+# for c, its helper) from here. The floor's host is sampled too, so that
+# each figure has its ratio to a, b and f.
+MEM_METRICS=("host PSS" "host private (clean+dirty)" "host private dirty"
+	"host RSS" "host threads" "host open fds")
+declare -A MEMV
+for s in "${LAT_STACKS[@]}"; do
 	l=${LABEL[$s]}
 	hold=2
 	[[ $s == unshare ]] && hold=8
-	"$PAMHOST" -c "$CONF" -s "$s" -u "$BENCH_USER" -- /bin/sleep "$hold" \
-		>/dev/null 2>"$W/mem-$s.err" &
+	read -r -a cmd <<<"$(host "$s")"
+	"${cmd[@]}" -- /bin/sleep "$hold" >/dev/null 2>"$W/mem-$s.err" &
 	hp=$!
 	BG_PIDS+=("$hp")
 	if ! wait_child "$hp" sleep >/dev/null; then
@@ -404,16 +633,16 @@ for s in "${STACKS[@]}"; do
 	fi
 	sleep 0.3
 	PSS[$s]=$(field "/proc/$hp/smaps_rollup" Pss)
-	record memory "$l" "host PSS" "${PSS[$s]}" KiB
 	PRIV[$s]=$(private "$hp")
 	DIRTY[$s]=$(private_dirty "$hp")
-	record memory "$l" "host private (clean+dirty)" "${PRIV[$s]}" KiB
-	record memory "$l" "host private dirty" "${DIRTY[$s]}" KiB
-	record memory "$l" "host RSS" "$(field "/proc/$hp/status" VmRSS)" KiB
-	record memory "$l" "host threads" "$(field "/proc/$hp/status" Threads)" \
-		count
 	fds=(/proc/"$hp"/fd/*)
-	record memory "$l" "host open fds" "${#fds[@]}" count
+	MEMV[$s|host PSS]=${PSS[$s]}
+	k="host private (clean+dirty)"
+	MEMV[$s|$k]=${PRIV[$s]}
+	MEMV[$s|host private dirty]=${DIRTY[$s]}
+	MEMV[$s|host RSS]=$(field "/proc/$hp/status" VmRSS)
+	MEMV[$s|host threads]=$(field "/proc/$hp/status" Threads)
+	MEMV[$s|host open fds]=${#fds[@]}
 	if [[ $s == unshare ]]; then
 		if hpid=$(child_with_comm "$hp" "$HELPER_COMM"); then
 			st=/proc/$hpid/status
@@ -452,6 +681,17 @@ for s in "${STACKS[@]}"; do
 		cat "$W/mem-$s.err" >&2; }
 done
 
+for s in "${LAT_STACKS[@]}"; do
+	for m in "${MEM_METRICS[@]}"; do
+		[[ -n ${MEMV[$s|$m]:-} ]] || continue
+		# shellcheck disable=SC2034 # read by record3 through a nameref
+		declare -A MREF=([permit]=${MEMV[permit|$m]:-} [noop]=${MEMV[noop|$m]:-}
+			[floor]=${MEMV[floor|$m]:-})
+		u=KiB
+		[[ $m == "host threads" || $m == "host open fds" ]] && u=count
+		record3 memory "$s" "$m" "${MEMV[$s|$m]}" "$u" MREF
+	done
+done
 if [[ -n ${PSS[noop]:-} && -n ${PSS[permit]:-} ]]; then
 	record memory "b - a" "host PSS" $((PSS[noop] - PSS[permit])) KiB
 fi
@@ -764,13 +1004,35 @@ if [[ -e $MODULE && -e $HELPER && ${BENCH_ONLY:-relay} == relay ]]; then
 fi
 
 {
-	echo "| section | case | metric | value | unit | target |"
-	echo "|---|---|---|---|---|---|"
+	echo "| section | case | metric | value | unit | x a | x b | x f | target |"
+	echo "|---|---|---|---|---|---|---|---|---|"
 	# Rows grouped by section, in the order the sections appear above.
-	for sec in "no session" latency memory helper teardown limits scale peruser relay; do
+	for sec in "no session" latency "fresh host" "fresh host, counted" memory helper \
+		teardown limits scale peruser relay; do
 		for r in "${ROWS[@]}"; do
 			if [[ $r == "| $sec |"* ]]; then printf '%s\n' "$r"; fi
 		done
 	done
 } | tee "$MD"
+
+# One line of ratios, all from this run, to compare machines by: f is the
+# syscall floor, a pam_permit, b the Go no-op, c pam_unshare.
+if [[ -z ${BENCH_ONLY:-} ]]; then
+	x() { local r; r=$(ratio "$1" "$2"); echo "${r:-NA}"; }
+	echo "summary: fresh-host open c/b=$(x "${COLDV[unshare]:-}" "${COLDV[noop]:-}")" \
+		"c/f=$(x "${COLDV[unshare]:-}" "${COLDV[floor]:-}")" \
+		"b/f=$(x "${COLDV[noop]:-}" "${COLDV[floor]:-}")" \
+		"a/f=$(x "${COLDV[permit]:-}" "${COLDV[floor]:-}")" \
+		"| warm open c/f=$(x "${OPEN50[unshare]:-}" "${OPEN50[floor]:-}")" \
+		"c/g=$(x "${OPEN50[unshare]:-}" "${OPEN50[floorexec]:-}")" \
+		"g/f=$(x "${OPEN50[floorexec]:-}" "${OPEN50[floor]:-}")" \
+		"c/a=$(x "${OPEN50[unshare]:-}" "${OPEN50[permit]:-}")" \
+		"| session total c/f=$(x "${TOTAL50[unshare]:-}" "${TOTAL50[floor]:-}")" \
+		"| live session host threads c/f=$(x "${MEMV[unshare|host threads]:-}" "${MEMV[floor|host threads]:-}")" \
+		"c/b=$(x "${MEMV[unshare|host threads]:-}" "${MEMV[noop|host threads]:-}")" \
+		"private dirty c/f=$(x "${DIRTY[unshare]:-}" "${DIRTY[floor]:-}")" \
+		"c/b=$(x "${DIRTY[unshare]:-}" "${DIRTY[noop]:-}")" \
+		"| instructions c/b=$(x "${IRV[unshare]:-}" "${IRV[noop]:-}")" \
+		"| syscalls c/f=$(x "${SYSV[unshare]:-}" "${SYSV[floor]:-}")" | tee -a "$MD"
+fi
 echo "bench: results in $CSV and $MD" >&2
