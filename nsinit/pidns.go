@@ -124,21 +124,21 @@ func checkChildNS(dir, pid int) error {
 	return nil
 }
 
-// peerStatus checks the Uid: and NSpid: lines of the process whose /proc
-// directory is dir: every user ID is root, and it is PID 1 of its own PID
-// namespace.
-func peerStatus(dir, pid int) error {
+// peerStatus reads the Uid: and NSpid: lines of the process whose /proc
+// directory is dir. It fails unless every user ID is root, and tells
+// whether the process is PID 1 of its own PID namespace.
+func peerStatus(dir, pid int) (pid1 bool, err error) {
 	fd, err := unix.Openat(dir, "status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("peer pid %d: %w", pid, err)
+		return false, fmt.Errorf("peer pid %d: %w", pid, err)
 	}
 	f := os.NewFile(uintptr(fd), "status")
 	defer f.Close()
 	status, err := io.ReadAll(f)
 	if err != nil {
-		return fmt.Errorf("peer pid %d: read its status: %w", pid, err)
+		return false, fmt.Errorf("peer pid %d: read its status: %w", pid, err)
 	}
-	var uidOK, pid1 bool
+	var uidOK bool
 	for _, line := range strings.Split(string(status), "\n") {
 		k, v, _ := strings.Cut(line, ":")
 		f := strings.Fields(v)
@@ -153,12 +153,9 @@ func peerStatus(dir, pid int) error {
 		}
 	}
 	if !uidOK {
-		return fmt.Errorf("peer pid %d does not run as root", pid)
+		return false, fmt.Errorf("peer pid %d does not run as root", pid)
 	}
-	if !pid1 {
-		return fmt.Errorf("peer pid %d is not PID 1 of a PID namespace of its own", pid)
-	}
-	return nil
+	return pid1, nil
 }
 
 // procDir opens /proc/PID as a directory descriptor. Everything read

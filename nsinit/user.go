@@ -239,11 +239,15 @@ func checkPeer(conn int, want *helperFile, join bool) (peerHelper, error) {
 		return peer, fmt.Errorf("peer pid %d: %w", peer.pid, err)
 	}
 	defer unix.Close(dir)
-	if err := peerStatus(dir, peer.pid); err != nil {
+	pid1, err := peerStatus(dir, peer.pid)
+	if err != nil {
 		return peer, err
 	}
 	if peer.replaced, err = checkPeerExe(dir, peer.pid, want); err != nil {
 		return peer, err
+	}
+	if !pid1 {
+		return peer, fmt.Errorf("peer pid %d is not PID 1 of a PID namespace of its own", peer.pid)
 	}
 	if join {
 		if err := checkChildNS(dir, peer.pid); err != nil {

@@ -515,6 +515,8 @@ t_user_nested_host() {
 	d=$(mktemp -d)
 	chmod 1777 "$d"
 	echo 'pu-alice ALL=(pu-bob) NOPASSWD: /bin/sleep' >>"$W"/sudoers
+	# Bob has no namespace; an earlier test's may have left its socket.
+	rm -f "$BOB_SOCK"
 	mark=$(syslog_mark)
 	user_session pu-alice /bin/sh -c "sudo -n -u pu-bob /bin/sleep 2050 >/dev/null 2>&1 &
 		while [ ! -e $d/go ]; do sleep 0.05; done
@@ -522,7 +524,7 @@ t_user_nested_host() {
 	a=$!
 	wait_until 5 runs "/bin/sleep 2050" || fail "alice's sudo -u pu-bob did not start"
 	check "alice's sudo -u pu-bob in her session (scope=user): no rendezvous of bob is published" \
-		test ! -e "$BOB_SOCK"
+		no_rendezvous "$BOB_SOCK"
 	check "alice's sudo -u pu-bob in her session: syslog says why it gets a namespace of its own" \
 		syslog_has "$mark" 'pam_unshare(sudo:session): user pu-bob gets a namespace of this session only, not the per-user one: .*inside an isolated session'
 	user_session pu-bob /bin/sleep 2051 >/dev/null &
@@ -542,6 +544,14 @@ t_user_nested_host() {
 	rm -rf "$d"
 	check "nested host: nothing is left" all_gone
 	pamd_write ""
+}
+
+# no_rendezvous PATH: nothing listens at PATH.
+no_rendezvous() {
+	! $PY -c 'import socket, sys
+socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).connect(sys.argv[1])' "$1" 2>/dev/null && return 0
+	echo "a rendezvous is published at $1"
+	return 1
 }
 
 # not_line TEXT REGEX: no line of TEXT matches REGEX.
@@ -570,7 +580,9 @@ t_user_nested_helper_refused() {
 		not_line "$out" '^/bin/sleep 2060$'
 	check "a helper published from a nested PID namespace: syslog says where it runs" \
 		syslog_has "$mark" 'check the helper at /run/pam_unshare/4102.sock: peer pid [0-9]* runs in a PID namespace nested below another one'
-	kill "$n"
+	# unshare --fork ignores SIGTERM while it waits; SIGKILL reaches its
+	# child through --kill-child, and that PID 1's end takes the rest.
+	kill -KILL "$n"
 	wait "$n" 2>/dev/null
 	rm -f "$BOB_SOCK"
 	check "nested helper: nothing is left" all_gone
@@ -587,18 +599,20 @@ exe_replaced() {
 }
 
 # dpkg replaces the helper by rename while alice's per-user namespace runs:
-# her next login joins it, status lists it, stop ends it.
+# her next login joins it, status lists it, stop ends it. The namespace
+# starts with the helper at $UPGRADE_FROM if set (a previous release's
+# build), else this build's; this build's is then renamed over it.
 t_user_upgrade() {
 	local real=$HELPER a out
 	mkdir -p "$W"/libexec
 	chmod 755 "$W"/libexec
-	install -m 0755 "$real" "$W"/libexec/pam_unshare-init
+	install -m 0755 "${UPGRADE_FROM:-$real}" "$W"/libexec/pam_unshare-init
 	HELPER=$W/libexec/pam_unshare-init
 	pamd_write "scope=user"
 	user_session pu-alice /bin/sleep 2070 >/dev/null &
 	a=$!
 	wait_until 5 runs "/bin/sleep 2070" || fail "the first session did not start"
-	cp "$HELPER" "$HELPER.dpkg-new"
+	install -m 0755 "$real" "$HELPER.dpkg-new"
 	mv -f "$HELPER.dpkg-new" "$HELPER"
 	check "upgrade: the running helper's executable now reads (deleted)" exe_replaced
 	out=$(user_session pu-alice /bin/sh -c 'ps -e -o args=')
