@@ -25,6 +25,11 @@
 //     to end, reaping orphans. See the comment at the top of init.c.
 //   - End asks the helper to tear down, reaps it, and moves the thread back
 //     to the namespaces Enter saved, so the host can open the next session.
+//   - EnterUser (scope=user) creates or joins a user's shared namespace
+//     only from the top PID namespace (pidns.go): a host inside a session
+//     gets ErrNestedHost. It joins only a helper that is root, PID 1 of its
+//     own namespace, runs the helper file (or one an upgrade replaced,
+//     trust.go) and hangs right below the caller's PID namespace.
 //
 // See README.md in this directory for the sequence and its failure paths.
 package nsinit

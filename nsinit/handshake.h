@@ -106,10 +106,28 @@ static inline const char *nsinit_step_name(int step)
 	return 0;
 }
 
+/*
+ * The protocol version, in the `version` byte of every message either side
+ * sends (nsinit.ProtoVersion in user.go reads it). Builds before it existed
+ * sent 0 there (the byte was padding, always zero) and speak the same
+ * protocol as version 1. What every version keeps, so that a helper started
+ * by an older package keeps serving logins after an upgrade and an old
+ * module loaded in a long-running host (cron) can still join a new helper:
+ * the 44-byte struct nsinit_msg, the message types below with their
+ * meanings, and the rendezvous path. A version may add message types and
+ * fields in `pad`; a peer ignores what it does not know. A change an older
+ * peer cannot ignore must use another rendezvous path, so that the two
+ * never meet. See "Upgrades" in README.md.
+ *   0: before the version byte (pam_unshare up to this change)
+ *   1: the version byte; the module checks the helper's PID namespace
+ */
+#define NSINIT_PROTO_VERSION 1
+
 struct nsinit_msg {
 	unsigned char type; /* NSINIT_MSG_* */
 	unsigned char step; /* NSINIT_STEP_*, with NSINIT_MSG_FAILED */
-	unsigned char pad[2];
+	unsigned char version; /* the sender's NSINIT_PROTO_VERSION; 0 from older builds */
+	unsigned char pad;
 	int err; /* errno, with NSINIT_MSG_FAILED; a count, with NSINIT_MSG_STATUS */
 	int pid; /* a host PID, with NSINIT_MSG_JOIN and NSINIT_MSG_SESSION */
 	char label[32]; /* a PAM service, with NSINIT_MSG_JOIN and NSINIT_MSG_SESSION */

@@ -77,6 +77,22 @@ type Session struct {
 	savedCwd   int // this thread's working directory (O_PATH), before Enter
 	grace      time.Duration
 	perUser    bool // a per-user namespace (EnterUser): leaving may not end it
+	// Joined per-user namespaces only: what the helper answered.
+	joinedNS     bool // it joined a running one
+	peerVersion  int  // its helper's NSINIT_PROTO_VERSION
+	peerReplaced bool // its helper runs a file replaced since (an upgrade)
+}
+
+// ProtoVersion is NSINIT_PROTO_VERSION of handshake.h: the version of the
+// rendezvous protocol this build speaks.
+const ProtoVersion = C.NSINIT_PROTO_VERSION
+
+// JoinedHelper tells, for a session that joined a running per-user
+// namespace, the protocol version its helper answered with and whether it
+// runs a helper file replaced since it started; ok is false for a session
+// that created its namespace.
+func (s *Session) JoinedHelper() (version int, replaced, ok bool) {
+	return s.peerVersion, s.peerReplaced, s.joinedNS
 }
 
 // Helper is the helper program Enter runs: HelperPath, or

@@ -131,3 +131,39 @@ func checkDirs(path, where, realPath string, file *unix.Stat_t) error {
 	}
 	return nil
 }
+
+// deletedSuffix is what the kernel appends to the path of a file that was
+// unlinked or renamed over while a process runs it (/proc/PID/exe).
+const deletedSuffix = " (deleted)"
+
+// checkReplacedHelper decides whether a running process whose executable
+// is not the helper file as installed now still runs a helper root
+// installed: exe is its /proc/PID/exe link, st the fstat of that link
+// opened (the old file itself, which the process keeps alive), and helper
+// the real path of the configured helper. dpkg replaces a file by
+// renaming the new one over it, so after an upgrade a running helper's
+// exe reads "PATH (deleted)" and its file has no name left. The rule:
+//   - the link reads the helper's real path plus " (deleted)": the file
+//     was at that path, whose directories OpenTrusted found root's alone;
+//   - the file is regular, owned by root and not writable by group or
+//     others, so nobody but root wrote it while it was there;
+//   - it has no link left (st_nlink 0): it is not still reachable under
+//     another name, in a directory whose trust nobody checked.
+//
+// It returns nil if all hold.
+func checkReplacedHelper(exe string, st *unix.Stat_t, helper string) error {
+	old, ok := strings.CutSuffix(exe, deletedSuffix)
+	switch {
+	case !ok || old != helper:
+		return fmt.Errorf("not the helper %s, nor a file that was there", helper)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return errors.New("its replaced executable is not a regular file")
+	case st.Uid != 0:
+		return fmt.Errorf("its replaced executable is owned by uid %d, not root", st.Uid)
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("its replaced executable has mode %04o, writable by group or others", st.Mode&0o7777)
+	case st.Nlink != 0:
+		return fmt.Errorf("its replaced executable still has %d links", st.Nlink)
+	}
+	return nil
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestCheckTrusted(t *testing.T) {
@@ -116,3 +118,37 @@ func mustSymlink(t *testing.T, target, link string) {
 		t.Fatal(err)
 	}
 }
+
+// checkReplacedHelper against what /proc/PID/exe and its fstat give for a
+// helper that dpkg renamed a new file over, and for everything that must
+// not pass for one.
+func TestCheckReplacedHelper(t *testing.T) {
+	const helper = "/usr/libexec/pam_unshare/pam_unshare-init"
+	good := func() unix.Stat_t { return unix.Stat_t{Mode: unix.S_IFREG | 0o755, Uid: 0, Nlink: 0} }
+	if err := checkReplacedHelper(helper+" (deleted)", ptr(good()), helper); err != nil {
+		t.Fatalf("a root-owned 0755 helper renamed over: %v", err)
+	}
+	for _, tc := range []struct {
+		name, exe string
+		st        func(*unix.Stat_t)
+		problem   string
+	}{
+		{"not deleted", helper, func(*unix.Stat_t) {}, "nor a file that was there"},
+		{"another path", "/tmp/pam_unshare-init (deleted)", func(*unix.Stat_t) {}, "nor a file that was there"},
+		{"a longer path", helper + ".old (deleted)", func(*unix.Stat_t) {}, "nor a file that was there"},
+		{"owned by a user", helper + " (deleted)", func(s *unix.Stat_t) { s.Uid = 1000 }, "owned by uid 1000"},
+		{"group-writable", helper + " (deleted)", func(s *unix.Stat_t) { s.Mode = unix.S_IFREG | 0o775 }, "writable by group or others"},
+		{"other-writable", helper + " (deleted)", func(s *unix.Stat_t) { s.Mode = unix.S_IFREG | 0o757 }, "writable by group or others"},
+		{"still linked", helper + " (deleted)", func(s *unix.Stat_t) { s.Nlink = 1 }, "still has 1 links"},
+		{"not a regular file", helper + " (deleted)", func(s *unix.Stat_t) { s.Mode = unix.S_IFDIR | 0o755 }, "not a regular file"},
+	} {
+		st := good()
+		tc.st(&st)
+		err := checkReplacedHelper(tc.exe, &st, helper)
+		if err == nil || !strings.Contains(err.Error(), tc.problem) {
+			t.Errorf("%s: got %v, want an error saying %q", tc.name, err, tc.problem)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -47,14 +47,23 @@ func userLock(uid int) string { return filepath.Join(RunDir, strconv.Itoa(uid)+"
 // Logins of one user are serialised by a lock file, so two at once end up
 // in one namespace; the lock is held only inside this call, never across
 // the host's fork.
+//
+// A host that is not in the top PID namespace (TopPIDNamespace) gets
+// ErrNestedHost: it neither creates nor joins. A helper that passes every
+// check but whose join then fails (no answer, an answer this build does not
+// know, setns refused) gives a *JoinError, with the thread back where it
+// was: the caller may give the session a namespace of its own instead.
 func EnterUser(cfg Config, uid int, linger bool) (*Session, error) {
+	if top, why := TopPIDNamespace(cfg.Helper()); !top {
+		return nil, fmt.Errorf("%w: %s", ErrNestedHost, why)
+	}
 	helperExe, err := openHelper(cfg.Helper())
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(helperExe)
-	var helper unix.Stat_t
-	if err := unix.Fstat(helperExe, &helper); err != nil {
+	helper, err := fileOfFD(helperExe)
+	if err != nil {
 		return nil, stepErr("open the helper", err)
 	}
 	if err := ensureRunDir(); err != nil {
@@ -75,18 +84,69 @@ func EnterUser(cfg Config, uid int, linger bool) (*Session, error) {
 		return nil, stepErr("lock "+userLock(uid), err)
 	}
 	for attempt := 1; ; attempt++ {
-		conn, helperPID, err := dialHelper(uid, &helper, true)
+		conn, peer, err := dialHelper(uid, helper, true, true)
 		if err != nil {
 			return nil, err
 		}
 		if conn < 0 {
 			return createUser(cfg, helperExe, uid, linger)
 		}
-		s, err := joinUser(cfg, conn, helperPID)
+		s, err := joinUser(cfg, conn, peer)
 		if !errors.Is(err, errWithdrawn) || attempt == joinAttempts {
 			return s, err
 		}
 	}
+}
+
+// JoinError: the helper passed every check, but joining its namespace
+// failed; the thread is back in its own namespaces.
+type JoinError struct {
+	HelperPID int
+	Err       error
+}
+
+func (e *JoinError) Error() string {
+	return fmt.Sprintf("join the namespace of helper %d: %v", e.HelperPID, e.Err)
+}
+func (e *JoinError) Unwrap() error { return e.Err }
+
+// helperFile is the installed helper a per-user helper must run.
+type helperFile struct {
+	st   unix.Stat_t
+	path string // its real path, every symbolic link resolved
+}
+
+// fileOfFD describes the helper opened at fd (OpenTrusted's descriptor).
+func fileOfFD(fd int) (*helperFile, error) {
+	h := &helperFile{}
+	if err := unix.Fstat(fd, &h.st); err != nil {
+		return nil, err
+	}
+	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return nil, err
+	}
+	h.path = p
+	return h, nil
+}
+
+// fileOfPath describes the helper at path. A missing file still gives its
+// path: a helper that runs a replaced file is recognised by that alone.
+func fileOfPath(path string) *helperFile {
+	h := &helperFile{path: filepath.Clean(path)}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		h.path = real
+	}
+	if err := unix.Stat(h.path, &h.st); err != nil {
+		h.st = unix.Stat_t{}
+	}
+	return h
+}
+
+// peerHelper is what the checks learned of the helper at a rendezvous.
+type peerHelper struct {
+	pid      int
+	replaced bool // it runs a helper file that has been replaced since (an upgrade)
 }
 
 // errWithdrawn: the helper closed the connection before it counted us;
@@ -109,92 +169,148 @@ func ensureRunDir() error {
 	return nil
 }
 
-// dialHelper connects to uid's rendezvous and checks that the peer is the
-// trusted helper (the file helper describes) running as root. It returns
-// conn -1 when there is no live
-// namespace (no socket, or a stale one, which it removes when it holds the
-// user's lock, locked).
-func dialHelper(uid int, helper *unix.Stat_t, locked bool) (conn, helperPID int, err error) {
+// dialHelper connects to uid's rendezvous and checks the peer (checkPeer;
+// with join also its PID namespace). It returns conn -1 when there is no
+// live namespace (no socket, or a stale one, which it removes when it holds
+// the user's lock, locked).
+func dialHelper(uid int, helper *helperFile, locked, join bool) (conn int, peer peerHelper, err error) {
 	path := UserSocket(uid)
 	conn, err = unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return -1, 0, stepErr("socket", err)
+		return -1, peer, stepErr("socket", err)
 	}
 	err = unix.Connect(conn, &unix.SockaddrUnix{Name: path})
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		unix.Close(conn)
-		return -1, 0, nil
+		return -1, peer, nil
 	case errors.Is(err, unix.ECONNREFUSED):
 		// Its helper is gone or has withdrawn; we hold the lock, so
 		// nobody else is creating one at this path.
 		unix.Close(conn)
 		if !locked {
-			return -1, 0, nil
+			return -1, peer, nil
 		}
 		if err := unix.Unlink(path); err != nil && !errors.Is(err, unix.ENOENT) {
-			return -1, 0, stepErr("remove stale "+path, err)
+			return -1, peer, stepErr("remove stale "+path, err)
 		}
-		return -1, 0, nil
+		return -1, peer, nil
 	case err != nil:
 		unix.Close(conn)
-		return -1, 0, stepErr("connect to "+path, err)
+		return -1, peer, stepErr("connect to "+path, err)
 	}
-	pid, err := checkPeer(conn, helper)
+	peer, err = checkPeer(conn, helper, join)
 	if err != nil {
 		unix.Close(conn)
-		return -1, 0, stepErr("check the helper at "+path, err)
+		return -1, peer, stepErr("check the helper at "+path, err)
 	}
-	return conn, pid, nil
+	return conn, peer, nil
 }
 
-// CheckPeer checks that the process at the other end of the connected
-// socket conn runs as root and runs the program at helper. It returns the
-// peer's PID.
-func CheckPeer(conn int, helper string) (int, error) {
-	var want unix.Stat_t
-	if err := unix.Stat(helper, &want); err != nil {
-		return 0, err
-	}
-	return checkPeer(conn, &want)
-}
-
-// checkPeer is CheckPeer against the file want describes.
-func checkPeer(conn int, want *unix.Stat_t) (int, error) {
+// checkPeer checks the process at the other end of the connected socket
+// conn, which listens at a rendezvous in root's 0700 directory. Each check
+// stops a different process from being joined or obeyed:
+//   - SO_PEERCRED uid 0, and every uid in its status root: only root could
+//     have listened there, and a helper drops nothing;
+//   - PID 1 of a PID namespace of its own (NSpid): the namespace joiners
+//     enter is the helper's, not one it merely runs in;
+//   - it runs the helper file (same device and inode), or a helper file an
+//     upgrade replaced since (checkReplacedHelper): root's program, not any
+//     root process that happens to listen there;
+//   - with join, its PID namespace is a child of the caller's
+//     (checkChildNS): a helper started inside a session, where the
+//     session's owner sees and signals everything, is never joined. status
+//     and stop skip this one, so that root can still end such a namespace.
+//
+// Everything is read through one /proc/PID descriptor, so a PID reused
+// meanwhile cannot answer for the peer (reads then fail with ESRCH).
+func checkPeer(conn int, want *helperFile, join bool) (peerHelper, error) {
+	var peer peerHelper
 	cred, err := unix.GetsockoptUcred(conn, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
-		return 0, err
+		return peer, err
 	}
 	if cred.Uid != 0 || cred.Pid <= 0 {
-		return 0, fmt.Errorf("peer pid %d uid %d is not a root process of this PID namespace", cred.Pid, cred.Uid)
+		return peer, fmt.Errorf("peer pid %d uid %d is not a root process of this PID namespace", cred.Pid, cred.Uid)
+	}
+	peer.pid = int(cred.Pid)
+	dir, err := procDir(peer.pid)
+	if err != nil {
+		return peer, fmt.Errorf("peer pid %d: %w", peer.pid, err)
+	}
+	defer unix.Close(dir)
+	pid1, err := peerStatus(dir, peer.pid)
+	if err != nil {
+		return peer, err
+	}
+	if peer.replaced, err = checkPeerExe(dir, peer.pid, want); err != nil {
+		return peer, err
+	}
+	if !pid1 {
+		return peer, fmt.Errorf("peer pid %d is not PID 1 of a PID namespace of its own", peer.pid)
+	}
+	if join {
+		if err := checkChildNS(dir, peer.pid); err != nil {
+			return peer, err
+		}
+	}
+	return peer, nil
+}
+
+// checkPeerExe checks what the process at dir (/proc/PID) runs: the helper
+// file want describes, or one an upgrade replaced (replaced true).
+func checkPeerExe(dir, pid int, want *helperFile) (replaced bool, err error) {
+	// Opening the link reaches the very file the process runs, even one
+	// without a name left.
+	exe, err := unix.Openat(dir, "exe", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, fmt.Errorf("peer pid %d: %w", pid, err)
 	}
 	var got unix.Stat_t
-	exe := fmt.Sprintf("/proc/%d/exe", cred.Pid)
-	if err := unix.Stat(exe, &got); err != nil {
-		return 0, err
+	err = unix.Fstat(exe, &got)
+	unix.Close(exe)
+	if err != nil {
+		return false, fmt.Errorf("peer pid %d: %w", pid, err)
 	}
-	if got.Dev != want.Dev || got.Ino != want.Ino {
-		target, _ := os.Readlink(exe)
-		return 0, fmt.Errorf("peer pid %d runs %s, not the helper", cred.Pid, target)
+	if want.st.Ino != 0 && got.Dev == want.st.Dev && got.Ino == want.st.Ino {
+		return false, nil
 	}
-	return int(cred.Pid), nil
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dir, "exe", buf)
+	if err != nil {
+		return false, fmt.Errorf("peer pid %d: %w", pid, err)
+	}
+	target := string(buf[:n])
+	if err := checkReplacedHelper(target, &got, want.path); err != nil {
+		return false, fmt.Errorf("peer pid %d runs %s, not the helper (%v)", pid, target, err)
+	}
+	return true, nil
 }
 
 // joinUser asks the helper at conn to count this host as a session and
 // moves the thread into its namespace. It owns conn.
-func joinUser(cfg Config, conn, helperPID int) (_ *Session, retErr error) {
+func joinUser(cfg Config, conn int, peer peerHelper) (_ *Session, retErr error) {
+	helperPID := peer.pid
 	s, err := saveThread(cfg)
 	if err != nil {
 		unix.Close(conn)
 		return nil, err
 	}
-	s.perUser, s.control, s.helperPID = true, conn, helperPID
+	s.perUser, s.control, s.helperPID, s.peerReplaced = true, conn, helperPID, peer.replaced
 	joined := false
+	// fallback marks a failure after which the session may go on in a
+	// namespace of its own: the helper passed every check, so it is ours,
+	// but could not serve this join.
+	fallback := false
 	defer func() {
-		if !joined {
-			// Closing conn uncounts us; the helper then ends the
-			// namespace if we were its only reason to live.
-			retErr = errors.Join(retErr, s.abortJoin())
+		if joined {
+			return
+		}
+		// Closing conn uncounts us; the helper then ends the
+		// namespace if we were its only reason to live.
+		s.abortJoin()
+		if fallback && !errors.Is(retErr, errWithdrawn) {
+			retErr = &JoinError{HelperPID: helperPID, Err: retErr}
 		}
 	}()
 	cwd, cwdErr := unix.Getwd()
@@ -202,17 +318,19 @@ func joinUser(cfg Config, conn, helperPID int) (_ *Session, retErr error) {
 	if err != nil {
 		return nil, stepErr("pidfd_open", err)
 	}
-	join := C.struct_nsinit_msg{_type: C.NSINIT_MSG_JOIN, pid: C.int(os.Getpid())}
+	join := C.struct_nsinit_msg{_type: C.NSINIT_MSG_JOIN, version: C.NSINIT_PROTO_VERSION, pid: C.int(os.Getpid())}
 	setLabel(&join, cfg.Service)
 	err = unix.Sendmsg(conn, msgBytes(&join), unix.UnixRights(hostFD), nil, unix.MSG_NOSIGNAL)
 	unix.Close(hostFD)
 	if err != nil {
 		return nil, stepErr("join", errWithdrawn)
 	}
+	fallback = true
 	msg, nsFD, err := recvMsg(conn, readyTimeout)
 	if err != nil {
 		return nil, stepErr("join", err)
 	}
+	s.peerVersion = int(msg.version)
 	if msg._type != C.NSINIT_MSG_JOINED || nsFD < 0 {
 		if nsFD >= 0 {
 			unix.Close(nsFD)
@@ -220,6 +338,7 @@ func joinUser(cfg Config, conn, helperPID int) (_ *Session, retErr error) {
 		return nil, stepErr("join", fmt.Errorf("unexpected answer %q", rune(msg._type)))
 	}
 	defer unix.Close(nsFD)
+	fallback = false // from here a mismatch is a trust failure
 	if pid, err := pidfdPID(nsFD); err != nil || pid != helperPID {
 		return nil, stepErr("join", fmt.Errorf("the helper's pidfd is for pid %d, not %d (%v)", pid, helperPID, err))
 	}
@@ -227,6 +346,7 @@ func joinUser(cfg Config, conn, helperPID int) (_ *Session, retErr error) {
 	// mount namespace refuses a shared one (EINVAL) when End comes back.
 	// unshare(CLONE_NEWNS) on the create path gives the thread its own
 	// implicitly; here it is done explicitly.
+	fallback = true
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
 		return nil, stepErr("unshare(CLONE_FS)", err)
 	}
@@ -240,15 +360,18 @@ func joinUser(cfg Config, conn, helperPID int) (_ *Session, retErr error) {
 	if cwdErr == nil {
 		_ = unix.Chdir(cwd)
 	}
-	joined = true
+	joined, s.joinedNS = true, true
 	return s, nil
 }
 
-// abortJoin undoes a partial join: drop the connection and go back.
-func (s *Session) abortJoin() error {
-	err := s.restore()
+// abortJoin undoes a partial join: drop the connection and the saved
+// descriptors. The thread has not moved: setns is the last step that can
+// fail, and it changes nothing when it does. (Restoring here, as this did
+// once, fails: setns back into the saved mount namespace needs the
+// unshared fs_struct that only a join that got that far has, so every
+// failed join refused the session.)
+func (s *Session) abortJoin() {
 	s.closeAll()
-	return err
 }
 
 // createUser starts uid's namespace: bind the rendezvous, build the
@@ -395,6 +518,12 @@ type UserStatus struct {
 	HelperPID int           `json:"helper_pid"`
 	Linger    bool          `json:"linger"`
 	Sessions  []UserSession `json:"sessions"`
+	// Protocol is the helper's NSINIT_PROTO_VERSION (0: a build from
+	// before the version byte).
+	Protocol int `json:"protocol"`
+	// Replaced: the helper runs a file that an upgrade has replaced since;
+	// it serves its namespace until that ends.
+	Replaced bool `json:"replaced,omitempty"`
 }
 
 // UserSession is one session counted by a per-user namespace.
@@ -430,32 +559,30 @@ func UserNamespaceUIDs() ([]int, error) {
 }
 
 // adminDial connects to uid's helper for the pam-unshare command.
-func adminDial(uid int, helper string) (int, int, error) {
-	var want unix.Stat_t
-	if err := unix.Stat(helper, &want); err != nil {
-		return -1, 0, err
-	}
-	conn, pid, err := dialHelper(uid, &want, false)
+// The helper's PID namespace is not checked (see checkPeer): root may
+// query and stop a namespace that no login would join.
+func adminDial(uid int, helper string) (int, peerHelper, error) {
+	conn, peer, err := dialHelper(uid, fileOfPath(helper), false, false)
 	if err != nil {
-		return -1, 0, err
+		return -1, peer, err
 	}
 	if conn < 0 {
-		return -1, 0, ErrNoUserNamespace
+		return -1, peer, ErrNoUserNamespace
 	}
-	return conn, pid, nil
+	return conn, peer, nil
 }
 
 // QueryUser asks uid's helper, which must be the program at helper, for its
 // sessions.
 func QueryUser(uid int, helper string) (UserStatus, error) {
 	st := UserStatus{UID: uid}
-	conn, pid, err := adminDial(uid, helper)
+	conn, peer, err := adminDial(uid, helper)
 	if err != nil {
 		return st, err
 	}
 	defer unix.Close(conn)
-	st.HelperPID = pid
-	ask := C.struct_nsinit_msg{_type: C.NSINIT_MSG_STATUS}
+	st.HelperPID, st.Replaced = peer.pid, peer.replaced
+	ask := C.struct_nsinit_msg{_type: C.NSINIT_MSG_STATUS, version: C.NSINIT_PROTO_VERSION}
 	if err := unix.Sendmsg(conn, msgBytes(&ask), nil, nil, unix.MSG_NOSIGNAL); err != nil {
 		return st, err
 	}
@@ -470,6 +597,7 @@ func QueryUser(uid int, helper string) (UserStatus, error) {
 		return st, fmt.Errorf("unexpected answer %q", rune(msg._type))
 	}
 	st.Linger = msg.step != 0
+	st.Protocol = int(msg.version)
 	st.Sessions = []UserSession{}
 	for i := 0; i < int(msg.err); i++ {
 		m, fd, err := recvMsg(conn, readyTimeout)
@@ -489,12 +617,13 @@ func QueryUser(uid int, helper string) (UserStatus, error) {
 // StopUser returns the helper's PID once it has exited, or an error after
 // timeout.
 func StopUser(uid int, helper string, timeout time.Duration) (int, error) {
-	conn, pid, err := adminDial(uid, helper)
+	conn, peer, err := adminDial(uid, helper)
 	if err != nil {
 		return 0, err
 	}
 	defer unix.Close(conn)
-	stop := C.struct_nsinit_msg{_type: C.NSINIT_MSG_STOP}
+	pid := peer.pid
+	stop := C.struct_nsinit_msg{_type: C.NSINIT_MSG_STOP, version: C.NSINIT_PROTO_VERSION}
 	if err := unix.Sendmsg(conn, msgBytes(&stop), nil, nil, unix.MSG_NOSIGNAL); err != nil {
 		return pid, err
 	}

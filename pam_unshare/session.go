@@ -115,7 +115,7 @@ func openSession(h host, args []string) pam.Error {
 	}
 	l.debugf("entering %s PID and mount namespaces for user %s (propagation=%s, grace=%v, linger=%v, helper=%s)",
 		scopeWords(opts.Scope), userName, opts.Propagation, opts.Grace, opts.Linger, cfg.Helper())
-	ns, err := enter(cfg, opts, userName)
+	ns, err := enter(l, cfg, opts, userName)
 	if err != nil {
 		return l.refuse(err, userName, "cannot isolate the session of user "+userName)
 	}
@@ -162,7 +162,7 @@ func closeSession(h host, args []string) pam.Error {
 
 // enter puts the host thread into the session's namespace: a new one, or
 // with scope=user the user's shared one, joined or created.
-func enter(cfg nsinit.Config, opts options.Options, userName string) (*nsinit.Session, error) {
+func enter(l logger, cfg nsinit.Config, opts options.Options, userName string) (*nsinit.Session, error) {
 	if opts.Scope != options.ScopeUser && opts.UserManager == options.UserManagerOff {
 		return nsinit.Enter(cfg)
 	}
@@ -183,7 +183,34 @@ func enter(cfg nsinit.Config, opts options.Options, userName string) (*nsinit.Se
 	if opts.Scope != options.ScopeUser {
 		return nsinit.Enter(cfg)
 	}
-	return nsinit.EnterUser(cfg, uid, opts.Linger)
+	return enterUser(l, cfg, uid, opts.Linger)
+}
+
+// enterUser is EnterUser, with its two ways out into a namespace of the
+// session only. A host inside an isolated session (sudo, su, cron run from
+// one) must neither create a per-user namespace there, below the session
+// whose owner sees and signals everything in it, nor join one. And a
+// helper that is ours but cannot serve a join (an older or newer build
+// that answers something else, or none at all) must not lock the user
+// out: the login is isolated all the same, only not shared.
+func enterUser(l logger, cfg nsinit.Config, uid int, linger bool) (*nsinit.Session, error) {
+	ns, err := nsinit.EnterUser(cfg, uid, linger)
+	var joinErr *nsinit.JoinError
+	switch {
+	case errors.Is(err, nsinit.ErrNestedHost):
+		l.infof("user %s gets a namespace of this session only, not the per-user one: %v", cfg.User, err)
+		return nsinit.Enter(cfg)
+	case errors.As(err, &joinErr):
+		l.log(C.LOG_WARNING, fmt.Sprintf("cannot join the per-user namespace of user %s: %v; this session gets a namespace of its own", cfg.User, err))
+		return nsinit.Enter(cfg)
+	case err != nil:
+		return nil, err
+	}
+	if v, replaced, joined := ns.JoinedHelper(); joined && (replaced || v != nsinit.ProtoVersion) {
+		l.debugf("joined helper pid %d of protocol version %d (this module: %d), replaced executable: %v",
+			ns.HelperPID(), v, nsinit.ProtoVersion, replaced)
+	}
+	return ns, nil
 }
 
 func scopeWords(scope string) string {

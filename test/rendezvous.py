@@ -14,7 +14,7 @@ import struct
 import sys
 import time
 
-# struct nsinit_msg in nsinit/handshake.h: type, step, pad[2], err, pid,
+# struct nsinit_msg in nsinit/handshake.h: type, step, version, pad, err, pid,
 # label[32].
 MSG = struct.Struct("=BB2xii32s")
 

@@ -1282,6 +1282,7 @@ ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
 	user_linger_refused user_two_sessions user_no_linger user_linger user_stop
 	user_fake_helper user_kill_host user_concurrent_logins user_many_users
 	user_race_teardown user_join_while_ending user_procfs_mounts user_sshd
+	user_nested_host user_nested_helper_refused user_upgrade user_join_fallback
 	relay_session relay_late_socket relay_refuses relay_scope_user)
 
 [ $# -gt 0 ] && shift # BUILD_DIR

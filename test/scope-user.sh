@@ -510,3 +510,175 @@ t_user_sshd_kill_monitor() {
 	kill "$a" 2>/dev/null
 	wait "$a" 2>/dev/null
 }
+
+# --- nesting and upgrades ------------------------------------------------------
+
+# nspid_depth CMDLINE: how many PID namespaces, from ours down, the process
+# with exactly this command line is in (its NSpid: entries).
+nspid_depth() {
+	local p
+	p=$(pgrep -x -f "$1" | head -1)
+	[ -n "$p" ] || { echo 0; return; }
+	awk '/^NSpid:/ { print NF - 1 }' "/proc/$p/status"
+}
+
+# A host inside alice's session (her sudo -u pu-bob, which sudoers allows)
+# opens a scope=user session for bob while he has no namespace. It must get
+# a namespace of that session only: bob's per-user namespace must not be
+# made below alice's, published, and joined by his next login.
+t_user_nested_host() {
+	local d a b out mark
+	pamd_write "scope=user"
+	d=$(mktemp -d)
+	chmod 1777 "$d"
+	echo 'pu-alice ALL=(pu-bob) NOPASSWD: /bin/sleep' >>"$W"/sudoers
+	# Bob has no namespace; an earlier test's may have left its socket.
+	rm -f "$BOB_SOCK"
+	mark=$(syslog_mark)
+	user_session pu-alice /bin/sh -c "sudo -n -u pu-bob /bin/sleep 2050 >/dev/null 2>&1 &
+		while [ ! -e $d/go ]; do sleep 0.05; done
+		ps -e -o args=" >"$d/alice" &
+	a=$!
+	wait_until 5 runs "/bin/sleep 2050" || fail "alice's sudo -u pu-bob did not start"
+	check "alice's sudo -u pu-bob in her session (scope=user): no rendezvous of bob is published" \
+		no_rendezvous "$BOB_SOCK"
+	check "alice's sudo -u pu-bob in her session: syslog says why it gets a namespace of its own" \
+		syslog_has "$mark" 'pam_unshare(sudo:session): user pu-bob gets a namespace of this session only, not the per-user one: .*inside an isolated session'
+	user_session pu-bob /bin/sleep 2051 >/dev/null &
+	b=$!
+	wait_until 5 runs "/bin/sleep 2051" || fail "bob's login did not start"
+	check "bob's next login: his namespace is a child of the top PID namespace, not one below alice's" \
+		test "$(nspid_depth "/bin/sleep 2051")" -eq 2
+	touch "$d/go"
+	wait "$a"
+	out=$(cat "$d/alice")
+	check "alice's ps does not show bob's login" not_line "$out" '^/bin/sleep 2051$'
+	check "alice's logout ends her sudo's sleep" ends "/bin/sleep 2050"
+	check "alice's logout leaves bob's login alone" still_runs "/bin/sleep 2051"
+	pkill -x -f "/bin/sleep 2051"
+	wait "$b"
+	sed -i '/^pu-alice ALL=(pu-bob)/d' "$W"/sudoers
+	rm -rf "$d"
+	check "nested host: nothing is left" all_gone
+	pamd_write ""
+}
+
+# no_rendezvous PATH: nothing listens at PATH.
+no_rendezvous() {
+	! $PY -c 'import socket, sys
+socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).connect(sys.argv[1])' "$1" 2>/dev/null && return 0
+	echo "a rendezvous is published at $1"
+	return 1
+}
+
+# not_line TEXT REGEX: no line of TEXT matches REGEX.
+not_line() {
+	grep -Eq -- "$2" <<<"$1" || return 0
+	echo "a line matches: $2"
+	echo "$1"
+	return 1
+}
+
+# A real helper, as root, published bob's rendezvous from a PID namespace
+# below the top one (root's unshare --pid here; before the fix, any host
+# inside a session): his top-level login must not join it.
+t_user_nested_helper_refused() {
+	local n out mark
+	pamd_write "scope=user"
+	unshare --pid --fork --kill-child --mount-proc \
+		"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-bob -- /bin/sleep 2060 >/dev/null 2>&1 &
+	n=$!
+	wait_until 5 runs "/bin/sleep 2060" || fail "the nested session did not start"
+	wait_until 2 test -S "$BOB_SOCK" || fail "the nested host published no rendezvous"
+	mark=$(syslog_mark)
+	out=$(user_session pu-bob /bin/sh -c 'ps -e -o args=')
+	check "a helper published from a nested PID namespace: bob's login does not join it (refused)" refused "$out"
+	check "a helper published from a nested PID namespace: bob's login does not see its processes" \
+		not_line "$out" '^/bin/sleep 2060$'
+	check "a helper published from a nested PID namespace: syslog says where it runs" \
+		syslog_has "$mark" 'check the helper at /run/pam_unshare/4102.sock: peer pid [0-9]* runs in a PID namespace nested below another one'
+	# unshare --fork ignores SIGTERM while it waits; SIGKILL reaches its
+	# child through --kill-child, and that PID 1's end takes the rest.
+	kill -KILL "$n"
+	wait "$n" 2>/dev/null
+	rm -f "$BOB_SOCK"
+	check "nested helper: nothing is left" all_gone
+	pamd_write ""
+}
+
+# exe_replaced: the running per-user helper's executable reads
+# "PATH (deleted)".
+exe_replaced() {
+	local h
+	h=$(helpers_alive | head -1)
+	readlink "/proc/$h/exe"
+	readlink "/proc/$h/exe" | grep -q ' (deleted)$'
+}
+
+# dpkg replaces the helper by rename while alice's per-user namespace runs:
+# her next login joins it, status lists it, stop ends it. The namespace
+# starts with the helper at $UPGRADE_FROM if set (a previous release's
+# build), else this build's; this build's is then renamed over it.
+t_user_upgrade() {
+	local real=$HELPER a out
+	mkdir -p "$W"/libexec
+	chmod 755 "$W"/libexec
+	install -m 0755 "${UPGRADE_FROM:-$real}" "$W"/libexec/pam_unshare-init
+	HELPER=$W/libexec/pam_unshare-init
+	pamd_write "scope=user"
+	user_session pu-alice /bin/sleep 2070 >/dev/null &
+	a=$!
+	wait_until 5 runs "/bin/sleep 2070" || fail "the first session did not start"
+	install -m 0755 "$real" "$HELPER.dpkg-new"
+	mv -f "$HELPER.dpkg-new" "$HELPER"
+	check "upgrade: the running helper's executable now reads (deleted)" exe_replaced
+	out=$(user_session pu-alice /bin/sh -c 'ps -e -o args=')
+	check "upgrade: alice's next login opens" opened "$out"
+	check "upgrade: alice's next login joins her running namespace" has_line "$out" '^/bin/sleep 2070$'
+	out=$("${PU[@]}" status --helper "$HELPER" 2>&1)
+	check "upgrade: pam-unshare status lists the namespace with its session" \
+		has_line "$out" '^pu-alice +user +[0-9]+ +no +1 '
+	check "upgrade: pam-unshare status says its helper runs a replaced file" \
+		has_line "$out" '^  pu-alice: helper pid [0-9]+ runs a file replaced since it started'
+	out=$("${PU[@]}" stop --helper "$HELPER" pu-alice 2>&1)
+	check "upgrade: pam-unshare stop ends it" has_line "$out" '^stopped the namespace of user pu-alice'
+	check "upgrade: stop ended the first session's command" ends "/bin/sleep 2070"
+	pkill -x -f "/bin/sleep 2070"
+	wait "$a"
+	HELPER=$real
+	check "upgrade: nothing is left" all_gone
+	pamd_write ""
+}
+
+# The helper passes every check but does not answer (stopped): the login
+# is not refused, it gets an isolated namespace of its own.
+t_user_join_fallback() {
+	local a h out mark
+	pamd_write "scope=user"
+	user_session pu-alice /bin/sleep 2080 >/dev/null &
+	a=$!
+	wait_until 5 runs "/bin/sleep 2080" || fail "the first session did not start"
+	h=$(helpers_alive | head -1)
+	kill -STOP "$h"
+	mark=$(syslog_mark)
+	out=$(user_session pu-alice /bin/sh -c 'ps -e -o args=')
+	kill -CONT "$h"
+	check "a helper that does not answer: the login opens all the same" opened "$out"
+	check "a helper that does not answer: the login is isolated in a namespace of its own" \
+		sees_only_itself_user "$out"
+	check "a helper that does not answer: syslog says so" \
+		syslog_has "$mark" 'cannot join the per-user namespace of user pu-alice: .*; this session gets a namespace of its own'
+	pkill -x -f "/bin/sleep 2080"
+	wait "$a"
+	check "join fallback: nothing is left" all_gone
+	pamd_write ""
+}
+
+# sees_only_itself_user OUT: ps output of a session whose PID 1 is a
+# per-session helper (no -U) and that shows nothing of alice's other
+# session or the host.
+sees_only_itself_user() {
+	echo "$1"
+	grep -q '^pam_unshare-init ' <<<"$1" && ! grep -q '^pam_unshare-init .* -U ' <<<"$1" &&
+		! grep -q '/bin/sleep 2080' <<<"$1" && ! grep -q 'sleep 1001' <<<"$1"
+}

@@ -39,6 +39,8 @@ type session struct {
 	Linger    bool                 `json:"linger,omitempty"`
 	Sessions  []nsinit.UserSession `json:"sessions,omitempty"`  // from the helper; needs root
 	Lingering []int                `json:"lingering,omitempty"` // PIDs whose parent is the helper
+	Protocol  *int                 `json:"protocol,omitempty"`  // the helper's rendezvous protocol version; needs root
+	Replaced  bool                 `json:"replaced,omitempty"`  // the helper runs a file replaced since (an upgrade)
 }
 
 // procInfo is what status reads about one process.

@@ -45,6 +45,7 @@ func askUserHelpers(all []session, helpers map[string]bool) {
 			for i := range all {
 				if all[i].HelperPID == st.HelperPID {
 					all[i].Linger, all[i].Sessions = st.Linger, st.Sessions
+					all[i].Protocol, all[i].Replaced = &st.Protocol, st.Replaced
 				}
 			}
 			break
@@ -65,6 +66,10 @@ func printUserTable(w io.Writer, users []session) {
 	}
 	tw.Flush()
 	for _, s := range users {
+		if s.Replaced {
+			fmt.Fprintf(w, "  %s: helper pid %d runs a file replaced since it started (an upgrade; protocol %d); it serves until the namespace ends\n",
+				s.User, s.HelperPID, *s.Protocol)
+		}
 		for _, x := range s.Sessions {
 			fmt.Fprintf(w, "  %s: session of %s, host pid %d\n", s.User, x.Service, x.HostPID)
 		}

@@ -184,14 +184,14 @@ static int sys_pidfd_open(pid_t pid)
  * there is nobody to tell. */
 static void report_failure(int step, int err)
 {
-	struct nsinit_msg msg = { .type = NSINIT_MSG_FAILED, .step = (unsigned char)step, .err = err };
+	struct nsinit_msg msg = { .type = NSINIT_MSG_FAILED, .step = (unsigned char)step, .version = NSINIT_PROTO_VERSION, .err = err };
 
 	(void)send(NSINIT_FD_CONTROL, &msg, sizeof(msg), MSG_NOSIGNAL);
 }
 
 static int report_ready(void)
 {
-	struct nsinit_msg msg = { .type = NSINIT_MSG_READY };
+	struct nsinit_msg msg = { .type = NSINIT_MSG_READY, .version = NSINIT_PROTO_VERSION };
 
 	return send(NSINIT_FD_CONTROL, &msg, sizeof(msg), MSG_NOSIGNAL) == sizeof(msg) ? 0 : -1;
 }

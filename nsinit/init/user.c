@@ -137,12 +137,14 @@ static void withdraw(struct user_ns *u)
 	close_fd(&u->listen_fd);
 }
 
-/* Send one message, with descriptor fd attached unless it is -1.
- * Returns 0, or -1 with errno set. Never blocks. */
+/* Send one message, with descriptor fd attached unless it is -1, stamped
+ * with our protocol version. Returns 0, or -1 with errno set. Never
+ * blocks. */
 static int send_msg(int sock, const struct nsinit_msg *msg, int fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = sizeof(*msg) };
+	struct nsinit_msg m = *msg;
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	if (fd >= 0) {
@@ -157,7 +159,8 @@ static int send_msg(int sock, const struct nsinit_msg *msg, int fd)
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(*msg) ? 0 : -1;
+	m.version = NSINIT_PROTO_VERSION;
+	return sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(m) ? 0 : -1;
 }
 
 /* Receive one message into *msg and at most one descriptor into *fd (-1 if

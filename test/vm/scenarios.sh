@@ -953,12 +953,71 @@ sc_peruser() {
 	check "after the per-user scenario: nothing left in another PID namespace" host_clean
 }
 
+# 12b: a host that runs inside a session must not make the per-user
+# namespace of another user there. alice may run one command as bob
+# (sudoers); from her ssh session she runs it while bob has no namespace.
+# sudo's PAM session then runs in alice's PID namespace: bob's namespace
+# must not be created below hers and published for his next login.
+NESTED_GO=/run/vmtest-nested-go
+nested_sudo() {
+	local a b p found rc=0 sock out
+	mark_leftovers
+	sock=/run/pam_unshare/$(id -u bob).sock
+	rm -f "$NESTED_GO"
+	echo 'alice ALL=(bob) NOPASSWD: /bin/sleep' >/etc/sudoers.d/vmtest-nested
+	chmod 0440 /etc/sudoers.d/vmtest-nested
+	[ ! -e "$sock" ] || { fail "bob already has a namespace"; return 1; }
+	timeout "$T" ssh "$USER_A@127.0.0.1" "sudo -n -u bob /bin/sleep 1021 >/dev/null 2>&1 &
+		while [ ! -e $NESTED_GO ]; do sleep 0.2; done; ps -e -o args=" </dev/null >"$tmp/nested.alice" 2>&1 &
+	a=$!
+	wait_until 60 pgrep -u bob -x -f '/bin/sleep 1021' >/dev/null || { fail "alice's sudo -u bob did not start"; rc=1; }
+	if [ -e "$sock" ]; then
+		echo "alice's sudo published bob's rendezvous $sock"
+		rc=1
+	fi
+	# bob logs in, with a marker in his command line.
+	timeout "$T" ssh bob@127.0.0.1 'sleep 1022' </dev/null >/dev/null 2>&1 &
+	b=$!
+	wait_until 60 pgrep -u bob -x -f 'sleep 1022' >/dev/null || { fail "bob's ssh session did not start"; rc=1; }
+	# His own helper, made by sshd, hangs right below the host's PID
+	# namespace (NSpid: its host PID and 1).
+	found=0
+	for p in $(pgrep -x "$HELPER_COMM"); do
+		tr '\0' ' ' <"/proc/$p/cmdline" | grep -q ' sshd bob $' || continue
+		found=1
+		awk '/^NSpid:/ { if (NF != 3) exit 1 }' "/proc/$p/status" ||
+			{ echo "bob's helper is not in a child of the host's PID namespace: $(proc_line "$p")"; rc=1; }
+	done
+	[ "$found" = 1 ] || { echo "bob's ssh login made no namespace of its own (it joined one)"; rc=1; }
+	touch "$NESTED_GO"
+	wait "$a"
+	out=$(cat "$tmp/nested.alice")
+	echo "alice's ps:"
+	echo "$out"
+	! grep -qx 'sleep 1022' <<<"$out" || { echo "alice sees bob's login"; rc=1; }
+	# alice's logout ends her session with everything in it, her sudo too.
+	wait_until 60 sh -c "! pgrep -u bob -x -f '/bin/sleep 1021'" >/dev/null ||
+		{ echo "alice's sudo sleep outlived her session"; rc=1; }
+	pgrep -u bob -x -f 'sleep 1022' >/dev/null || { echo "alice's logout ended bob's login"; rc=1; }
+	kill "$b" 2>/dev/null
+	wait "$b" 2>/dev/null
+	rm -f /etc/sudoers.d/vmtest-nested "$NESTED_GO"
+	[ "$rc" = 0 ] && host_clean
+}
+sc_nested_peruser() {
+	set_pam_args "scope=user"
+	check "scope=user: alice's sudo -u bob from her session neither publishes bob's namespace nor lets her see or end his login" \
+		nested_sudo
+	set_pam_args ""
+	check "after the nested per-user scenario: nothing left in another PID namespace" host_clean
+}
+
 # shellcheck source=test/vm/doors.sh
 . "$here/doors.sh"
 # shellcheck source=test/vm/user_manager.sh
 . "$here/user_manager.sh"
 
-all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser door_ps door_dbus door_user_manager user_manager_survey user_manager door_cron door_at door_sudo_i door_visible door_doctor uninstall"
+all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser nested_peruser door_ps door_dbus door_user_manager user_manager_survey user_manager door_cron door_at door_sudo_i door_visible door_doctor uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do
