@@ -45,6 +45,8 @@ ip link set lo up
 . "$TEST_DIR"/relay.sh
 # shellcheck source=test/names.sh
 . "$TEST_DIR"/names.sh
+# shellcheck source=test/run-user.sh
+. "$TEST_DIR"/run-user.sh
 
 # pamhost ARGS...: the C host with the test world's PAM services.
 pamhost() { "$PAMHOST" -c /etc/pam.d "$@"; }
@@ -1280,7 +1282,7 @@ ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
 	front_untrusted_go front_fork_child stack_shapes enable_refuses_skippable
 	doctor_user_manager status_spoof poll_mode procfs_mounts su su_root_exempt
 	su_nohup_gone sudo groups names_missing names_nss_down names_doctor
-	bad_option syslog_lines leader_fds
+	run_user_terminal bad_option syslog_lines leader_fds
 	symlinked_helper helper_ids teardown_sighup sshd
 	user_linger_refused user_two_sessions user_no_linger user_linger user_stop
 	user_fake_helper user_kill_host user_concurrent_logins user_many_users

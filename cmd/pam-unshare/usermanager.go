@@ -266,6 +266,11 @@ func runBounded(path string, args []string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), managerTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
+	// A session of its own: the user's systemctl (run --user, or setpriv
+	// here) must never have root's terminal as its controlling terminal.
+	// Its stdin is /dev/null and its output a pipe, so run gives it no
+	// terminal at all.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
