@@ -101,6 +101,8 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	}))
 
 	doors := doorChecks(*pamd, root)
+	sanitizeChecks(checks)
+	sanitizeChecks(doors)
 	rep := doctorReport{OK: true, Checks: checks, Doors: doors}
 	for _, c := range append(checks[:len(checks):len(checks)], doors...) {
 		if c.Status == statusFail {
