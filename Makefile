@@ -131,6 +131,13 @@ $(BUILD)/pamhost: test/pamhost.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) -o $@ test/pamhost.c -lpam
 
+# An NSS module whose every lookup fails as a directory service that is
+# down does; the real-client tests mount it over libnss_hesiod.so.2 in
+# their private mount namespace (test/names.sh).
+$(BUILD)/nss-fail.so: test/nss-fail.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -DNSS_NAME=hesiod -o $@ test/nss-fail.c
+
 install: build
 	install -d $(DESTDIR)$(PAMDIR) $(DESTDIR)$(HELPER_DIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 $(BUILD)/pam_unshare.so $(DESTDIR)$(PAMDIR)/pam_unshare.so
@@ -161,7 +168,7 @@ test-unit: $(BUILD)/init_test
 # only; they skip otherwise). The fuzz budget is a count, not a duration:
 # at the end of a -fuzztime duration Go's fuzz coordinator can fail with
 # "context deadline exceeded" and no failing input.
-test: build $(BUILD)/init_test
+test: build $(BUILD)/init_test $(BUILD)/nss-fail.so
 	$(GO) test ./...
 	$(BUILD)/init_test
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 200000x ./pam_unshare/options
@@ -174,12 +181,12 @@ test: build $(BUILD)/init_test
 SAN_DIR   := $(BUILD)/sanitize
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-DSANITIZE_LOG='"$(abspath $(SAN_DIR))/logs/report"'
-test-sanitize: build
+test-sanitize: build $(BUILD)/nss-fail.so
 	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)/logs && chmod 1777 $(SAN_DIR)/logs
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pam_unshare-init $(HELPER_SRC) test/sanitize-options.c
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pamhost test/pamhost.c test/sanitize-options.c -lpam
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -Dmain=helper_main -o $(SAN_DIR)/init_test nsinit/init/init_test.c $(HELPER_LIB_SRC) test/sanitize-options.c
-	ln -s ../pam_unshare.so ../pam_unshare_go.so ../pam-unshare $(SAN_DIR)/
+	ln -s ../pam_unshare.so ../pam_unshare_go.so ../pam-unshare ../nss-fail.so $(SAN_DIR)/
 	$(SAN_DIR)/init_test
 	test/run-tests.sh $(SAN_DIR)
 	@if [ -n "$$(ls $(SAN_DIR)/logs)" ]; then head -n 50 $(SAN_DIR)/logs/*; exit 1; fi
@@ -198,6 +205,7 @@ lint:
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DPU_GO_MODULE='"/x"' front/front.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -Dmain=helper_main nsinit/init/init_test.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DSANITIZE_LOG='"lint"' test/sanitize-options.c
+	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DNSS_NAME=hesiod test/nss-fail.c
 
 clean:
 	rm -rf $(BUILD)

@@ -613,3 +613,19 @@ func freeStrings(arr **C.char) {
 	}
 	C.free(unsafe.Pointer(arr))
 }
+
+// SpawnStdio is Spawn with the child's descriptors 0, 1 and 2 taken from
+// stdio (a value of -1 keeps the caller's own): pam-unshare run gives a
+// command run as another user a pseudo-terminal of its own this way.
+func SpawnStdio(argv, env []string, stdio [3]int) (int, error) {
+	if len(argv) == 0 {
+		return 0, errors.New("spawn: empty command")
+	}
+	var from, to []int
+	for i, fd := range stdio {
+		if fd >= 0 {
+			from, to = append(from, fd), append(to, i)
+		}
+	}
+	return spawn(argv[0], argv, env, from, to)
+}

@@ -94,7 +94,13 @@ func openSession(h host, args []string) pam.Error {
 		l.errorf("no user name (PAM_USER is not set); refusing the session")
 		return pam.ErrUserUnknown
 	}
-	decision, err := policy.Decide(opts, userName, policy.SystemGroups)
+	decision, err := policy.Decide(opts, userName, policy.System)
+	var badName *policy.NameError
+	if errors.As(err, &badName) {
+		// The option and the value, as written in the pam.d line.
+		l.errorf("%v; refusing the session", err)
+		return pam.ErrSystem
+	}
 	if err != nil {
 		return l.refuse(err, userName, "cannot look up the groups of user "+userName)
 	}

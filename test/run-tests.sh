@@ -43,6 +43,12 @@ ip link set lo up
 . "$TEST_DIR"/scope-user.sh
 # shellcheck source=test/relay.sh
 . "$TEST_DIR"/relay.sh
+# shellcheck source=test/names.sh
+. "$TEST_DIR"/names.sh
+# shellcheck source=test/run-user.sh
+. "$TEST_DIR"/run-user.sh
+# shellcheck source=test/planted.sh
+. "$TEST_DIR"/planted.sh
 
 # pamhost ARGS...: the C host with the test world's PAM services.
 pamhost() { "$PAMHOST" -c /etc/pam.d "$@"; }
@@ -519,14 +525,10 @@ t_doctor_user_manager() {
 	check "run --user pu-alice with /run/user/4101: XDG_RUNTIME_DIR=/run/user/4101" run_runtime_dir /run/user/4101
 	check "run --user pu-alice: the client reaches her manager through the relay" run_relays
 	check "run --user pu-alice, user_manager=off: the client fails with 'No data available'" run_relay_off
-	if command -v systemctl >/dev/null; then
-		# The stand-in does not speak systemd's protocol: systemctl fails
-		# outside sessions too, and doctor must not blame the relay.
-		check "doctor, a manager that fails outside sessions too: '- systemctl --user' says so" \
-			line_is '- systemctl --user: not checked: the user manager of pu-alice (uid 4101) does not answer outside a session either: '
-	else
-		skip "doctor, a manager that fails outside sessions too" "systemctl is not installed"
-	fi
+	# The stand-in is pu-alice's own process, not systemd in her
+	# user@4101.service: doctor must not talk to it (planted.sh).
+	check "doctor, a stand-in manager: '- systemctl --user' finds no real manager" \
+		line_is '- systemctl --user: not checked: found no real systemd user manager (skipped /run/user/4101/systemd/private: its listener, pid '
 	runtime_down
 
 	d=$(mktemp -d)
@@ -1276,8 +1278,9 @@ ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
 	root_exempt helper_shape orphans_reaped concurrent_sessions kill_helper
 	kill_host failed_helper untrusted_helper front_no_session
 	front_untrusted_go front_fork_child front_go_threads_signals stack_shapes enable_refuses_skippable
-	doctor_user_manager status_spoof poll_mode procfs_mounts su su_root_exempt
-	su_nohup_gone sudo groups bad_option syslog_lines leader_fds
+	doctor_user_manager doctor_planted_manager status_spoof poll_mode procfs_mounts su su_root_exempt
+	su_nohup_gone sudo groups names_missing names_nss_down names_doctor
+	run_user_terminal bad_option syslog_lines leader_fds
 	symlinked_helper helper_ids teardown_sighup sshd
 	user_linger_refused user_two_sessions user_no_linger user_linger user_stop
 	user_fake_helper user_kill_host user_concurrent_logins user_many_users

@@ -91,6 +91,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 		checks = append(checks, checkHelper(h))
 	}
 	checks = append(checks, pamChecks...)
+	checks = append(checks, checkNames(moduleServices(newDirResolver(*pamd)), policy.System))
 	checks = append(checks, checkEndToEnd(root, *helper))
 	systemctl, _ := exec.LookPath("systemctl")
 	checks = append(checks, checkUserManager(managerProbe{
@@ -100,6 +101,8 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	}))
 
 	doors := doorChecks(*pamd, root)
+	sanitizeChecks(checks)
+	sanitizeChecks(doors)
 	rep := doctorReport{OK: true, Checks: checks, Doors: doors}
 	for _, c := range append(checks[:len(checks):len(checks)], doors...) {
 		if c.Status == statusFail {

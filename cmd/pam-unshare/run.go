@@ -39,6 +39,10 @@ type runPlan struct {
 	cfg  nsinit.Config
 	argv []string // absolute argv[0]
 	env  []string
+	// asUser: the command runs as another user (--user, uid): in a
+	// session and on a terminal of its own (runpty.go).
+	asUser bool
+	uid    int
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) error {
@@ -134,6 +138,7 @@ func planRun(cmd []string, userName string, o options.Options, env []string) (ru
 	}
 	p.cfg.User = u.Username
 	p.cfg.UserManager = relayFor(o, uid, gid)
+	p.asUser, p.uid = true, uid
 	// setpriv --reset-env keeps TERM and sets HOME, SHELL, USER, LOGNAME
 	// and PATH for the user, as su does; asUserArgv adds XDG_RUNTIME_DIR.
 	p.env = filterEnv(env, "TERM")
@@ -226,6 +231,17 @@ func runIsolated(p runPlan, stderr io.Writer) (int, error) {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 
+	argv, stdio := p.argv, [3]int{-1, -1, -1}
+	var term *ownTerminal
+	if p.asUser {
+		var err error
+		if term, err = newOwnTerminal(p.uid); err != nil {
+			return 0, err
+		}
+		defer term.finish()
+		argv, stdio = append(slices.Clone(term.argvPrefix), p.argv...), term.stdio
+	}
+
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
@@ -233,7 +249,13 @@ func runIsolated(p runPlan, stderr io.Writer) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("entering a new namespace: %w", err)
 	}
-	pid, err := nsinit.Spawn(p.argv, p.env)
+	pid, err := nsinit.SpawnStdio(argv, p.env, stdio)
+	if term != nil {
+		term.closeSlave()
+		if err == nil {
+			term.relay()
+		}
+	}
 	if err != nil {
 		endErr := s.End()
 		if endErr != nil {
@@ -242,14 +264,15 @@ func runIsolated(p runPlan, stderr io.Writer) (int, error) {
 		return 0, fmt.Errorf("starting %s: %w", p.argv[0], err)
 	}
 
-	// The terminal sends SIGINT and SIGQUIT to the command as well; pass on
-	// the signals that are meant for this process only.
+	// The terminal sends SIGINT and SIGQUIT to the command as well, unless
+	// the command has a session of its own; pass on the signals that the
+	// command does not get.
 	done := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case sig := <-sigs:
-				if sig == syscall.SIGTERM || sig == syscall.SIGHUP {
+				if sig == syscall.SIGTERM || sig == syscall.SIGHUP || term != nil {
 					unix.Kill(pid, sig.(syscall.Signal))
 				}
 			case <-done:
@@ -267,6 +290,9 @@ func runIsolated(p runPlan, stderr io.Writer) (int, error) {
 	}
 	close(done)
 	endErr := s.End()
+	if term != nil {
+		term.finish() // the last output, before any message of ours
+	}
 	if err != nil {
 		return 0, fmt.Errorf("waiting for %s: %w", p.argv[0], err)
 	}

@@ -34,9 +34,14 @@ const managerSocket = "systemd/private"
 // the manager and changes nothing.
 var managerQuery = []string{"--user", "show", "--property=Version", "--value"}
 
-// managerTimeout bounds one systemctl run; systemctl's own method call
-// timeout is 25 s.
-const managerTimeout = time.Minute
+// managerTimeout bounds one systemctl run (systemctl's own method call
+// timeout is 25 s): a real manager answers show in milliseconds, and a
+// slow or silent one must not hold doctor. The check runs systemctl twice
+// at most, each SIGTERMed at the bound and killed managerKillDelay later.
+const (
+	managerTimeout   = 5 * time.Second
+	managerKillDelay = 2 * time.Second
+)
 
 // moduleService is a service whose session stack runs the module, with
 // the module's arguments there.
@@ -197,7 +202,8 @@ func checkUserManager(p managerProbe) check {
 }
 
 // pickManagerUser returns the user the check runs as: want, if given and
-// its manager runs, or the first of runningManagers. Otherwise nil and why.
+// its manager runs, or the first of runningManagers whose socket is its
+// real manager's (managerpeer.go). Otherwise nil and why.
 func pickManagerUser(runRoot, want string) (*user.User, string) {
 	const howTo = "a user's manager runs while they are logged in, or always after \"loginctl enable-linger USER\""
 	if want != "" {
@@ -210,12 +216,26 @@ func pickManagerUser(runRoot, want string) (*user.User, string) {
 			return nil, fmt.Sprintf("no systemd user manager runs for %s (no %s owned by uid %s); %s",
 				u.Username, filepath.Join(runRoot, u.Uid, managerSocket), u.Uid, howTo)
 		}
+		path := filepath.Join(runRoot, u.Uid, managerSocket)
+		if err := checkManagerPeer(path, uid); err != nil {
+			return nil, fmt.Sprintf("%s is not the systemd user manager of %s: %v", path, u.Username, err)
+		}
 		return u, ""
 	}
+	var skipped []string
 	for _, uid := range runningManagers(runRoot) {
+		path := filepath.Join(runRoot, strconv.Itoa(uid), managerSocket)
+		if err := checkManagerPeer(path, uid); err != nil {
+			skipped = append(skipped, fmt.Sprintf("skipped %s: %v", path, err))
+			continue
+		}
 		if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 			return u, ""
 		}
+	}
+	if len(skipped) > 0 {
+		return nil, fmt.Sprintf("found no real systemd user manager (%s); %s, or choose one with --manager-user USER",
+			strings.Join(skipped, "; "), howTo)
 	}
 	return nil, fmt.Sprintf("no systemd user manager runs (no %s owned by its user); %s, or choose one with --manager-user USER",
 		filepath.Join(runRoot, "UID", managerSocket), howTo)
@@ -266,8 +286,13 @@ func runBounded(path string, args []string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), managerTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
+	// A session of its own: the user's systemctl (run --user, or setpriv
+	// here) must never have root's terminal as its controlling terminal.
+	// Its stdin is /dev/null and its output a pipe, so run gives it no
+	// terminal at all.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
+	cmd.WaitDelay = managerKillDelay
 	out, err := cmd.CombinedOutput()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("no answer within %v", managerTimeout)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/user"
 	"slices"
+	"strings"
 
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 )
@@ -27,9 +28,45 @@ func StartedBySystemd(service string) bool {
 	return slices.Contains(systemdServices, service)
 }
 
-// GroupsFunc returns the names of all groups a user belongs to, primary
-// group included.
-type GroupsFunc func(userName string) ([]string, error)
+// Names resolves the names the options hold, through NSS. A lookup returns
+// an error wrapping ErrNotFound when the name does not exist, any other
+// error when NSS could not answer.
+type Names interface {
+	// User checks that a user name exists.
+	User(name string) error
+	// Group returns the GID of a group name.
+	Group(name string) (gid string, err error)
+	// GroupIDs returns the GIDs of every group userName belongs to,
+	// primary group included; ErrUnknownUser when the account does not
+	// exist.
+	GroupIDs(userName string) ([]string, error)
+}
+
+// ErrNotFound means NSS answered that a name does not exist.
+var ErrNotFound = errors.New("does not exist")
+
+// NameError is a user or group named in an option that cannot be resolved:
+// the name does not exist (a typo, a deleted group) or NSS failed (an LDAP
+// or SSSD outage). Either way nobody can tell who the option covers, so
+// the session must be refused.
+type NameError struct {
+	Option string // exempt_users, exempt_groups or only_groups
+	Name   string
+	Err    error // wraps ErrNotFound, or the NSS error
+}
+
+func (e *NameError) Error() string {
+	kind := "group"
+	if e.Option == "exempt_users" {
+		kind = "user"
+	}
+	if errors.Is(e.Err, ErrNotFound) {
+		return fmt.Sprintf("%s=%s: no such %s", e.Option, e.Name, kind)
+	}
+	return fmt.Sprintf("%s=%s: cannot look up %s %q: %v", e.Option, e.Name, kind, e.Name, e.Err)
+}
+
+func (e *NameError) Unwrap() error { return e.Err }
 
 // Decision is the outcome for one user.
 type Decision struct {
@@ -38,38 +75,120 @@ type Decision struct {
 }
 
 // Decide applies exempt_users, exempt_groups and only_groups, in that
-// order. Group membership is looked up only when a group option is set, so
-// plain configurations never touch NSS beyond what PAM already did.
-func Decide(o options.Options, userName string, groups GroupsFunc) (Decision, error) {
+// order. Every name an option holds must resolve, or the answer is a
+// *NameError: a group that does not resolve would otherwise count as a
+// group nobody is in, and only_groups=studnets would leave everyone
+// unisolated.
+//
+// Cost: a user named in exempt_users is exempt before any lookup, so root
+// keeps a way in while a directory service is down. The default
+// exempt_users=root is not looked up; plain configurations (no group
+// option, default exempt_users) never touch NSS beyond what PAM already
+// did. Otherwise each named user is one getpwnam, each named group one
+// getgrnam, and membership one getpwnam and one getgrouplist.
+func Decide(o options.Options, userName string, n Names) (Decision, error) {
 	if slices.Contains(o.ExemptUsers, userName) {
 		return Decision{Reason: fmt.Sprintf("user %s is in exempt_users", userName)}, nil
+	}
+	if !slices.Equal(o.ExemptUsers, options.DefaultExemptUsers) {
+		for _, u := range o.ExemptUsers {
+			if err := n.User(u); err != nil {
+				return Decision{}, &NameError{"exempt_users", u, err}
+			}
+		}
 	}
 	if len(o.ExemptGroups) == 0 && len(o.OnlyGroups) == 0 {
 		return Decision{Isolate: true}, nil
 	}
-	member, err := groups(userName)
+	exempt, err := groupIDs(n, "exempt_groups", o.ExemptGroups)
 	if err != nil {
 		return Decision{}, err
 	}
-	for _, g := range o.ExemptGroups {
-		if slices.Contains(member, g) {
-			return Decision{Reason: fmt.Sprintf("user %s is in group %s (exempt_groups)", userName, g)}, nil
+	only, err := groupIDs(n, "only_groups", o.OnlyGroups)
+	if err != nil {
+		return Decision{}, err
+	}
+	// Membership by GID, not by name: a GID of the user's whose name does
+	// not resolve still counts, and two names of one GID are one group.
+	member, err := n.GroupIDs(userName)
+	if err != nil {
+		return Decision{}, err
+	}
+	for i, gid := range exempt {
+		if slices.Contains(member, gid) {
+			return Decision{Reason: fmt.Sprintf("user %s is in group %s (exempt_groups)", userName, o.ExemptGroups[i])}, nil
 		}
 	}
-	if len(o.OnlyGroups) == 0 {
+	if len(only) == 0 {
 		return Decision{Isolate: true}, nil
 	}
-	for _, g := range o.OnlyGroups {
-		if slices.Contains(member, g) {
+	for _, gid := range only {
+		if slices.Contains(member, gid) {
 			return Decision{Isolate: true}, nil
 		}
 	}
 	return Decision{Reason: fmt.Sprintf("user %s is in none of only_groups", userName)}, nil
 }
 
-// SystemGroups resolves group membership through the C library (NSS), so
-// LDAP and SSSD groups count as well as /etc/group.
-func SystemGroups(userName string) ([]string, error) {
+// groupIDs resolves the group names of option, in order.
+func groupIDs(n Names, option string, names []string) ([]string, error) {
+	gids := make([]string, len(names))
+	for i, g := range names {
+		gid, err := n.Group(g)
+		if err != nil {
+			return nil, &NameError{option, g, err}
+		}
+		gids[i] = gid
+	}
+	return gids, nil
+}
+
+// System resolves names through the C library (NSS), so LDAP and SSSD
+// users and groups count as well as /etc/passwd and /etc/group. The module
+// and pam-unshare are built with cgo: os/user then calls getpwnam_r,
+// getgrnam_r and getgrouplist, which tell "no such name" (ENOENT or no
+// entry, os/user's Unknown*Error) from a failing source (another errno).
+var System Names = systemNames{}
+
+type systemNames struct{}
+
+func (systemNames) User(name string) error {
+	_, err := user.Lookup(name)
+	var unknown user.UnknownUserError
+	if errors.As(err, &unknown) {
+		return ErrNotFound
+	}
+	return nssError(err, "user: lookup username "+name+": ")
+}
+
+func (systemNames) Group(name string) (string, error) {
+	g, err := user.LookupGroup(name)
+	var unknown user.UnknownGroupError
+	if errors.As(err, &unknown) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", nssError(err, "user: lookup groupname "+name+": ")
+	}
+	return g.Gid, nil
+}
+
+// nssError drops the prefix os/user puts before the C library's error
+// ("user: lookup groupname NAME: "): NameError says which name it was.
+func nssError(err error, prefix string) error {
+	if err == nil {
+		return nil
+	}
+	if msg, ok := strings.CutPrefix(err.Error(), prefix); ok {
+		return errors.New(msg)
+	}
+	return err
+}
+
+// GroupIDs: getgrouplist cannot report a failing source; a group it
+// misses is one the user is not counted in. The groups the options name
+// were resolved first, so a source that is down fails there.
+func (systemNames) GroupIDs(userName string) ([]string, error) {
 	u, err := user.Lookup(userName)
 	if err != nil {
 		var unknown user.UnknownUserError
@@ -82,13 +201,30 @@ func SystemGroups(userName string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("groups of %s: %w", userName, err)
 	}
-	names := make([]string, 0, len(gids))
-	for _, gid := range gids {
-		g, err := user.LookupGroupId(gid)
-		if err != nil {
-			continue // a GID without a name cannot match a name in the options
+	return gids, nil
+}
+
+// Unresolved returns a *NameError for each name in o that Decide looks up
+// and cannot resolve: while there is one, Decide refuses every user it
+// does not exempt by name. pam-unshare doctor reports them.
+func Unresolved(o options.Options, n Names) []*NameError {
+	var bad []*NameError
+	if !slices.Equal(o.ExemptUsers, options.DefaultExemptUsers) {
+		for _, u := range o.ExemptUsers {
+			if err := n.User(u); err != nil {
+				bad = append(bad, &NameError{"exempt_users", u, err})
+			}
 		}
-		names = append(names, g.Name)
 	}
-	return names, nil
+	for _, opt := range []struct {
+		name   string
+		groups []string
+	}{{"exempt_groups", o.ExemptGroups}, {"only_groups", o.OnlyGroups}} {
+		for _, g := range opt.groups {
+			if _, err := n.Group(g); err != nil {
+				bad = append(bad, &NameError{opt.name, g, err})
+			}
+		}
+	}
+	return bad
 }
