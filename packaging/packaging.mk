@@ -12,7 +12,8 @@
 #   make packaging-lint  shellcheck the maintainer scripts and the PKGBUILD
 #
 # Variables:
-#   PKG_VERSION  package version; the one in packaging/debian/changelog
+#   PKG_VERSION  package version: VERSION of the top-level Makefile, the
+#                first entry of packaging/debian/changelog
 #   PKG_OUT      where packages land ($(BUILD)/pkg)
 #   GO_BIN       absolute path of the Go toolchain handed to the package
 #                builds, which run with a clean environment
@@ -22,7 +23,7 @@
 # builds, and debian/ is copied from packaging/debian/ (the source of truth)
 # at build time.
 
-PKG_VERSION ?= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' packaging/debian/changelog)
+PKG_VERSION ?= $(VERSION)
 PKG_OUT     ?= $(BUILD)/pkg
 PKG_NAME    := pam-unshare
 PKG_DIST    := $(PKG_OUT)/$(PKG_NAME)-$(PKG_VERSION).tar.gz
