@@ -44,6 +44,7 @@ func init() {
 		{probeUnshareCmd, "", "", cmdProbeUnshare, true},
 		{probeInsideCmd, "", "", cmdProbeInside, true},
 		{inUseCmd, "[--pamd DIR]", "exit 1 while PAM service files use the module (package removal scripts)", cmdInUse, true},
+		{migrateBackupsCmd, "[--pamd DIR]", "move backups an older release left in DIR to the backup directory (package upgrade)", cmdMigrateBackups, true},
 	}
 }
 
