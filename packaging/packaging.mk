@@ -93,6 +93,6 @@ packaging-clean:
 # (PKGBUILD variables are read by makepkg: SC2034; srcdir/pkgdir come from
 # it: SC2154.)
 packaging-lint:
-	shellcheck -s sh packaging/debian/pam-unshare.prerm
+	shellcheck -s sh packaging/debian/pam-unshare.prerm packaging/debian/pam-unshare.postinst packaging/debian/pam-unshare.postrm
 	shellcheck -s bash -e SC2034,SC2154 packaging/arch/PKGBUILD
 	shellcheck -s bash packaging/arch/pam-unshare.install
