@@ -16,8 +16,8 @@
 # The payload disk the runner mounted (VM_OUT is its out/ directory).
 PAYLOAD=${VM_OUT%/out}
 
-# sleeper_pid USER N: the PID of USER's "sleep N".
-sleeper_pid() { pgrep -u "$1" -x -f "sleep $2" | head -n 1; }
+# sleeper_pid USER N: the PID of USER's "sleep N"; fails if there is none.
+sleeper_pid() { pgrep -u "$1" -x -f "sleep $2" | head -n 1 | grep .; }
 
 # ns_sees_only_session PID: ps run inside PID's namespaces (nsenter: the
 # session's PID namespace and its mount namespace, whose /proc is the
@@ -242,7 +242,7 @@ purge_leaves_nothing() {
 		case $f in */pam_unshare | */pam-unshare) ;; *) [ -d "$f" ] && continue ;; esac
 		[ -e "$f" ] && left="$left $f"
 	done <"$tmp/old-files"
-	left="$left $(grep -rl pam_unshare /etc/pam.d 2>/dev/null | tr '\n' ' ')"
+	left="$left $(grep -rlE 'pam_unshare\.so' /etc/pam.d 2>/dev/null | tr '\n' ' ')"
 	for f in /etc/pam.d/*.pam-unshare.bak "$UM_DROPIN" "$DBUS_POLICY" /run/pam_unshare /var/backups/pam-unshare; do
 		[ -e "$f" ] && left="$left $f"
 	done
