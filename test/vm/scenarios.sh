@@ -417,8 +417,9 @@ sc_uninstall() {
 		skip "uninstall: dpkg -r $PKG succeeds once the module is disabled" "VM_INSTALL=$VM_INSTALL"
 	fi
 	check "uninstall: su - alice -c 'ps -e' sees the host again (systemd is PID 1)" su_sees_host
-	# enable and disable keep the previous version of each file they change.
-	diag "$(echo "left in /etc/pam.d:" /etc/pam.d/*.pam-unshare.bak)"
+	# enable and disable keep the previous version of each file they change
+	# there (never in /etc/pam.d); purging the package removes them.
+	diag "$(echo "kept in /var/backups/pam-unshare:" /var/backups/pam-unshare/*)"
 }
 
 # pid2_of HELPER: the host PID of PID 2 in HELPER's PID namespace.
