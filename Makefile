@@ -41,6 +41,10 @@
 #               sanitizer runtime)
 #   CFLAGS      flags for the C programs (-O2 -g plus warnings as errors)
 #   GOFLAGS     extra flags for go build (-trimpath)
+#   VERSION     release version, compiled into pam-unshare (--version); by
+#               default the first entry of packaging/debian/changelog, the
+#               one place a release is numbered (the RPM spec and the
+#               PKGBUILD are checked against it by make rpm / arch-check)
 
 DESTDIR    ?=
 PREFIX     ?= /usr
@@ -55,6 +59,7 @@ HELPER_CC  ?= $(shell command -v musl-gcc 2>/dev/null || echo $(CC))
 CFLAGS     ?= -O2 -g
 SAN_CC     ?= gcc
 GOFLAGS    ?= -trimpath
+VERSION    ?= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' packaging/debian/changelog 2>/dev/null)
 
 WARN       := -Wall -Wextra -Werror
 HELPER_DIR := $(LIBEXECDIR)/pam_unshare
@@ -68,7 +73,7 @@ MODULE_PKG := github.com/pam-unshare/pam-unshare
 # module directory pam-unshare doctor looks in, and the Go library doctor
 # checks (front/front.c gets the same GO_MODULE as PU_GO_MODULE).
 LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER) -X main.pamDir=$(PAMDIR) \
-	-X main.goModulePath=$(GO_MODULE)
+	-X main.goModulePath=$(GO_MODULE) -X main.version=$(VERSION)
 
 GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.map')
 
@@ -122,7 +127,7 @@ $(BUILD)/pam_unshare-init: $(HELPER_SRC) nsinit/init/init.h nsinit/handshake.h
 	@mkdir -p $(BUILD)
 	$(HELPER_CC) $(CFLAGS) $(WARN) -static -o $@ $(HELPER_SRC)
 
-$(BUILD)/pam-unshare: $(GO_SOURCES)
+$(BUILD)/pam-unshare: $(GO_SOURCES) packaging/debian/changelog
 	@mkdir -p $(BUILD)
 	$(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS_GO)' -o $@ ./cmd/pam-unshare
 

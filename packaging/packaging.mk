@@ -12,7 +12,8 @@
 #   make packaging-lint  shellcheck the maintainer scripts and the PKGBUILD
 #
 # Variables:
-#   PKG_VERSION  package version; the one in packaging/debian/changelog
+#   PKG_VERSION  package version: VERSION of the top-level Makefile, the
+#                first entry of packaging/debian/changelog
 #   PKG_OUT      where packages land ($(BUILD)/pkg)
 #   GO_BIN       absolute path of the Go toolchain handed to the package
 #                builds, which run with a clean environment
@@ -22,7 +23,7 @@
 # builds, and debian/ is copied from packaging/debian/ (the source of truth)
 # at build time.
 
-PKG_VERSION ?= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' packaging/debian/changelog)
+PKG_VERSION ?= $(VERSION)
 PKG_OUT     ?= $(BUILD)/pkg
 PKG_NAME    := pam-unshare
 PKG_DIST    := $(PKG_OUT)/$(PKG_NAME)-$(PKG_VERSION).tar.gz
@@ -92,6 +93,6 @@ packaging-clean:
 # (PKGBUILD variables are read by makepkg: SC2034; srcdir/pkgdir come from
 # it: SC2154.)
 packaging-lint:
-	shellcheck -s sh packaging/debian/pam-unshare.prerm
+	shellcheck -s sh packaging/debian/pam-unshare.prerm packaging/debian/pam-unshare.postinst packaging/debian/pam-unshare.postrm
 	shellcheck -s bash -e SC2034,SC2154 packaging/arch/PKGBUILD
 	shellcheck -s bash packaging/arch/pam-unshare.install

@@ -18,9 +18,6 @@ import (
 // defaultPamd is where PAM reads service files.
 const defaultPamd = "/etc/pam.d"
 
-// backupSuffix names the copy of a service file made before each change.
-const backupSuffix = ".pam-unshare.bak"
-
 // edit is a planned change to one service file.
 type edit struct {
 	path   string // the file to write (symlinks resolved)
@@ -67,6 +64,12 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	// Backups an older release left in pam.d, where libpam reads them as
+	// services (backups.go).
+	if err := migrateBackups(*pamd, *dryRun, stdout); err != nil {
+		return err
+	}
+
 	// Plan every change first, so that one bad service changes nothing.
 	r := newDirResolver(*pamd)
 	edits, errs := planServices(r, *pamd, services, name, modArgs)
@@ -91,16 +94,26 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprint(stdout, unifiedDiff(e.shown, e.shown, e.before, e.res.out))
 			continue
 		}
-		if err := writeService(e.path, e.res.out); err != nil {
+		bak := backupPath(*pamd, filepath.Base(e.shown))
+		if err := writeService(e.path, bak, *pamd, e.res.out); err != nil {
 			return err
 		}
 		verb := "enabled in"
 		if name == "disable" {
 			verb = "disabled in"
 		}
-		fmt.Fprintf(stdout, "%s %s %s (previous version: %s)\n", moduleName, verb, e.shown, e.path+backupSuffix)
+		fmt.Fprintf(stdout, "%s %s %s (previous version: %s)\n", moduleName, verb, e.shown, bak)
 	}
-	return updateGuards(name, *pamd, r, *dryRun, stdout, stderr)
+	if err := updateGuards(name, *pamd, r, *dryRun, stdout, stderr); err != nil {
+		return err
+	}
+	// disable changes the next sessions only: say what is still running.
+	if name == "disable" && !*dryRun && *pamd == defaultPamd {
+		if note := liveNote(liveSessions(r)); note != "" {
+			fmt.Fprintln(stderr, note)
+		}
+	}
+	return nil
 }
 
 // moduleOptions splits and checks --options the way the module will parse
@@ -151,8 +164,8 @@ func planEdit(r pamdResolver, pamd, svc, op string, modArgs []string) (edit, err
 
 // writeService replaces path with data atomically: a temporary file in the
 // same directory with the old file's mode and owner, renamed over it. The old
-// contents are kept in path+backupSuffix.
-func writeService(path string, data []byte) error {
+// contents are kept in bak, in the backup directory of pamd.
+func writeService(path, bak, pamd string, data []byte) error {
 	st, err := os.Stat(path)
 	if err != nil {
 		return err
@@ -161,7 +174,10 @@ func writeService(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(path+backupSuffix, old, st); err != nil {
+	if err := makeBackupDir(pamd); err != nil {
+		return err
+	}
+	if err := writeAtomic(bak, old, st); err != nil {
 		return fmt.Errorf("keeping a backup: %w", err)
 	}
 	return writeAtomic(path, data, st)

@@ -67,12 +67,22 @@ func TestCmdEnableDisable(t *testing.T) {
 	if st, _ := os.Stat(su); st.Mode().Perm() != 0o640 {
 		t.Errorf("mode %v, want 0640 kept", st.Mode().Perm())
 	}
-	if bak, err := os.ReadFile(su + backupSuffix); err != nil || !bytes.Equal(bak, orig) {
+	if bak, err := os.ReadFile(backupPath(dir, "su")); err != nil || !bytes.Equal(bak, orig) {
 		t.Errorf("backup: %v", err)
 	}
-	// No temporary files left behind.
+	if !strings.Contains(out, "(previous version: "+dir+".pam-unshare-backups/su.bak)") {
+		t.Errorf("output does not name the backup: %s", out)
+	}
+	if st, err := os.Stat(backupDirFor(dir)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("backup directory: %v %v, want mode 0700", st, err)
+	}
+	// No temporary files and no backups left in the PAM directory, where
+	// libpam would read each as a service.
 	if m, _ := filepath.Glob(filepath.Join(dir, ".*")); len(m) > 0 {
 		t.Errorf("left over: %v", m)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*.bak")); len(m) > 0 {
+		t.Errorf("backups in the PAM directory: %v", m)
 	}
 
 	// Idempotent.
@@ -114,8 +124,8 @@ func TestCmdEnableDryRun(t *testing.T) {
 	if now, _ := os.ReadFile(sudo); !bytes.Equal(now, orig) {
 		t.Error("dry run changed the file")
 	}
-	if _, err := os.Stat(sudo + backupSuffix); err == nil {
-		t.Error("dry run wrote a backup")
+	if _, err := os.Stat(backupDirFor(dir)); err == nil {
+		t.Error("dry run made the backup directory")
 	}
 	// The diff applies with patch(1), when it is installed.
 	if _, err := exec.LookPath("patch"); err == nil {
@@ -195,7 +205,7 @@ func TestCmdEnableKeepsOwner(t *testing.T) {
 	if code, _, errs := run("enable", "--pamd", dir, "su"); code != 0 {
 		t.Fatal(errs)
 	}
-	for _, p := range []string{su, su + backupSuffix} {
+	for _, p := range []string{su, backupPath(dir, "su")} {
 		st, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -222,5 +232,84 @@ func TestVendorDir(t *testing.T) {
 	_, err = planEdit(r, etc, "login", "enable", nil)
 	if err == nil || !strings.Contains(err.Error(), "only the distribution's default "+filepath.Join(vendor, "login")) {
 		t.Errorf("enable login: %v", err)
+	}
+}
+
+func TestBackupDirFor(t *testing.T) {
+	for pamd, want := range map[string]string{
+		"/etc/pam.d":       "/var/backups/pam-unshare",
+		"/etc/pam.d/":      "/var/backups/pam-unshare",
+		"/mnt/etc/pam.d":   "/mnt/var/backups/pam-unshare",
+		"/tmp/x/pamd":      "/tmp/x/pamd.pam-unshare-backups",
+		"/tmp/x/my/pam.d/": "/tmp/x/my/pam.d.pam-unshare-backups",
+	} {
+		if got := backupDirFor(pamd); got != want {
+			t.Errorf("backupDirFor(%q) = %q, want %q", pamd, got, want)
+		}
+	}
+}
+
+// Backups an older release left in pam.d move to the backup directory, by
+// enable/disable and by __migrate-backups; a newer backup already there wins.
+func TestMigrateBackups(t *testing.T) {
+	dir := copyPamd(t)
+	writeFile(t, filepath.Join(dir, "su"+backupSuffix), "old su\n")
+	writeFile(t, filepath.Join(dir, "sshd"+backupSuffix), "old sshd\n")
+	if err := os.Chmod(filepath.Join(dir, "sshd"+backupSuffix), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := run("disable", "--dry-run", "--pamd", dir)
+	if code != 0 || !strings.Contains(out, "would move "+filepath.Join(dir, "su"+backupSuffix)) {
+		t.Errorf("disable --dry-run: %d %q", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "su"+backupSuffix)); err != nil {
+		t.Error("dry run moved a backup")
+	}
+	if err := os.MkdirAll(backupDirFor(dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, backupPath(dir, "sshd"), "newer sshd\n")
+	code, out, errs := run(migrateBackupsCmd, "--pamd", dir)
+	if code != 0 {
+		t.Fatalf("%s: %d %s", migrateBackupsCmd, code, errs)
+	}
+	t.Log(out)
+	if m, _ := filepath.Glob(filepath.Join(dir, "*"+backupSuffix)); len(m) > 0 {
+		t.Errorf("left in the PAM directory: %v", m)
+	}
+	if b, _ := os.ReadFile(backupPath(dir, "su")); string(b) != "old su\n" {
+		t.Errorf("su backup: %q", b)
+	}
+	if b, _ := os.ReadFile(backupPath(dir, "sshd")); string(b) != "newer sshd\n" {
+		t.Errorf("sshd backup: %q, want the newer one kept", b)
+	}
+	// enable moves them too, before it makes its own.
+	writeFile(t, filepath.Join(dir, "sudo"+backupSuffix), "old sudo\n")
+	if code, _, errs := run("enable", "--pamd", dir, "su"); code != 0 {
+		t.Fatal(errs)
+	}
+	if b, _ := os.ReadFile(backupPath(dir, "sudo")); string(b) != "old sudo\n" {
+		t.Errorf("sudo backup after enable: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sudo"+backupSuffix)); err == nil {
+		t.Error("enable left the old backup in the PAM directory")
+	}
+	// Nothing to move, or no directory at all: success.
+	if code, _, errs := run(migrateBackupsCmd, "--pamd", filepath.Join(dir, "none")); code != 0 {
+		t.Errorf("missing directory: %d %s", code, errs)
+	}
+}
+
+func TestLiveNote(t *testing.T) {
+	if s := liveNote(nil); s != "" {
+		t.Errorf("no sessions: %q", s)
+	}
+	s := liveNote([]session{{User: "alice"}, {User: "bob"}})
+	if !strings.Contains(s, "2 isolated sessions or per-user namespaces are still live") ||
+		!strings.Contains(s, "pam-unshare stop USER") || strings.Contains(s, "\n") {
+		t.Errorf("two sessions: %q", s)
+	}
+	if s := liveNote([]session{{User: "alice"}}); !strings.Contains(s, "1 isolated session or per-user namespace is still live") {
+		t.Errorf("one session: %q", s)
 	}
 }

@@ -17,6 +17,11 @@ import (
 // progName prefixes every error message.
 const progName = "pam-unshare"
 
+// version is the release, set by the build (the Makefile's VERSION, from
+// packaging/debian/changelog, through -ldflags -X); "unknown" in a plain
+// go build.
+var version = "unknown"
+
 // command is one subcommand.
 type command struct {
 	name    string
@@ -39,6 +44,7 @@ func init() {
 		{probeUnshareCmd, "", "", cmdProbeUnshare, true},
 		{probeInsideCmd, "", "", cmdProbeInside, true},
 		{inUseCmd, "[--pamd DIR]", "exit 1 while PAM service files use the module (package removal scripts)", cmdInUse, true},
+		{migrateBackupsCmd, "[--pamd DIR]", "move backups an older release left in DIR to the backup directory (package upgrade)", cmdMigrateBackups, true},
 	}
 }
 
@@ -57,7 +63,7 @@ func usage(w io.Writer) {
 			fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 		}
 	}
-	fmt.Fprintf(w, "\nRun \"%s COMMAND --help\" for a command's options. See pam-unshare(8).\n", progName)
+	fmt.Fprintf(w, "\nRun \"%s COMMAND --help\" for a command's options, \"%s --version\" for the release. See pam-unshare(8).\n", progName, progName)
 }
 
 func main() {
@@ -73,6 +79,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
+		return 0
+	case "--version", "-version", "version":
+		fmt.Fprintf(stdout, "%s %s\n", progName, version)
 		return 0
 	}
 	for _, c := range commands {

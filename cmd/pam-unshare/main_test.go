@@ -45,6 +45,15 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+func TestVersion(t *testing.T) {
+	for _, a := range []string{"--version", "version"} {
+		code, out, errs := run(a)
+		if code != 0 || out != "pam-unshare "+version+"\n" || errs != "" {
+			t.Errorf("%s: exit %d stdout %q stderr %q", a, code, out, errs)
+		}
+	}
+}
+
 func TestParseInterspersed(t *testing.T) {
 	fs := newFlags("enable", os.Stderr)
 	dry := fs.Bool("dry-run", false, "")

@@ -27,6 +27,12 @@
 #               the module without the packaging)
 #   VM_DEB      with VM_INSTALL=deb: an existing .deb to install instead of
 #               running `make deb`
+#   VM_OLD_REV  the release the upgrade scenario upgrades from: a git
+#               commit or tag of this repository (default: tag v0.1.0 if
+#               the clone has it, else commit 2f95109, release 0.1.0); its
+#               tree is exported with git archive and built with make deb,
+#               once per commit (cached in build/vm-old-deb/COMMIT/)
+#   VM_OLD_DEB  an existing .deb of the older release instead of VM_OLD_REV
 #   VM_DESTDIR  with VM_INSTALL=make: an existing `make install DESTDIR=`
 #               tree to use instead of running `make install`
 #   VM_ENABLE   cli | append: how the module line gets into /etc/pam.d:
@@ -210,6 +216,48 @@ stage_deb() {
 	dpkg-deb -c "$deb"
 }
 
+# The release before this one, for the upgrade scenario: pam-unshare 0.1.0.
+old_release=2f951090673704e8a6012d30d57cc08633fc8399
+git -C "$top" rev-parse -q --verify 'v0.1.0^{commit}' >/dev/null 2>&1 && old_release=v0.1.0
+
+# stage_old_deb builds the package of an older release (VM_OLD_REV) from
+# its git commit, in a scratch copy of that tree (git archive, then make
+# deb there), and copies it into DIR; the upgrade scenario installs it,
+# then upgrades to the package of this tree. The build is cached per
+# commit in build/vm-old-deb/.
+stage_old_deb() {
+	local dir=$1 rev commit cache src deb
+	if [ -n "${VM_OLD_DEB:-}" ]; then
+		deb=$VM_OLD_DEB
+	else
+		rev=${VM_OLD_REV:-$old_release}
+		commit=$(git -C "$top" rev-parse -q --verify "$rev^{commit}" 2>/dev/null) || {
+			echo "no commit $rev in $top (a shallow clone? fetch it, or set VM_OLD_DEB)"
+			return 1
+		}
+		cache=$top/build/vm-old-deb/$commit
+		deb=$(find "$cache" -maxdepth 1 -name '*.deb' 2>/dev/null | head -n 1)
+		if [ -z "$deb" ]; then
+			src=$work/old-src
+			mkdir -p "$src" "$cache"
+			git -C "$top" archive "$commit" | tar -x -C "$src"
+			"$make" -C "$src" --no-print-directory deb >"$work/make-old-deb.log" 2>&1 || {
+				tail -n 30 "$work/make-old-deb.log"
+				return 1
+			}
+			cp "$src"/build/pkg/*.deb "$cache/"
+			rm -rf "$src"
+			deb=$(find "$cache" -maxdepth 1 -name '*.deb' | head -n 1)
+		fi
+	fi
+	if [ -z "$deb" ] || [ ! -f "$deb" ]; then
+		echo "no .deb of the older release"
+		return 1
+	fi
+	cp "$deb" "$dir/"
+	echo "staged the older release: $(basename "$deb") (${VM_OLD_DEB:-$rev})"
+}
+
 # kvm_works boots the guest kernel under KVM without a root file system: a
 # working KVM panics and exits within seconds, a nested KVM that hangs is
 # killed by the timeout.
@@ -241,8 +289,8 @@ ensure_image
 # nsinit/handshake.h), the package in deb/ (or the installed module
 # tree in root/) and an empty out/ directory the guest writes results into.
 payload=$work/payload
-mkdir -p "$payload/bin" "$payload/root" "$payload/deb" "$payload/out"
-cp "$here/runner.sh" "$here/scenarios.sh" "$here/doors.sh" "$here/user_manager.sh" "$here/admin_trust.sh" "$here/../tap.sh" "$here/../../nsinit/handshake.h" "$payload/bin/"
+mkdir -p "$payload/bin" "$payload/root" "$payload/deb" "$payload/olddeb" "$payload/out"
+cp "$here/runner.sh" "$here/scenarios.sh" "$here/doors.sh" "$here/user_manager.sh" "$here/admin_trust.sh" "$here/lifecycle.sh" "$here/../tap.sh" "$here/../../nsinit/handshake.h" "$payload/bin/"
 {
 	printf 'VM_SMOKE=%q\n' "$smoke"
 	printf 'VM_SCENARIOS=%q\n' "${scenarios[*]}"
@@ -284,7 +332,17 @@ if [ "$smoke" = 0 ]; then
 		}
 	done
 fi
-printf 'VM_INSTALL_RC=%q\nVM_BUILT=%q\n' "$install_rc" "${what:-}" >>"$payload/bin/config"
+# The upgrade scenario (run by default, or named) needs the older release.
+old_rc=0
+if [ "$smoke" = 0 ] && [ "$install_mode" = deb ] &&
+	{ [ "${#scenarios[@]}" = 0 ] || [[ " ${scenarios[*]} " == *" upgrade "* ]]; }; then
+	t0=$SECONDS
+	log "staging the older release for the upgrade scenario"
+	stage_old_deb "$payload/olddeb" >"$payload/bin/old-install.log" 2>&1 || old_rc=$?
+	log "older release: $((SECONDS - t0))s (exit $old_rc)"
+	[ "$old_rc" = 0 ] || tail -n 5 "$payload/bin/old-install.log" >&2
+fi
+printf 'VM_INSTALL_RC=%q\nVM_BUILT=%q\nVM_OLD_RC=%q\n' "$install_rc" "${what:-}" "$old_rc" >>"$payload/bin/config"
 payload_mb=$(($(du -sm "$payload" | cut -f1) + 64))
 mkfs.ext4 -q -F -L vmpayload -d "$payload" "$work/payload.img" "${payload_mb}M" >&2
 

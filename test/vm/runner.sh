@@ -25,6 +25,7 @@ VM_SMOKE=0
 VM_SCENARIOS=
 VM_INSTALL_RC=0
 VM_BUILT=
+VM_OLD_RC=0
 VM_PAM_ARGS=
 VM_INSTALL=deb
 VM_ENABLE=cli
@@ -115,7 +116,7 @@ else
 	fi
 	log "running scenarios"
 	VM_OUT=$out
-	export VM_SMOKE VM_INSTALL_RC VM_BUILT VM_PAM_ARGS VM_INSTALL VM_ENABLE VM_OUT \
+	export VM_SMOKE VM_INSTALL_RC VM_BUILT VM_OLD_RC VM_PAM_ARGS VM_INSTALL VM_ENABLE VM_OUT \
 		VM_GUEST_INSTALL_RC VM_ENABLE_RC SERVICES
 	# The TAP also streams to the console, so a run that never finishes
 	# still shows how far it got.

@@ -417,8 +417,9 @@ sc_uninstall() {
 		skip "uninstall: dpkg -r $PKG succeeds once the module is disabled" "VM_INSTALL=$VM_INSTALL"
 	fi
 	check "uninstall: su - alice -c 'ps -e' sees the host again (systemd is PID 1)" su_sees_host
-	# enable and disable keep the previous version of each file they change.
-	diag "$(echo "left in /etc/pam.d:" /etc/pam.d/*.pam-unshare.bak)"
+	# enable and disable keep the previous version of each file they change
+	# there (never in /etc/pam.d); purging the package removes them.
+	diag "$(echo "kept in /var/backups/pam-unshare:" /var/backups/pam-unshare/*)"
 }
 
 # pid2_of HELPER: the host PID of PID 2 in HELPER's PID namespace.
@@ -1018,8 +1019,10 @@ sc_nested_peruser() {
 . "$here/user_manager.sh"
 # shellcheck source=test/vm/admin_trust.sh
 . "$here/admin_trust.sh"
+# shellcheck source=test/vm/lifecycle.sh
+. "$here/lifecycle.sh"
 
-all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser nested_peruser door_ps door_dbus door_user_manager user_manager_survey user_manager door_cron door_at door_sudo_i door_visible door_doctor names_refused run_user_pty doctor_planted uninstall"
+all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser nested_peruser door_ps door_dbus door_user_manager user_manager_survey user_manager door_cron door_at door_sudo_i door_visible door_doctor names_refused run_user_pty doctor_planted restarts upgrade uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do

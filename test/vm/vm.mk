@@ -14,6 +14,9 @@
 #                 of the package)
 #   VM_ENABLE     cli | append (append the pam.d line instead of running
 #                 `pam-unshare enable`)
+#   VM_OLD_REV    git commit or tag of the release the upgrade scenario
+#                 upgrades from (default: the release before this one)
+#   VM_OLD_DEB    an existing package of that release instead
 #   VM_CACHE      image cache directory (default /var/cache/pam-unshare-vm)
 #   VM_ACCEL      auto | tcg | kvm (default auto)
 #   VM_TIMEOUT    hard limit for the guest run, seconds (default 1800)
