@@ -273,6 +273,12 @@ sc_upgrade() {
 		skip "upgrade: from the older release's package" "VM_INSTALL=$VM_INSTALL"
 		return
 	fi
+	# A checkout without the older release's commit (a shallow clone)
+	# cannot build it: that is a limit of the checkout, said as a skip.
+	if [ "${VM_OLD_RC:-0}" = 2 ]; then
+		skip "upgrade: from the older release's package" "$(head -n 1 "$PAYLOAD/bin/old-install.log")"
+		return
+	fi
 	markers_down
 	mark_leftovers
 	UP_OLD=0

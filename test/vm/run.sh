@@ -233,7 +233,7 @@ stage_old_deb() {
 		rev=${VM_OLD_REV:-$old_release}
 		commit=$(git -C "$top" rev-parse -q --verify "$rev^{commit}" 2>/dev/null) || {
 			echo "no commit $rev in $top (a shallow clone? fetch it, or set VM_OLD_DEB)"
-			return 1
+			return 2
 		}
 		cache=$top/build/vm-old-deb/$commit
 		deb=$(find "$cache" -maxdepth 1 -name '*.deb' 2>/dev/null | head -n 1)
