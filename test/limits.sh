@@ -127,9 +127,9 @@ feed() { prlimit --pid "$1" --nofile="$2"; }
 # logins_cost_helper PID N: N logins of pu-bob, each running `sleep 0.3`;
 # prints how many CPU ticks helper PID used meanwhile.
 logins_cost_helper() {
-	local t0 t1 i
+	local t0 t1
 	t0=$(cpu_ticks "$1")
-	for i in $(seq "$2"); do
+	for _ in $(seq "$2"); do
 		user_session pu-bob /bin/sleep 0.3 >/dev/null
 	done
 	t1=$(cpu_ticks "$1")
