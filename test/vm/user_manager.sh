@@ -505,20 +505,27 @@ systemctl --user daemon-reload && echo "after the flood: ok"
 EOF
 )"
 
-# um_count: what one systemctl --user start and one systemd-run --user
-# --wait hold open through the relay while they run: a oneshot unit (and
-# a transient one) that counts alice's relay processes from outside the
-# session.
+# um_count: how many relay connections one `systemctl --user start` and
+# one `systemd-run --user --wait` hold open while they wait for their unit:
+# the unit runs until the session releases it, and the session counts its
+# relay processes meanwhile (the unit itself cannot: a relay process is not
+# dumpable, so its /proc entry is root's and ProtectProc= hides it).
 route um_count "$(
 	cat <<EOF
 mkdir -p ~/.config/systemd/user
-printf '[Service]\nType=oneshot\nExecStart=/bin/sh -c "pgrep -c -x $RELAY_COMM >%%h/count.start"\n' >~/.config/systemd/user/pu-count.service
+printf '[Service]\nType=oneshot\nExecStart=/bin/sh -c "touch %%h/count.started; while [ ! -e %%h/count.release ]; do sleep 0.1; done"\n' >~/.config/systemd/user/pu-count.service
 systemctl --user daemon-reload
-rm -f ~/count.start ~/count.run
-systemctl --user start pu-count.service
-echo "systemctl --user start: \$(cat ~/count.start 2>/dev/null || echo none)"
-systemd-run --user --quiet --wait sh -c "pgrep -c -x $RELAY_COMM >\$HOME/count.run"
-echo "systemd-run --user --wait: \$(cat ~/count.run 2>/dev/null || echo none)"
+count() {
+	rm -f ~/count.started ~/count.release
+	"\$@" &
+	n=0
+	until [ -e ~/count.started ] || [ \$n -ge 300 ]; do sleep 0.1; n=\$((n + 1)); done
+	echo "\$1 \$2 \$3: \$(ps -e -o comm= | grep -cx $RELAY_COMM) relay connections"
+	touch ~/count.release
+	wait
+}
+count systemctl --user start pu-count.service
+count systemd-run --user --quiet --wait sh -c "touch \$HOME/count.started; while [ ! -e \$HOME/count.release ]; do sleep 0.1; done"
 EOF
 )"
 
