@@ -86,9 +86,10 @@ void listen_wake(struct listen_pause *p);
 
 /* The most connections the relay serves at once, per helper (so per
  * session, or per user with scope=user): one relay child each. A
- * `systemctl --user` or `systemd-run --user` command holds one connection
- * while it runs (measured in the VM scenario relay_flood), so this is
- * room for 16 such commands at once. Connections over it are accepted and
+ * `systemctl --user` command holds one connection while it runs, and
+ * `systemd-run --user --wait` none when there is a user bus (measured in
+ * the VM scenario relay_flood), so this is room for 16 such commands at
+ * once. Connections over it are accepted and
  * closed at once, not queued. Tests read the number from here. */
 #define RELAY_MAX_CONNS 16
 
