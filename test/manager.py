@@ -12,12 +12,18 @@
                                retry until SECS have passed
   manager.py time PATH N       N such calls in a row; print the median
                                microseconds of one (0 if any failed)
+  manager.py hold PATH N FLAG  open N connections and hold them, sending
+                               nothing, until the file FLAG exists; print
+                               "open=X closed=Y" whenever that changes
+                               (closed: the peer ended it, end-of-file or
+                               a reset)
 
 The check is the one that fails in an isolated session without the relay:
 SO_PEERCRED reports the PID of a peer outside our PID namespace as 0, and
 systemd's getpeercred() refuses that with ENODATA.
 """
 import os
+import select
 import socket
 import struct
 import sys
@@ -110,9 +116,42 @@ def time_calls(path, n):
     return 0
 
 
+def hold(path, n, flag):
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        socks.append(s)
+    closed = set()
+    last = None
+    poller = select.poll()
+    for s in socks:
+        poller.register(s, select.POLLIN)
+    while True:
+        status = f"open={len(socks) - len(closed)} closed={len(closed)}"
+        if status != last:
+            print(status, flush=True)
+            last = status
+        if os.path.exists(flag):
+            break
+        for fd, _ in poller.poll(50):
+            try:
+                data = os.read(fd, 1)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                closed.add(fd)
+                poller.unregister(fd)
+    for s in socks:
+        s.close()
+    return 0
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "hold":
+        sys.exit(hold(sys.argv[2], int(sys.argv[3]), sys.argv[4]))
     elif sys.argv[1] == "time":
         sys.exit(time_calls(sys.argv[2], int(sys.argv[3])))
     else:

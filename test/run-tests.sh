@@ -49,6 +49,8 @@ ip link set lo up
 . "$TEST_DIR"/run-user.sh
 # shellcheck source=test/planted.sh
 . "$TEST_DIR"/planted.sh
+# shellcheck source=test/limits.sh
+. "$TEST_DIR"/limits.sh
 
 # pamhost ARGS...: the C host with the test world's PAM services.
 pamhost() { "$PAMHOST" -c /etc/pam.d "$@"; }
@@ -1286,7 +1288,9 @@ ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
 	user_fake_helper user_kill_host user_concurrent_logins user_many_users
 	user_race_teardown user_join_while_ending user_procfs_mounts user_sshd
 	user_nested_host user_nested_helper_refused user_upgrade user_join_fallback
-	relay_session relay_late_socket relay_refuses relay_scope_user)
+	relay_session relay_late_socket relay_refuses relay_scope_user
+	limits_relay_cap limits_relay_nproc limits_relay_emfile limits_user_emfile
+	limits_helper_nofile)
 
 [ $# -gt 0 ] && shift # BUILD_DIR
 tests=("${@:-${ALL_TESTS[@]}}")

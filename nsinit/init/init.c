@@ -233,6 +233,50 @@ int accept_from(int listen_fd, uid_t uid)
 	return fd;
 }
 
+struct pollfd listen_pollfd(int fd, struct listen_pause *p, int *timeout)
+{
+	if (p->resume_at > 0) {
+		long left = p->resume_at - now_ms();
+
+		if (left > 0) {
+			if (*timeout < 0 || left < *timeout)
+				*timeout = (int)left;
+			return (struct pollfd){ .fd = -1, .events = POLLIN };
+		}
+		p->resume_at = 0;
+	}
+	return (struct pollfd){ .fd = fd, .events = POLLIN };
+}
+
+int listen_failed(struct listen_pause *p, int err)
+{
+	if (err != EMFILE && err != ENFILE && err != ENOMEM && err != ENOBUFS)
+		return 0;
+	if (p->wait_ms == 0) {
+		errno = err;
+		syslog(LOG_ERR, "cannot accept on %s: %m; waiting for resources, connections stay queued",
+		       p->what);
+		p->wait_ms = LISTEN_PAUSE_FIRST_MS;
+	} else if (p->wait_ms < LISTEN_PAUSE_MAX_MS) {
+		p->wait_ms *= 2;
+		if (p->wait_ms > LISTEN_PAUSE_MAX_MS)
+			p->wait_ms = LISTEN_PAUSE_MAX_MS;
+	}
+	p->resume_at = now_ms() + p->wait_ms;
+	return 1;
+}
+
+void listen_served(struct listen_pause *p)
+{
+	p->wait_ms = 0;
+	p->resume_at = 0;
+}
+
+void listen_wake(struct listen_pause *p)
+{
+	p->resume_at = 0;
+}
+
 void close_from(int first)
 {
 	if (syscall(SYS_close_range, first, ~0U, 0) == 0)
@@ -247,6 +291,23 @@ void close_from(int first)
 		max_fd = (int)lim.rlim_cur;
 	for (int fd = first; fd < max_fd; fd++)
 		close(fd);
+}
+
+/*
+ * Raise our soft descriptor limit to the hard one. We inherit the host's
+ * (sshd's soft limit is 1024), and a per-user helper holds two descriptors
+ * per session; the hard limit is what root allowed the host anyway. Best
+ * effort: a helper that cannot raise it still works, up to the lower limit,
+ * and pauses its listeners when it runs out (listen_failed).
+ */
+static void nofile_raise(void)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+		lim.rlim_cur = lim.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &lim);
+	}
 }
 
 /*
@@ -610,13 +671,15 @@ static int signals_setup(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-/* Reap every child that has exited: orphans the kernel reparented to us. */
-void reap_children(void)
+/* Reap every child that has exited: orphans the kernel reparented to us,
+ * and relay children, whose slots free. */
+void reap_children(struct relay *r)
 {
 	int status;
+	pid_t pid;
 
-	while (waitpid(-1, &status, WNOHANG) > 0)
-		;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		relay_reaped(r, pid);
 }
 
 /* Where the processes of our namespace are listed once mounts_setup has
@@ -684,14 +747,14 @@ int namespace_busy(void)
 }
 
 /* Drain the signalfd. Returns 1 if a termination signal was among them. */
-int signals_drain(int sig_fd)
+int signals_drain(int sig_fd, struct relay *r)
 {
 	struct signalfd_siginfo si;
 	int terminate = 0;
 
 	while (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD)
-			reap_children();
+			reap_children(r);
 		else
 			terminate = 1;
 	}
@@ -708,7 +771,7 @@ int signals_drain(int sig_fd)
  * do editors with their buffers, where SIGKILL at the end of the grace
  * period would lose them.
  */
-static void teardown(const struct init *st)
+static void teardown(struct init *st)
 {
 	long deadline = now_ms() + st->grace_ms;
 
@@ -720,14 +783,14 @@ static void teardown(const struct init *st)
 		struct pollfd pfd = { .fd = st->sig_fd, .events = POLLIN };
 		long left;
 
-		reap_children();
+		reap_children(&st->relay);
 		if (!namespace_busy())
 			return;
 		left = deadline - now_ms();
 		if (left <= 0)
 			return;
 		if (poll(&pfd, 1, left < TEARDOWN_TICK_MS ? (int)left : TEARDOWN_TICK_MS) > 0)
-			(void)signals_drain(st->sig_fd);
+			(void)signals_drain(st->sig_fd, &st->relay);
 	}
 }
 
@@ -803,7 +866,7 @@ static void serve(struct init *st)
 		/* Accept only once the session runs: a child forked earlier
 		 * would take PID 2 from the session leader. */
 		i_relay = n;
-		pfd[n++] = relay_listen_pollfd(&st->relay, st->leader == LEADER_ALIVE);
+		pfd[n++] = relay_listen_pollfd(&st->relay, st->leader == LEADER_ALIVE, &timeout);
 		pfd[n++] = relay_watch_pollfd(&st->relay);
 
 		if (poll(pfd, (nfds_t)n, timeout) < 0) {
@@ -812,7 +875,7 @@ static void serve(struct init *st)
 			syslog(LOG_ERR, "poll: %m; ending the session");
 			return;
 		}
-		if ((pfd[i_sig].revents & POLLIN) && signals_drain(st->sig_fd))
+		if ((pfd[i_sig].revents & POLLIN) && signals_drain(st->sig_fd, &st->relay))
 			return;
 		if (i_ctl >= 0 && pfd[i_ctl].revents && control_says_end(st))
 			return;
@@ -953,7 +1016,10 @@ int main(int argc, char **argv)
 	if (chdir("/") < 0) {
 		/* not fatal: we only hold the directory busy */
 	}
-	openlog("pam_unshare-init", LOG_PID, LOG_AUTHPRIV);
+	/* Connected now (LOG_NDELAY), not at the first line: a helper out of
+	 * descriptors must still be able to say so. */
+	openlog("pam_unshare-init", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+	nofile_raise();
 
 	if (mounts_setup(st.propagation, &step) < 0) {
 		report_failure(step, errno);

@@ -9,16 +9,19 @@
 #include <poll.h>
 #include <sys/types.h>
 
-/* init.c: reap every child that has exited. */
-void reap_children(void);
+struct relay;
+
+/* init.c: reap every child that has exited, telling the relay (r, or
+ * NULL) which of its children are gone. */
+void reap_children(struct relay *r);
 
 /* init.c: 1 if a process other than PID 1 runs in the namespace (zombies
  * do not count), else 0. */
 int namespace_busy(void);
 
-/* init.c: drain the signalfd, reaping on SIGCHLD. Returns 1 if SIGTERM,
- * SIGINT or SIGHUP was among the signals. */
-int signals_drain(int sig_fd);
+/* init.c: drain the signalfd, reaping on SIGCHLD (reap_children). Returns
+ * 1 if SIGTERM, SIGINT or SIGHUP was among the signals. */
+int signals_drain(int sig_fd, struct relay *r);
 
 /* The watch on our mount table for proc mounts of other PID namespaces
  * (init.c, "Other proc mounts"). main sweeps once before READY, in either
@@ -46,6 +49,50 @@ void close_from(int first);
  * connection (close-on-exec, non-blocking), or -1 with errno set. */
 int accept_from(int listen_fd, uid_t uid);
 
+/*
+ * A listening socket that poll() may stop watching for a while. accept()
+ * that fails for lack of a resource (EMFILE, ENFILE, ENOMEM, ENOBUFS)
+ * leaves the connection queued, so a level-triggered poll on the listener
+ * would return at once, forever: the helper would spin on a core. Such a
+ * listener is paused instead: its pollfd gets fd -1 (poll skips it) until
+ * a descriptor frees (listen_wake: a session left, a relay child ended) or
+ * a backoff timer runs out (LISTEN_PAUSE_FIRST_MS doubling to
+ * LISTEN_PAUSE_MAX_MS), whichever comes first; the queued connection then
+ * gets another try. One syslog line per run of failures.
+ */
+struct listen_pause {
+	const char *what; /* names the listener in the log line */
+	long resume_at;   /* CLOCK_MONOTONIC ms at which polling resumes; 0: not paused */
+	long wait_ms;     /* the last backoff; 0 outside a run of failures */
+};
+#define LISTEN_PAUSE_FIRST_MS 10
+#define LISTEN_PAUSE_MAX_MS 1000
+
+/* init.c: the pollfd of listener `fd` (POLLIN; fd -1 while paused).
+ * Lowers *timeout (-1: none) to when a pause ends. */
+struct pollfd listen_pollfd(int fd, struct listen_pause *p, int *timeout);
+
+/* init.c: accept() on the listener failed with `err`. A lack of a
+ * resource pauses it (logged at the first failure of a run); anything
+ * else concerns only that one connection. Returns 1 if paused. */
+int listen_failed(struct listen_pause *p, int err);
+
+/* init.c: accept() on the listener succeeded: a run of failures is over. */
+void listen_served(struct listen_pause *p);
+
+/* init.c: a descriptor (or a process) was freed: a paused listener is
+ * tried again in the next round. */
+void listen_wake(struct listen_pause *p);
+
+/* The most connections the relay serves at once, per helper (so per
+ * session, or per user with scope=user): one relay child each. A
+ * `systemctl --user` command holds one connection while it runs, and
+ * `systemd-run --user --wait` none when there is a user bus (measured in
+ * the VM scenario relay_flood), so this is room for 16 such commands at
+ * once. Connections over it are accepted and
+ * closed at once, not queued. Tests read the number from here. */
+#define RELAY_MAX_CONNS 16
+
 /* The relay of the user's systemd manager (relay.c; -u UID:GID). */
 struct relay {
 	int wanted;       /* -u given */
@@ -62,6 +109,10 @@ struct relay {
 	int watch_wd;     /* its watch while waiting for that socket, or -1 */
 	int watch_failed; /* inotify failed once (logged) */
 	int cover_failed; /* the last cover failed (logged) */
+	struct listen_pause pause; /* of listen_fd */
+	int nkids;        /* relay children alive: kids[0..nkids) */
+	pid_t kids[RELAY_MAX_CONNS];
+	int full_logged;  /* the cap was hit (logged) and not all ended since */
 };
 
 /* The relay child's process name, as ps shows it in the session. */
@@ -79,14 +130,33 @@ int relay_start(struct relay *r);
  * covered; call after the mount table changed or a login joined. */
 void relay_refresh(struct relay *r);
 
-/* relay.c: the pollfds of our listening socket (only if `accepting`) and of
- * the inotify watch; fd -1 when there is none, which poll() skips. */
-struct pollfd relay_listen_pollfd(const struct relay *r, int accepting);
+/* relay.c: the pollfds of our listening socket (only if `accepting` and
+ * not paused; a pause lowers *timeout as listen_pollfd does) and of the
+ * inotify watch; fd -1 when there is none, which poll() skips. */
+struct pollfd relay_listen_pollfd(struct relay *r, int accepting, int *timeout);
 struct pollfd relay_watch_pollfd(const struct relay *r);
 
 /* relay.c: after poll, with the revents of those two pollfds: accept and
  * serve a connection, or look for the socket again. */
 void relay_check(struct relay *r, short listen_revents, short watch_revents);
+
+/* relay.c: whether another relay child may start (fewer than
+ * RELAY_MAX_CONNS run). When not, says so in syslog once, until every
+ * relay child has ended. */
+int relay_room(struct relay *r);
+
+/* relay.c: count child `pid` as a relay child (relay_room said yes). */
+void relay_kid_add(struct relay *r, pid_t pid);
+
+struct rlimit;
+/* relay.c: the soft and hard limit named `name` ("Max processes") in
+ * `text`, the contents of /proc/PID/limits, into *lim. Returns 0, or -1 if
+ * there is no such line or its values are not numbers or "unlimited". */
+int limits_find(const char *text, const char *name, struct rlimit *lim);
+
+/* relay.c: child `pid` was reaped; if it was a relay child, its slot
+ * frees. r may be NULL (no relay). */
+void relay_reaped(struct relay *r, pid_t pid);
 
 /* The most sessions (and not yet identified connections) one per-user
  * namespace serves at once; more connections are refused, and the module
@@ -109,6 +179,7 @@ struct user_ns {
 	long first_host_pid;        /* -H */
 	const char *first_service;  /* SERVICE from argv */
 	int listen_fd;              /* NSINIT_FD_LISTEN, or -1 once withdrawn */
+	struct listen_pause pause;  /* of listen_fd */
 	int self_fd;                /* pidfd of ourselves, sent to joiners */
 	struct proc_watch *procs;   /* init.c's, started before READY */
 	struct relay *relay;        /* init.c's, started before READY */

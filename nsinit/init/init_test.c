@@ -303,11 +303,102 @@ static void test_proc_watch_pollfd(void)
 	ok(timeout == 40, "proc_watch_pollfd: a longer timeout is cut to the retry");
 }
 
+/* A listener that accept() failed on for lack of a resource leaves the
+ * poll set until its backoff ends or a descriptor frees; other errors
+ * never pause it. */
+static void test_listen_pause(void)
+{
+	struct listen_pause p = { .what = "test" };
+	int timeout = -1, paused_ok = 1;
+	struct pollfd pfd = listen_pollfd(9, &p, &timeout);
+
+	ok(pfd.fd == 9 && pfd.events == POLLIN && timeout == -1, "listen_pollfd: polled, no timeout, while not paused");
+	ok(!listen_failed(&p, EPERM) && !listen_failed(&p, ECONNABORTED) && p.resume_at == 0,
+	   "listen_failed: a refused peer or an aborted connection does not pause");
+	ok(listen_failed(&p, EMFILE) && p.wait_ms == LISTEN_PAUSE_FIRST_MS, "listen_failed: EMFILE pauses, first backoff");
+	pfd = listen_pollfd(9, &p, &timeout);
+	ok(pfd.fd == -1 && timeout > 0 && timeout <= LISTEN_PAUSE_FIRST_MS,
+	   "listen_pollfd: a paused listener is left out of poll, and the timeout is cut to its backoff");
+	timeout = 3;
+	listen_pollfd(9, &p, &timeout);
+	ok(timeout == 3, "listen_pollfd: a shorter timeout stays");
+	for (int i = 0; i < 20; i++)
+		paused_ok &= listen_failed(&p, i % 2 ? ENFILE : ENOBUFS);
+	ok(paused_ok && listen_failed(&p, ENOMEM) && p.wait_ms == LISTEN_PAUSE_MAX_MS,
+	   "listen_failed: ENFILE, ENOBUFS and ENOMEM pause too, the backoff doubles up to its maximum");
+	listen_wake(&p);
+	timeout = -1;
+	pfd = listen_pollfd(9, &p, &timeout);
+	ok(pfd.fd == 9 && timeout == -1, "listen_wake: a freed descriptor ends the pause at once");
+	ok(p.wait_ms == LISTEN_PAUSE_MAX_MS, "listen_wake: the run of failures goes on (no second log line)");
+	listen_served(&p);
+	ok(p.wait_ms == 0 && p.resume_at == 0, "listen_served: an accepted connection ends the run");
+	p.resume_at = now_ms() - 1;
+	p.wait_ms = 40;
+	pfd = listen_pollfd(9, &p, &timeout);
+	ok(pfd.fd == 9 && p.resume_at == 0, "listen_pollfd: a pause whose time has come ends");
+}
+
+/* The relay's cap: at most RELAY_MAX_CONNS children; a reaped child frees
+ * its place; the log line comes back only once all have ended. */
+static void test_relay_cap(void)
+{
+	struct relay r = { .listen_fd = -1 };
+	int room = 1;
+
+	for (int i = 0; i < RELAY_MAX_CONNS; i++) {
+		room &= relay_room(&r);
+		relay_kid_add(&r, 100 + i);
+	}
+	ok(room && r.nkids == RELAY_MAX_CONNS, "relay_room: room for RELAY_MAX_CONNS children");
+	ok(!relay_room(&r) && r.full_logged, "relay_room: no room for one more, and it is logged");
+	relay_kid_add(&r, 999);
+	ok(r.nkids == RELAY_MAX_CONNS, "relay_kid_add: never past the cap");
+	relay_reaped(&r, 12345);
+	ok(r.nkids == RELAY_MAX_CONNS, "relay_reaped: a child that is not a relay child frees nothing");
+	relay_reaped(&r, 100);
+	ok(r.nkids == RELAY_MAX_CONNS - 1 && relay_room(&r), "relay_reaped: a relay child's end frees its place");
+	ok(r.full_logged, "relay_reaped: not logged again while the flood lasts");
+	for (int i = 1; i < RELAY_MAX_CONNS; i++)
+		relay_reaped(&r, 100 + i);
+	ok(r.nkids == 0 && !r.full_logged, "relay_reaped: once every relay child has ended, the next flood is logged");
+	relay_reaped(NULL, 100); /* no relay: nothing to do, no crash */
+}
+
+/* /proc/PID/limits as the kernel writes it. */
+static const char limits_text[] =
+	"Limit                     Soft Limit           Hard Limit           Units     \n"
+	"Max cpu time              unlimited            unlimited            seconds   \n"
+	"Max processes             40                   63432                processes \n"
+	"Max open files            1024                 524288               files     \n"
+	"Max locked memory         8388608              8388608              bytes     \n";
+
+static void test_limits_find(void)
+{
+	struct rlimit lim;
+
+	ok(limits_find(limits_text, "Max processes", &lim) == 0 && lim.rlim_cur == 40 && lim.rlim_max == 63432,
+	   "limits_find: Max processes");
+	ok(limits_find(limits_text, "Max open files", &lim) == 0 && lim.rlim_cur == 1024 && lim.rlim_max == 524288,
+	   "limits_find: Max open files");
+	ok(limits_find(limits_text, "Max cpu time", &lim) == 0 && lim.rlim_cur == RLIM_INFINITY &&
+		   lim.rlim_max == RLIM_INFINITY,
+	   "limits_find: unlimited");
+	ok(limits_find(limits_text, "Max open", &lim) < 0, "limits_find: a name is matched whole");
+	ok(limits_find(limits_text, "Max pending signals", &lim) < 0, "limits_find: a missing line");
+	ok(limits_find("Max processes             40x   50\n", "Max processes", &lim) < 0,
+	   "limits_find: a value that is not a number");
+	ok(limits_find("Max processes             40\n", "Max processes", &lim) < 0, "limits_find: a missing hard limit");
+	ok(limits_find("", "Max processes", &lim) < 0, "limits_find: empty text");
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/init_test.XXXXXX";
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* The functions under test log; keep the machine's log quiet. */
+	setlogmask(LOG_MASK(LOG_EMERG));
 	if (!mkdtemp(tmpl)) {
 		perror("mkdtemp");
 		return 2;
@@ -320,6 +411,9 @@ int main(void)
 	test_mountinfo_parse();
 	test_procfs_is_ours();
 	test_proc_watch_pollfd();
+	test_listen_pause();
+	test_relay_cap();
+	test_limits_find();
 	printf("1..%d\n", tests);
 	printf("%d passed, %d failed\n", tests - failed, failed);
 	if (fork() == 0) {

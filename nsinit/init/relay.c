@@ -66,10 +66,12 @@
 #include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -420,15 +422,54 @@ void relay_refresh(struct relay *r)
 int relay_start(struct relay *r)
 {
 	r->stash_fd = r->home_fd = r->listen_fd = r->real_fd = r->watch_fd = r->watch_wd = -1;
+	r->pause.what = "the user manager's relay";
 	r->on = r->wanted;
 	relay_refresh(r);
 	return r->on || !r->wanted ? 0 : -1;
 }
 
-struct pollfd relay_listen_pollfd(const struct relay *r, int accepting)
+struct pollfd relay_listen_pollfd(struct relay *r, int accepting, int *timeout)
 {
 	/* poll() skips a negative descriptor. */
-	return (struct pollfd){ .fd = r->on && accepting ? r->listen_fd : -1, .events = POLLIN };
+	if (!r->on || !accepting)
+		return (struct pollfd){ .fd = -1, .events = POLLIN };
+	return listen_pollfd(r->listen_fd, &r->pause, timeout);
+}
+
+int relay_room(struct relay *r)
+{
+	if (r->nkids < RELAY_MAX_CONNS)
+		return 1;
+	if (!r->full_logged)
+		syslog(LOG_WARNING, "the user manager's relay serves %d connections, its most; "
+				    "closing new ones until they end", RELAY_MAX_CONNS);
+	r->full_logged = 1;
+	return 0;
+}
+
+void relay_kid_add(struct relay *r, pid_t pid)
+{
+	if (r->nkids < RELAY_MAX_CONNS)
+		r->kids[r->nkids++] = pid;
+}
+
+void relay_reaped(struct relay *r, pid_t pid)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < r->nkids; i++) {
+		if (r->kids[i] != pid)
+			continue;
+		r->kids[i] = r->kids[--r->nkids];
+		/* Its end freed a process and maybe memory (our descriptor of
+		 * its connection was closed when it started). */
+		listen_wake(&r->pause);
+		break;
+	}
+	/* Log the cap again only after a flood has ended completely, so
+	 * that the user cannot fill the log by going just over it. */
+	if (r->nkids == 0)
+		r->full_logged = 0;
 }
 
 struct pollfd relay_watch_pollfd(const struct relay *r)
@@ -531,6 +572,113 @@ static void copy_both_ways(int client, int manager)
 	}
 }
 
+/* One limit value of /proc/PID/limits at *p: a number or "unlimited".
+ * Moves *p past it. Returns 0, or -1 for anything else. */
+static int limit_value(const char **p, rlim_t *v)
+{
+	char *end;
+
+	while (**p == ' ')
+		(*p)++;
+	if (strncmp(*p, "unlimited", 9) == 0) {
+		*v = RLIM_INFINITY;
+		*p += 9;
+		return 0;
+	}
+	if (**p < '0' || **p > '9')
+		return -1;
+	errno = 0;
+	*v = (rlim_t)strtoull(*p, &end, 10);
+	if (errno != 0 || (*end != ' ' && *end != '\n'))
+		return -1;
+	*p = end;
+	return 0;
+}
+
+int limits_find(const char *text, const char *name, struct rlimit *lim)
+{
+	size_t len = strlen(name);
+	const char *line = text;
+
+	while (line) {
+		const char *p = line + len;
+
+		if (strncmp(line, name, len) == 0 && *p == ' ')
+			return limit_value(&p, &lim->rlim_cur) < 0 || limit_value(&p, &lim->rlim_max) < 0 ? -1 : 0;
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return -1;
+}
+
+/* Take the process and descriptor limits of the process that connected
+ * (SO_PEERCRED): the user's own, never ours, which are the host's and
+ * raised by main. Read from /proc/PID/limits, which anyone may read
+ * (prlimit() on another process needs CAP_SYS_RESOURCE, which root may
+ * lack in a container). A limit above our hard one is cut to it: only the
+ * user's lower limits matter here. Returns 0, or -1 with errno set (the
+ * peer is gone: nobody waits for this connection). */
+static int peer_limits(int client)
+{
+	static const struct {
+		int resource;
+		const char *name;
+	} which[] = { { RLIMIT_NPROC, "Max processes" }, { RLIMIT_NOFILE, "Max open files" } };
+	char path[64], text[4096];
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	ssize_t n;
+	int fd;
+
+	if (getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)cred.pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	for (size_t i = 0; i < sizeof(which) / sizeof(which[0]); i++) {
+		struct rlimit lim, ours;
+
+		if (limits_find(text, which[i].name, &lim) < 0 || getrlimit(which[i].resource, &ours) < 0) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (lim.rlim_max > ours.rlim_max)
+			lim.rlim_max = ours.rlim_max;
+		if (lim.rlim_cur > lim.rlim_max)
+			lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(which[i].resource, &lim) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Whether the user may start one more process, as the kernel decides for
+ * a fork of theirs. RLIMIT_NPROC is checked at fork against the forking
+ * process's real uid, and at execve after a change of uid; we were forked
+ * by root and never exec, so the kernel never checks us. Forking once,
+ * now that we run as the user with the peer's limit, asks it: EAGAIN when
+ * the user's processes (we included) have reached the limit. Returns 0, or
+ * -1 with errno set. */
+static int nproc_allows_one_more(void)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		_exit(0);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
 /* The child that serves one connection: never returns. */
 static void relay_child(const struct relay *r, int client)
 {
@@ -548,8 +696,15 @@ static void relay_child(const struct relay *r, int client)
 	if (c < 0 || m < 0 || dup2(c, CHILD_FD_CLIENT) < 0 || dup2(m, CHILD_FD_MANAGER) < 0)
 		_exit(1);
 	close_from(CHILD_FD_MANAGER + 1);
+	if (peer_limits(CHILD_FD_CLIENT) < 0)
+		_exit(1);
 	/* From here on, nothing the user could not do. */
 	if (setgroups(0, NULL) < 0 || setresgid(r->gid, r->gid, r->gid) < 0 || setresuid(r->uid, r->uid, r->uid) < 0)
+		_exit(1);
+	/* Over the user's process limit: closing the connection is what
+	 * their own fork would have met (no log line: the user could fill
+	 * the log, and their client sees the end of the connection). */
+	if (nproc_allows_one_more() < 0)
 		_exit(1);
 	/* Not dumpable, so the user cannot ptrace it or read its descriptors
 	 * through /proc (the change of uid usually does this already). */
@@ -568,21 +723,28 @@ static void relay_child(const struct relay *r, int client)
 	_exit(0);
 }
 
-/* Accept one connection; serve it in a child if its peer is the user. */
+/* Accept one connection; serve it in a child if its peer is the user and
+ * fewer than RELAY_MAX_CONNS are served. Any other is closed at once: a
+ * connection left queued would keep the listener readable. */
 static void relay_accept(struct relay *r)
 {
 	int fd = accept_from(r->listen_fd, r->uid);
 	pid_t pid;
 
-	if (fd < 0)
+	if (fd < 0) {
+		(void)listen_failed(&r->pause, errno);
 		return;
-	if (r->real_fd < 0) {
+	}
+	listen_served(&r->pause);
+	if (r->real_fd < 0 || !relay_room(r)) {
 		close(fd);
 		return;
 	}
 	pid = fork();
 	if (pid == 0)
 		relay_child(r, fd);
+	if (pid > 0)
+		relay_kid_add(r, pid);
 	close(fd);
 }
 

@@ -42,7 +42,8 @@
  * sweeps once before READY, and this loop watches the mount table and
  * sweeps again whenever it changes, for every session at once.
  *
- * No allocation and no timers (but the retry of a failed sweep): an idle
+ * No allocation and no timers (but the retry of a failed sweep, and the
+ * backoff of a listener paused for lack of descriptors): an idle
  * namespace makes no wakeups.
  */
 #define _GNU_SOURCE
@@ -81,6 +82,10 @@ static void slot_free(struct user_ns *u, int i)
 {
 	close_fd(&u->slots[i].ctl_fd);
 	close_fd(&u->slots[i].host_fd);
+	/* Two descriptors are free: a listener paused for lack of them
+	 * tries again. */
+	listen_wake(&u->pause);
+	listen_wake(&u->relay->pause);
 	u->slots[i].joined = 0;
 	while (u->nslots > 0 && u->slots[u->nslots - 1].ctl_fd < 0)
 		u->nslots--;
@@ -116,6 +121,7 @@ int user_setup(struct user_ns *u)
 	/* The host bound the socket; listening here makes SO_PEERCRED, which
 	 * joiners check, name us. */
 	u->listen_fd = NSINIT_FD_LISTEN;
+	u->pause.what = "the rendezvous socket";
 	if (listen(u->listen_fd, SOMAXCONN) < 0)
 		return -1;
 	u->self_fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
@@ -203,8 +209,11 @@ static void accept_one(struct user_ns *u)
 	int fd = accept_from(u->listen_fd, 0);
 	int i;
 
-	if (fd < 0)
+	if (fd < 0) {
+		(void)listen_failed(&u->pause, errno);
 		return;
+	}
+	listen_served(&u->pause);
 	i = slot_new(u);
 	if (i < 0) {
 		syslog(LOG_ERR, "%d connections already; refusing another", USER_MAX_SLOTS);
@@ -302,11 +311,11 @@ enum user_end user_serve(struct user_ns *u)
 
 		pfd[n++] = (struct pollfd){ .fd = u->sig_fd, .events = POLLIN };
 		pfd[n++] = proc_watch_pollfd(u->procs, &timeout);
-		pfd[n++] = relay_listen_pollfd(u->relay, 1);
+		pfd[n++] = relay_listen_pollfd(u->relay, 1, &timeout);
 		pfd[n++] = relay_watch_pollfd(u->relay);
 		if (u->listen_fd >= 0) {
 			i_listen = n;
-			pfd[n++] = (struct pollfd){ .fd = u->listen_fd, .events = POLLIN };
+			pfd[n++] = listen_pollfd(u->listen_fd, &u->pause, &timeout);
 		}
 		first_slot = n;
 		for (int i = 0; i < u->nslots; i++) {
@@ -326,7 +335,7 @@ enum user_end user_serve(struct user_ns *u)
 			withdraw(u);
 			return USER_END_TEARDOWN;
 		}
-		if ((pfd[0].revents & POLLIN) && signals_drain(u->sig_fd)) {
+		if ((pfd[0].revents & POLLIN) && signals_drain(u->sig_fd, u->relay)) {
 			withdraw(u);
 			return USER_END_TEARDOWN;
 		}

@@ -286,11 +286,12 @@ ensure_image
 
 # The payload disk (/dev/vdb): the runner, the scenarios and the TAP library
 # they source (test/tap.sh, which reads the helper's process name from
-# nsinit/handshake.h), the package in deb/ (or the installed module
+# nsinit/handshake.h; user_manager.sh reads the relay's cap from
+# nsinit/init/init.h), the package in deb/ (or the installed module
 # tree in root/) and an empty out/ directory the guest writes results into.
 payload=$work/payload
 mkdir -p "$payload/bin" "$payload/root" "$payload/deb" "$payload/olddeb" "$payload/out"
-cp "$here/runner.sh" "$here/scenarios.sh" "$here/doors.sh" "$here/user_manager.sh" "$here/admin_trust.sh" "$here/lifecycle.sh" "$here/../tap.sh" "$here/../../nsinit/handshake.h" "$payload/bin/"
+cp "$here/runner.sh" "$here/scenarios.sh" "$here/doors.sh" "$here/user_manager.sh" "$here/admin_trust.sh" "$here/lifecycle.sh" "$here/../tap.sh" "$here/../../nsinit/handshake.h" "$here/../../nsinit/init/init.h" "$payload/bin/"
 {
 	printf 'VM_SMOKE=%q\n' "$smoke"
 	printf 'VM_SCENARIOS=%q\n' "${scenarios[*]}"

@@ -1022,7 +1022,7 @@ sc_nested_peruser() {
 # shellcheck source=test/vm/lifecycle.sh
 . "$here/lifecycle.sh"
 
-all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser nested_peruser door_ps door_dbus door_user_manager user_manager_survey user_manager door_cron door_at door_sudo_i door_visible door_doctor names_refused run_user_pty doctor_planted restarts upgrade uninstall"
+all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser nested_peruser door_ps door_dbus door_user_manager user_manager_survey user_manager relay_flood door_cron door_at door_sudo_i door_visible door_doctor names_refused run_user_pty doctor_planted restarts upgrade uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do

@@ -454,6 +454,135 @@ um_relay_lifetime() {
 	return "$rc"
 }
 
+# ---- a flood of connections to the relay ------------------------------------
+
+# The relay's cap on connections, from its one definition (run.sh copies
+# init.h next to this file).
+RELAY_MAX=$(sed -n 's/^#define RELAY_MAX_CONNS \([0-9]*\)$/\1/p' "$here/init.h" "$here/../../nsinit/init/init.h" 2>/dev/null)
+# Connections the flood opens.
+FLOOD_N=300
+
+# um_flood: alice, under `ulimit -u 40`, opens FLOOD_N connections to her
+# manager's socket (the relay, in her session), sends nothing, and waits
+# until the helper has closed every one over the cap; she holds the rest
+# until root releases them, then waits for her relay processes to end and
+# runs a fresh systemctl --user. The guest has perl (perl-base), not python;
+# the route runs in bash, for ulimit -u.
+route um_flood "$(
+	cat <<EOF
+ulimit -u 40 || echo "ulimit -u 40 failed"
+echo "process limit: \$(ulimit -u)"
+perl -e '
+use strict;
+use Socket;
+use IO::Select;
+my (\$path, \$n, \$cap, \$flags) = @ARGV;
+my (@socks, \$failed);
+for (1 .. \$n) {
+	socket(my \$s, AF_UNIX, SOCK_STREAM, 0) or die "socket: \$!";
+	if (connect(\$s, pack_sockaddr_un(\$path))) { push @socks, \$s } else { \$failed++; close \$s }
+}
+my \$sel = IO::Select->new(@socks);
+my \$closed = 0;
+my \$end = time + 120;
+# Closed: end-of-file or a reset, as a client sees it.
+while (\$closed < @socks - \$cap && time < \$end) {
+	for my \$s (\$sel->can_read(0.5)) {
+		my \$got = sysread(\$s, my \$buf, 1);
+		if (!\$got) { \$closed++; \$sel->remove(\$s) }
+	}
+}
+printf "flood: connected=%d failed=%d closed=%d open=%d\n", scalar @socks, \$failed // 0, \$closed, @socks - \$closed;
+open(my \$f, ">", "\$flags/holding") or die;
+close \$f;
+sleep 1 until -e "\$flags/release";
+close \$_ for @socks;
+' "\$XDG_RUNTIME_DIR/systemd/private" $FLOOD_N $RELAY_MAX $UM_FLAGS
+n=0
+while ps -e -o comm= | grep -qx $RELAY_COMM && [ \$n -lt 300 ]; do sleep 0.1; n=\$((n + 1)); done
+echo "relay processes after the release: \$(ps -e -o comm= | grep -cx $RELAY_COMM)"
+systemctl --user daemon-reload && echo "after the flood: ok"
+EOF
+)"
+
+# um_count: how many relay connections one `systemctl --user start` and
+# one `systemd-run --user --wait` hold open while they wait for their unit:
+# the unit runs until the session releases it, and the session counts its
+# relay processes meanwhile (the unit itself cannot: a relay process is not
+# dumpable, so its /proc entry is root's and ProtectProc= hides it).
+route um_count "$(
+	cat <<EOF
+mkdir -p ~/.config/systemd/user
+printf '[Service]\nType=oneshot\nExecStart=/bin/sh -c "touch %%h/count.started; while [ ! -e %%h/count.release ]; do sleep 0.1; done"\n' >~/.config/systemd/user/pu-count.service
+systemctl --user daemon-reload
+count() {
+	rm -f ~/count.started ~/count.release
+	"\$@" &
+	n=0
+	until [ -e ~/count.started ] || [ \$n -ge 300 ]; do sleep 0.1; n=\$((n + 1)); done
+	echo "\$1 \$2 \$3: \$(ps -e -o comm= | grep -cx $RELAY_COMM) relay connections"
+	touch ~/count.release
+	wait
+}
+count systemctl --user start pu-count.service
+count systemd-run --user --quiet --wait sh -c "touch \$HOME/count.started; while [ ! -e \$HOME/count.release ]; do sleep 0.1; done"
+EOF
+)"
+
+# alice_relays: how many relay processes of alice's run on the machine.
+alice_relays() { pgrep -u "$USER_A" -x "$RELAY_COMM" | grep -c . || true; }
+
+# um_flood_bounded: while alice holds the flood, her relay processes stay
+# at the cap (sampled five times); every connection over it was closed;
+# the helper logged it once.
+um_flood_bounded() {
+	local pid i n rc=0 since
+	since=$(date +%s)
+	mark_leftovers
+	um_flags_reset
+	timeout 600 ssh "$USER_A@127.0.0.1" "bash $ROUTES/um_flood.sh" </dev/null >"$tmp/um-flood" 2>&1 &
+	pid=$!
+	wait_until 300 test -e "$UM_FLAGS/holding" || { echo "the flood never settled"; rc=1; }
+	for i in 1 2 3 4 5; do
+		n=$(alice_relays)
+		echo "sample $i: $n relay processes of alice's"
+		[ "$n" -le "$RELAY_MAX" ] || rc=1
+		[ "$i" = 5 ] || sleep 0.5
+	done
+	[ "$n" -eq "$RELAY_MAX" ] || { echo "want $RELAY_MAX, the cap"; rc=1; }
+	touch "$UM_FLAGS/release"
+	wait "$pid"
+	tr -d '\r' <"$tmp/um-flood" | tee "$tmp/um-flood.clean"
+	grep -qx 'process limit: 40' "$tmp/um-flood.clean" || { echo "the session's limit was not 40"; rc=1; }
+	grep -qx "flood: connected=$FLOOD_N failed=0 closed=$((FLOOD_N - RELAY_MAX)) open=$RELAY_MAX" "$tmp/um-flood.clean" ||
+		{ echo "want $FLOOD_N connected, all but $RELAY_MAX closed"; rc=1; }
+	journal_since "$since" | grep -F "relay serves $RELAY_MAX connections" >"$tmp/um-flood.log"
+	cat "$tmp/um-flood.log"
+	[ "$(grep -c . "$tmp/um-flood.log")" -eq 1 ] || { echo "want one log line"; rc=1; }
+	return "$rc"
+}
+
+um_flood_after() {
+	grep -qx 'relay processes after the release: 0' "$tmp/um-flood.clean" || { fail "relay processes outlived the flood"; return 1; }
+	grep -qx 'after the flood: ok' "$tmp/um-flood.clean" || { fail "systemctl --user failed after the flood"; return 1; }
+	host_clean || return 1
+	if pgrep -a -x "$RELAY_COMM"; then
+		echo "relay processes left on the host"
+		return 1
+	fi
+}
+
+# sc_relay_flood: alice floods her session's relay; root's helper must not
+# fork for her without bound.
+sc_relay_flood() {
+	um_ssh "$USER_A" um_count >"$tmp/um-count"
+	diag "relay connections open while one command runs: $(tr -d '\r' <"$tmp/um-count" | tr '\n' ';')"
+	check "relay flood: alice (ulimit -u 40) holds $FLOOD_N connections; her relay processes stay at the cap ($RELAY_MAX), the rest are closed, one log line" \
+		um_flood_bounded
+	check "relay flood: after she releases them no relay process is left and a fresh systemctl --user works; nothing is left after logout" \
+		um_flood_after
+}
+
 # ---- doctor ---------------------------------------------------------------------
 
 # um_pam_args ARGS: the module line of every service file that has one,
