@@ -15,15 +15,22 @@
 # planted_start MODE: pu-alice's fake manager, noisy or silent.
 planted_start() {
 	as_alice "$PY" -c '
-import socket, sys, time
+import os, socket, sys, time
 s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
+# Listening before the socket appears at its path: a client never finds
+# it there and refused.
+s.bind(sys.argv[1] + ".new")
 s.listen(64)
+os.rename(sys.argv[1] + ".new", sys.argv[1])
 while sys.argv[2] == "silent":
     time.sleep(3600)
 while True:
     c, _ = s.accept()
-    c.sendall(b"\x1b]0;pwned\x07\x1b[2J\x1b[31mEVIL\r\n")
+    try:
+        c.sendall(b"\x1b]0;pwned\x07\x1b[2J\x1b[31mEVIL\r\n")
+    except OSError:
+        pass  # the client hung up first (doctor only checks the peer)
+    c.close()
 ' "$MANAGER_SOCK" "$1" &
 	# shellcheck disable=SC2034 # relay.sh's manager_stop stops it
 	MANAGER_PID=$!
