@@ -967,7 +967,12 @@ nested_sudo() {
 	rm -f "$NESTED_GO"
 	echo 'alice ALL=(bob) NOPASSWD: /bin/sleep' >/etc/sudoers.d/vmtest-nested
 	chmod 0440 /etc/sudoers.d/vmtest-nested
-	[ ! -e "$sock" ] || { fail "bob already has a namespace"; return 1; }
+	# A namespace of bob from an earlier scenario may still be ending;
+	# once it has, its socket file is stale (the next creator replaces
+	# it), and removing it lets the check below see a new one.
+	wait_until 30 sh -c "! $CLI status | grep -Eq '^bob +user '" ||
+		{ fail "bob still has a namespace: $($CLI status)"; return 1; }
+	rm -f "$sock"
 	timeout "$T" ssh "$USER_A@127.0.0.1" "sudo -n -u bob /bin/sleep 1021 >/dev/null 2>&1 &
 		while [ ! -e $NESTED_GO ]; do sleep 0.2; done; ps -e -o args=" </dev/null >"$tmp/nested.alice" 2>&1 &
 	a=$!
