@@ -139,6 +139,49 @@ t_relay_late_socket() {
 	runtime_down
 }
 
+# --- what the user can make the helper spend -----------------------------------
+
+# hold_inotify: as alice, make inotify instances until the kernel refuses
+# one (her fs.inotify.max_user_instances), print how many, and keep them
+# until killed (exec: killing the background job ends the holder).
+hold_inotify() {
+	exec "${AS_ALICE[@]}" "$PY" -c '
+import ctypes, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+n = 0
+while libc.inotify_init1(os.O_CLOEXEC) >= 0:
+    n += 1
+err = ctypes.get_errno()
+print("%d, then %s" % (n, os.strerror(err)), flush=True)
+signal.pause()
+'
+}
+
+# While waiting for the manager's socket the helper watches alice's runtime
+# directory with inotify. The instance must be charged to her, not to root:
+# root's 128 are shared by every root daemon, and alice chooses when the
+# helper waits (she moves her manager's socket away) and how many sessions
+# she opens. With all of her own instances in use, the helper's must fail.
+t_relay_inotify_charged() {
+	local mark holder session
+	runtime_up # systemd/ but no socket: the helper waits in it, watching
+	rm -f "$W/inotify.held" "$W/release"
+	hold_inotify >"$W/inotify.held" &
+	holder=$!
+	wait_until 5 test -s "$W/inotify.held" || fatal "alice's inotify instances were not taken"
+	mark=$(syslog_mark)
+	user_session pu-alice /bin/sh -c "while [ ! -e $W/release ]; do sleep 0.1; done" >/dev/null &
+	session=$!
+	check "relay: with alice's inotify instances used up ($(cat "$W/inotify.held")), the helper's watch fails: it is charged to her, not root" \
+		wait_until 10 syslog_has "$mark" "cannot watch for the user manager's socket"
+	touch "$W/release"
+	wait "$session"
+	kill "$holder" 2>/dev/null
+	wait "$holder" 2>/dev/null
+	check "relay: nothing is left" wait_until 5 no_helpers
+	runtime_down
+}
+
 # --- what the relay refuses ---------------------------------------------------
 
 # in_session_ns ARGS...: run ARGS in the mount and PID namespaces of the

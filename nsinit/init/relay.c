@@ -243,6 +243,35 @@ static void watch_stop(struct relay *r)
 	r->watch_wd = -1;
 }
 
+/* A new inotify instance, charged to `uid`. The kernel counts instances
+ * (fs.inotify.max_user_instances, 128 by default) and their watches against
+ * the effective uid of the process that makes them, and root's count is
+ * shared by every root daemon. A user decides when we wait (she need only
+ * move her manager's socket away) and how many sessions she opens: as root,
+ * 128 of her sessions would leave no instance for systemd, udev or
+ * journalctl -f. So the instance is made with her uid as our effective uid
+ * only: real and saved stay root, so she cannot signal or ptrace us in
+ * between, and we are single-threaded. If her own instances are used up, we
+ * go without (relay_refresh still runs on every mount change). Returns the
+ * descriptor, or -1 with errno set. */
+static int inotify_init_as_user(uid_t uid)
+{
+	int fd, err;
+
+	if (setresuid((uid_t)-1, uid, (uid_t)-1) < 0)
+		return -1;
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	err = errno;
+	if (setresuid((uid_t)-1, 0, (uid_t)-1) < 0) {
+		/* Cannot happen with a saved uid of 0; if it did, we must not
+		 * go on with the user's effective uid. */
+		syslog(LOG_CRIT, "cannot return to effective uid 0: %m");
+		_exit(1);
+	}
+	errno = err;
+	return fd;
+}
+
 /* Wait for entries to appear in directory `dirfd`, and in no other. Adding
  * a watch on the directory already watched returns the same watch and
  * changes nothing; only a move to another directory removes the old one
@@ -253,7 +282,7 @@ static void watch_dir(struct relay *r, int dirfd)
 	int wd;
 
 	if (r->watch_fd < 0)
-		r->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		r->watch_fd = inotify_init_as_user(r->uid);
 	if (r->watch_fd < 0) {
 		if (!r->watch_failed)
 			syslog(LOG_WARNING, "cannot watch for the user manager's socket: %m; "
