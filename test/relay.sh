@@ -182,6 +182,71 @@ t_relay_inotify_charged() {
 	runtime_down
 }
 
+# fuse_silent DIR: a FUSE file system at DIR whose daemon never answers, as
+# alice's own daemon can once fusermount3 (setuid) has mounted it for her on
+# a directory of hers, with allow_other (which /etc/fuse.conf allows users
+# with user_allow_other; without it root's requests fail at once). Mounted in
+# the session's mount namespace, where fusermount3 would mount it; the mount
+# lasts as long as the daemon.
+fuse_silent() {
+	[ -e /dev/fuse ] || mknod -m 0600 /dev/fuse c 10 229
+	in_session_ns "$PY" -c '
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open("/dev/fuse", os.O_RDWR)
+opts = "fd=%d,rootmode=40000,user_id=4101,group_id=4101,allow_other" % fd
+if libc.mount(b"pu-fuse", sys.argv[1].encode(), b"fuse", 0, opts.encode()) != 0:
+    sys.exit("mount: " + os.strerror(ctypes.get_errno()))
+print("mounted", flush=True)
+time.sleep(600)
+' "$1"
+}
+
+helper_watches() { ls -l "/proc/$(helpers_alive | head -n 1)/fd" | grep -q 'anon_inode:inotify'; }
+
+helper_not_stuck() {
+	local h state
+	h=$(helpers_alive | head -n 1)
+	state=$(sed -n 's/^State:\t//p' "/proc/$h/status")
+	[[ $state != D* ]] || { echo "helper $h: $state, in $(cat "/proc/$h/wchan")"; return 1; }
+}
+
+# A FUSE mount of alice's at /run/user/UID/systemd wakes the helper (a
+# mount change) and the relay looks there again. It must not ask that file
+# system anything: a daemon that never answers would keep PID 1 in
+# uninterruptible sleep, and the session would end only when its host
+# kills the helper.
+t_relay_fuse_mount() {
+	local session fusep out=$W/fuse.session
+	if ! grep -qw fuse /proc/filesystems; then
+		skip "relay: no FUSE in this kernel"
+		return
+	fi
+	: >"$W/manager.log"
+	runtime_up
+	manager_start gen1
+	rm -f "$W/release" "$W/fuse.out"
+	user_session pu-alice /bin/sh -c "while [ ! -e $W/release ]; do sleep 0.1; done" >"$out" &
+	session=$!
+	wait_until 5 session_covered || fatal "the relay did not cover the manager's socket"
+	fuse_silent "$ALICE_RUNTIME/systemd" >"$W/fuse.out" 2>&1 &
+	fusep=$!
+	wait_until 5 grep -q mounted "$W/fuse.out" || fatal "FUSE mount: $(cat "$W/fuse.out")"
+	# The daemon never answered INIT, so the kernel's cached owner of the
+	# mount's root is root: the relay refuses it as not alice's and waits
+	# in the runtime directory (an inotify watch: the sign that it looked).
+	check "relay: the helper looked at the user's FUSE mount without asking it, and waits" \
+		wait_until 10 helper_watches
+	check "relay: the helper is not stuck in the user's FUSE file system" helper_not_stuck
+	touch "$W/release"
+	wait "$session"
+	check "relay: the session still closes cleanly" has_line "$(cat "$out")" "close=PAM_SUCCESS"
+	kill "$fusep" 2>/dev/null
+	wait "$fusep" 2>/dev/null
+	check "relay: nothing is left" wait_until 5 no_helpers
+	runtime_down
+}
+
 # --- what the relay refuses ---------------------------------------------------
 
 # in_session_ns ARGS...: run ARGS in the mount and PID namespaces of the
