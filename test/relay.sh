@@ -202,7 +202,13 @@ time.sleep(600)
 ' "$1"
 }
 
-helper_watches() { ls -l "/proc/$(helpers_alive | head -n 1)/fd" | grep -q 'anon_inode:inotify'; }
+helper_watches() {
+	local f
+	for f in /proc/"$(helpers_alive | head -n 1)"/fd/*; do
+		[ "$(readlink "$f")" = anon_inode:inotify ] && return 0
+	done
+	return 1
+}
 
 helper_not_stuck() {
 	local h state
