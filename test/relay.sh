@@ -139,6 +139,120 @@ t_relay_late_socket() {
 	runtime_down
 }
 
+# --- what the user can make the helper spend -----------------------------------
+
+# hold_inotify: as alice, make inotify instances until the kernel refuses
+# one (her fs.inotify.max_user_instances), print how many, and keep them
+# until killed (exec: killing the background job ends the holder).
+hold_inotify() {
+	exec "${AS_ALICE[@]}" "$PY" -c '
+import ctypes, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+n = 0
+while libc.inotify_init1(os.O_CLOEXEC) >= 0:
+    n += 1
+err = ctypes.get_errno()
+print("%d, then %s" % (n, os.strerror(err)), flush=True)
+signal.pause()
+'
+}
+
+# While waiting for the manager's socket the helper watches alice's runtime
+# directory with inotify. The instance must be charged to her, not to root:
+# root's 128 are shared by every root daemon, and alice chooses when the
+# helper waits (she moves her manager's socket away) and how many sessions
+# she opens. With all of her own instances in use, the helper's must fail.
+t_relay_inotify_charged() {
+	local mark holder session
+	runtime_up # systemd/ but no socket: the helper waits in it, watching
+	rm -f "$W/inotify.held" "$W/release"
+	hold_inotify >"$W/inotify.held" &
+	holder=$!
+	wait_until 5 test -s "$W/inotify.held" || fatal "alice's inotify instances were not taken"
+	mark=$(syslog_mark)
+	user_session pu-alice /bin/sh -c "while [ ! -e $W/release ]; do sleep 0.1; done" >/dev/null &
+	session=$!
+	check "relay: with alice's inotify instances used up ($(cat "$W/inotify.held")), the helper's watch fails: it is charged to her, not root" \
+		wait_until 10 syslog_has "$mark" "cannot watch for the user manager's socket"
+	touch "$W/release"
+	wait "$session"
+	kill "$holder" 2>/dev/null
+	wait "$holder" 2>/dev/null
+	check "relay: nothing is left" wait_until 5 no_helpers
+	runtime_down
+}
+
+# fuse_silent DIR: a FUSE file system at DIR whose daemon never answers, as
+# alice's own daemon can once fusermount3 (setuid) has mounted it for her on
+# a directory of hers, with allow_other (which /etc/fuse.conf allows users
+# with user_allow_other; without it root's requests fail at once). Mounted in
+# the session's mount namespace, where fusermount3 would mount it; the mount
+# lasts as long as the daemon.
+fuse_silent() {
+	[ -e /dev/fuse ] || mknod -m 0600 /dev/fuse c 10 229
+	in_session_ns "$PY" -c '
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open("/dev/fuse", os.O_RDWR)
+opts = "fd=%d,rootmode=40000,user_id=4101,group_id=4101,allow_other" % fd
+if libc.mount(b"pu-fuse", sys.argv[1].encode(), b"fuse", 0, opts.encode()) != 0:
+    sys.exit("mount: " + os.strerror(ctypes.get_errno()))
+print("mounted", flush=True)
+time.sleep(600)
+' "$1"
+}
+
+helper_watches() {
+	local f
+	for f in /proc/"$(helpers_alive | head -n 1)"/fd/*; do
+		[ "$(readlink "$f")" = anon_inode:inotify ] && return 0
+	done
+	return 1
+}
+
+helper_not_stuck() {
+	local h state
+	h=$(helpers_alive | head -n 1)
+	state=$(sed -n 's/^State:\t//p' "/proc/$h/status")
+	[[ $state != D* ]] || { echo "helper $h: $state, in $(cat "/proc/$h/wchan")"; return 1; }
+}
+
+# A FUSE mount of alice's at /run/user/UID/systemd wakes the helper (a
+# mount change) and the relay looks there again. It must not ask that file
+# system anything: a daemon that never answers would keep PID 1 in
+# uninterruptible sleep, and the session would end only when its host
+# kills the helper.
+t_relay_fuse_mount() {
+	local session fusep out=$W/fuse.session
+	if ! grep -qw fuse /proc/filesystems; then
+		skip "relay: no FUSE in this kernel"
+		return
+	fi
+	: >"$W/manager.log"
+	runtime_up
+	manager_start gen1
+	rm -f "$W/release" "$W/fuse.out"
+	user_session pu-alice /bin/sh -c "while [ ! -e $W/release ]; do sleep 0.1; done" >"$out" &
+	session=$!
+	wait_until 5 session_covered || fatal "the relay did not cover the manager's socket"
+	fuse_silent "$ALICE_RUNTIME/systemd" >"$W/fuse.out" 2>&1 &
+	fusep=$!
+	wait_until 5 grep -q mounted "$W/fuse.out" || fatal "FUSE mount: $(cat "$W/fuse.out")"
+	# The daemon never answered INIT, so the kernel's cached owner of the
+	# mount's root is root: the relay refuses it as not alice's and waits
+	# in the runtime directory (an inotify watch: the sign that it looked).
+	check "relay: the helper looked at the user's FUSE mount without asking it, and waits" \
+		wait_until 10 helper_watches
+	check "relay: the helper is not stuck in the user's FUSE file system" helper_not_stuck
+	touch "$W/release"
+	wait "$session"
+	check "relay: the session still closes cleanly" has_line "$(cat "$out")" "close=PAM_SUCCESS"
+	kill "$fusep" 2>/dev/null
+	wait "$fusep" 2>/dev/null
+	check "relay: nothing is left" wait_until 5 no_helpers
+	runtime_down
+}
+
 # --- what the relay refuses ---------------------------------------------------
 
 # in_session_ns ARGS...: run ARGS in the mount and PID namespaces of the

@@ -1290,7 +1290,7 @@ ALL_TESTS=(pamhost_ps pamhost_50_in_one_process first_command_sees_new_proc
 	user_nested_host user_nested_helper_refused user_upgrade user_join_fallback
 	relay_session relay_late_socket relay_refuses relay_scope_user
 	limits_relay_cap limits_relay_nproc limits_relay_emfile limits_user_emfile
-	limits_helper_nofile)
+	limits_helper_nofile relay_inotify_charged relay_fuse_mount)
 
 [ $# -gt 0 ] && shift # BUILD_DIR
 tests=("${@:-${ALL_TESTS[@]}}")

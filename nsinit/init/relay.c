@@ -43,7 +43,10 @@
  * it at any time. Each step opens one component with O_NOFOLLOW, checks
  * that it belongs to the user, and works on the descriptor: the cover can
  * only ever land on a socket of the user's inside their own runtime
- * directory, in their own session. Our socket is the user's, mode 0600,
+ * directory, in their own session. No step asks a file system anything
+ * before it is known to be the tmpfs of the runtime directory (stat_cached,
+ * mount_is_tmpfs): a FUSE file system the user mounted there could keep us
+ * waiting for ever. Our socket is the user's, mode 0600,
  * and we also refuse every peer whose uid is not the user's. The relay
  * child connects as the user, so a socket the user planted instead of the
  * manager's gains them nothing.
@@ -68,8 +71,10 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -243,6 +248,35 @@ static void watch_stop(struct relay *r)
 	r->watch_wd = -1;
 }
 
+/* A new inotify instance, charged to `uid`. The kernel counts instances
+ * (fs.inotify.max_user_instances, 128 by default) and their watches against
+ * the effective uid of the process that makes them, and root's count is
+ * shared by every root daemon. A user decides when we wait (she need only
+ * move her manager's socket away) and how many sessions she opens: as root,
+ * 128 of her sessions would leave no instance for systemd, udev or
+ * journalctl -f. So the instance is made with her uid as our effective uid
+ * only: real and saved stay root, so she cannot signal or ptrace us in
+ * between, and we are single-threaded. If her own instances are used up, we
+ * go without (relay_refresh still runs on every mount change). Returns the
+ * descriptor, or -1 with errno set. */
+static int inotify_init_as_user(uid_t uid)
+{
+	int fd, err;
+
+	if (setresuid((uid_t)-1, uid, (uid_t)-1) < 0)
+		return -1;
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	err = errno;
+	if (setresuid((uid_t)-1, 0, (uid_t)-1) < 0) {
+		/* Cannot happen with a saved uid of 0; if it did, we must not
+		 * go on with the user's effective uid. */
+		syslog(LOG_CRIT, "cannot return to effective uid 0: %m");
+		_exit(1);
+	}
+	errno = err;
+	return fd;
+}
+
 /* Wait for entries to appear in directory `dirfd`, and in no other. Adding
  * a watch on the directory already watched returns the same watch and
  * changes nothing; only a move to another directory removes the old one
@@ -253,7 +287,7 @@ static void watch_dir(struct relay *r, int dirfd)
 	int wd;
 
 	if (r->watch_fd < 0)
-		r->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		r->watch_fd = inotify_init_as_user(r->uid);
 	if (r->watch_fd < 0) {
 		if (!r->watch_failed)
 			syslog(LOG_WARNING, "cannot watch for the user manager's socket: %m; "
@@ -277,16 +311,89 @@ static void watch_drain(struct relay *r)
 		;
 }
 
+/* The kernel's struct statx (linux/stat.h; musl ships no kernel headers). */
+struct statx_k {
+	uint32_t mask, blksize;
+	uint64_t attributes;
+	uint32_t nlink, uid, gid;
+	uint16_t mode, spare0;
+	uint64_t ino, size, blocks, attributes_mask;
+	uint64_t times[8];
+	uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+	uint64_t mnt_id;
+	uint64_t spare[13];
+};
+_Static_assert(sizeof(struct statx_k) == 256, "struct statx is 256 bytes");
+#define STATX_NEEDED (0x1U /* TYPE */ | 0x2U /* MODE */ | 0x8U /* UID */ | 0x100U /* INO */ | 0x1000U /* MNT_ID */)
+#ifndef AT_STATX_DONT_SYNC
+#define AT_STATX_DONT_SYNC 0x4000
+#endif
+
+/* fstat, plus the mount ID, from what the kernel has cached: with
+ * AT_STATX_DONT_SYNC a FUSE file system is not asked. A user can mount one
+ * of her own (fusermount3 is setuid) on any directory of hers, and a
+ * daemon that never answers would keep us, PID 1, in uninterruptible sleep
+ * on the first stat. Returns 0, or -1 with errno set (ENOSYS: a kernel
+ * before 5.8, without mount IDs). */
+static int stat_cached(int fd, struct stat *st, uint64_t *mnt)
+{
+	struct statx_k sx;
+
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_NEEDED, &sx) < 0)
+		return -1;
+	if ((sx.mask & STATX_NEEDED) != STATX_NEEDED) {
+		errno = ENOSYS;
+		return -1;
+	}
+	memset(st, 0, sizeof(*st));
+	st->st_mode = sx.mode;
+	st->st_uid = sx.uid;
+	st->st_ino = sx.ino;
+	st->st_dev = makedev(sx.dev_major, sx.dev_minor);
+	*mnt = sx.mnt_id;
+	return 0;
+}
+
+/* Whether mount `mnt` of our mount namespace is a tmpfs: what logind
+ * mounts at /run/user/UID, and /run itself on a system without it. Every
+ * other file system the relay refuses, before it looks up anything in it:
+ * a user's FUSE mount answers lookups when it likes. */
+static int mount_is_tmpfs(uint64_t mnt)
+{
+	char line[4096];
+	int at_start = 1, found = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		int starts = at_start;
+		char *sep, *end;
+
+		at_start = strchr(line, '\n') != NULL;
+		if (!starts || strtoull(line, &end, 10) != mnt || *end != ' ')
+			continue;
+		/* ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - FSTYPE ...;
+		 * paths escape spaces, so " - " is the separator. A line longer
+		 * than the buffer is never a tmpfs here: our paths are short. */
+		sep = strstr(line, " - ");
+		found = sep != NULL && strncmp(sep + 3, "tmpfs ", 6) == 0 ? 1 : -1;
+	}
+	fclose(f);
+	return found == 1;
+}
+
 /* Open `name` in `dirfd` without following a symlink and check that it is
- * the user's and of type `type` (S_IFDIR, S_IFSOCK). Returns the O_PATH
+ * the user's and of type `type` (S_IFDIR, S_IFSOCK), without asking its
+ * file system (stat_cached). *mnt gets its mount ID. Returns the O_PATH
  * descriptor, or -1 with errno set (ENOENT: not there yet). */
-static int open_users(const struct relay *r, int dirfd, const char *name, mode_t type, struct stat *st)
+static int open_users(const struct relay *r, int dirfd, const char *name, mode_t type, struct stat *st, uint64_t *mnt)
 {
 	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | (type == S_IFDIR ? O_DIRECTORY : 0));
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, st) < 0 || (st->st_mode & S_IFMT) != type || st->st_uid != r->uid) {
+	if (stat_cached(fd, st, mnt) < 0 || (st->st_mode & S_IFMT) != type || st->st_uid != r->uid) {
 		close(fd);
 		errno = EPERM;
 		return -1;
@@ -328,23 +435,24 @@ static int cover(const struct relay *r, int sock)
 /* open_users, and if `name` is not there (or not yet what it must be),
  * watch `dirfd` and look once more: an entry made between the two looks
  * still wakes us. */
-static int open_or_watch(struct relay *r, int dirfd, const char *name, mode_t type, struct stat *st)
+static int open_or_watch(struct relay *r, int dirfd, const char *name, mode_t type, struct stat *st, uint64_t *mnt)
 {
-	int fd = open_users(r, dirfd, name, type, st);
+	int fd = open_users(r, dirfd, name, type, st, mnt);
 
 	if (fd >= 0)
 		return fd;
 	watch_dir(r, dirfd);
-	return open_users(r, dirfd, name, type, st);
+	return open_users(r, dirfd, name, type, st, mnt);
 }
 
 /* Cover the socket in `dir` unless it is ours already. Returns 0 when
  * the path shows our socket, or -1 with errno set: ENOENT when there is no
  * socket to cover, or it went away under us. */
-static int cover_in(struct relay *r, int dir)
+static int cover_in(struct relay *r, int dir, uint64_t run_mnt)
 {
 	struct stat st;
-	int sock = open_or_watch(r, dir, MANAGER_SOCKET, S_IFSOCK, &st);
+	uint64_t mnt;
+	int sock = open_or_watch(r, dir, MANAGER_SOCKET, S_IFSOCK, &st, &mnt);
 
 	if (sock < 0) {
 		errno = ENOENT;
@@ -353,6 +461,12 @@ static int cover_in(struct relay *r, int dir)
 	if (r->listen_fd >= 0 && st.st_dev == r->dev && st.st_ino == r->ino) {
 		close(sock); /* ours: covered already */
 		return 0;
+	}
+	if (mnt != run_mnt) {
+		/* A mount over the name, not the manager's socket. */
+		close(sock);
+		errno = EXDEV;
+		return -1;
 	}
 	/* Our socket is made only now that there is a manager to relay to:
 	 * sessions of users without one pay nothing. */
@@ -374,10 +488,22 @@ static int cover_in(struct relay *r, int dir)
 	return 0;
 }
 
+/* Log once that the runtime directory `path` is not what the relay
+ * works in (`why`). */
+static void relay_refused(struct relay *r, const char *path, const char *why)
+{
+	if (r->cover_failed)
+		return;
+	syslog(LOG_WARNING, "%s %s (a file system the user mounted?): not looked into; "
+			    "systemctl --user will not work in this session", path, why);
+	r->cover_failed = 1;
+}
+
 void relay_refresh(struct relay *r)
 {
 	char path[32];
 	struct stat st;
+	uint64_t run_mnt, mnt;
 	int run, dir, rc = -1, err = 0;
 
 	if (!r->on)
@@ -385,22 +511,37 @@ void relay_refresh(struct relay *r)
 	snprintf(path, sizeof(path), RUNTIME_DIR_FMT, (unsigned)r->uid);
 	/* No runtime directory: logind mounts one at the user's first login,
 	 * and that mount wakes us. */
-	run = open_users(r, AT_FDCWD, path, S_IFDIR, &st);
+	run = open_users(r, AT_FDCWD, path, S_IFDIR, &st, &run_mnt);
 	if (run < 0) {
 		watch_stop(r);
 		return;
 	}
+	/* Nothing below is looked up on a file system other than the tmpfs
+	 * of the runtime directory (mount_is_tmpfs): no mount of the user's
+	 * between it and the socket. */
+	if (!mount_is_tmpfs(run_mnt)) {
+		close(run);
+		watch_stop(r);
+		relay_refused(r, path, "is not on a tmpfs");
+		return;
+	}
 	/* The manager makes systemd/ and then its socket in it; until then
 	 * we wait in the deepest directory there is. */
-	dir = open_or_watch(r, run, MANAGER_DIR, S_IFDIR, &st);
+	dir = open_or_watch(r, run, MANAGER_DIR, S_IFDIR, &st, &mnt);
 	close(run);
 	if (dir < 0)
 		return;
+	if (mnt != run_mnt) {
+		close(dir);
+		watch_stop(r);
+		relay_refused(r, path, "has a mount at " MANAGER_DIR);
+		return;
+	}
 	/* A socket being replaced can vanish between our open and the cover
 	 * (ENOENT: the manager unlinked it, and that detached our old cover
 	 * and woke us before the name was gone): look again, watching. */
 	for (int tries = 0; tries < 3 && rc < 0; tries++) {
-		rc = cover_in(r, dir);
+		rc = cover_in(r, dir, run_mnt);
 		err = errno;
 		if (rc < 0 && err != ENOENT)
 			break;
