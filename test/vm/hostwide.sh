@@ -163,6 +163,7 @@ hw_workers_closed() {
 		! hw_sees "$HW_DIR/worker-$u.ps" bob || { fail "$u's worker still sees bob's marker"; return 1; }
 		! grep -q "^pu-hw-worker $other" "$HW_DIR/worker-$u.ps" || { fail "$u's worker sees $other's worker"; return 1; }
 		grep -q "^ps -eo args" "$HW_DIR/worker-$u.ps" || { fail "$u's worker does not see its own ps"; return 1; }
+		echo "$u's worker sees itself: $(grep -c "^pu-hw-worker $u" "$HW_DIR/worker-$u.ps") line(s) (a setuid() without exec makes it non-dumpable)"
 	done
 	# The root master still sees everything.
 	hw_sees "$HW_DIR/master.ps" bob || { fail "the root master no longer sees bob's marker"; return 1; }
