@@ -42,6 +42,10 @@ hw_doctor() {
 	cat "$tmp/hw-doctor"
 }
 
+# hw_save NAME [FILE]: keep FILE (default: doctor's last output) as
+# out/hostwide-NAME.txt, for the record of a run.
+hw_save() { cp "${2:-$tmp/hw-doctor}" "$VM_OUT/hostwide-$1.txt" 2>/dev/null || true; }
+
 # hw_doctor_names LINE: doctor's last output has a ✗ line starting with LINE.
 hw_doctor_names() { grep -q "^✗ $1" "$tmp/hw-doctor"; }
 
@@ -75,6 +79,8 @@ hw_service_open() {
 	[ "$HW_RC" = 1 ] || { fail "doctor exited $HW_RC"; return 1; }
 	hw_doctor_names "live unit pu-hw-alice.service: 1 process(es) of alice" || { fail "doctor does not name the unit"; return 1; }
 	grep -q "fix: pam-unshare enable --unit pu-hw-alice.service" "$tmp/hw-doctor" || { fail "doctor gives no fix"; return 1; }
+	hw_save service-before
+	hw_save service-ps-before "$HW_DIR/alice.ps"
 }
 
 hw_service_closed() {
@@ -88,7 +94,9 @@ hw_service_closed() {
 	cat "$HW_DIR/alice.ps"
 	! hw_sees "$HW_DIR/alice.ps" bob || { fail "the guarded service still sees bob's marker"; return 1; }
 	grep -q "^ps -eo args" "$HW_DIR/alice.ps" || { fail "the service does not see its own ps"; return 1; }
+	hw_save service-ps-after "$HW_DIR/alice.ps"
 	hw_doctor
+	hw_save service-after
 	! grep -q "pu-hw-alice.service" "$tmp/hw-doctor" || { fail "doctor still names the unit"; return 1; }
 }
 
@@ -149,6 +157,8 @@ hw_workers_open() {
 	hw_doctor
 	[ "$HW_RC" = 1 ] || { fail "doctor exited $HW_RC"; return 1; }
 	hw_doctor_names "live unit pu-hw-workers.service: 2 process(es) of alice, carol" || { fail "doctor does not name the unit"; return 1; }
+	hw_save workers-before
+	hw_save workers-alice-ps-before "$HW_DIR/worker-alice.ps"
 }
 
 hw_workers_closed() {
@@ -168,7 +178,10 @@ hw_workers_closed() {
 	# The root master still sees everything.
 	hw_sees "$HW_DIR/master.ps" bob || { fail "the root master no longer sees bob's marker"; return 1; }
 	grep -q "^pu-hw-worker alice" "$HW_DIR/master.ps" || { fail "the master does not see its workers"; return 1; }
+	hw_save workers-alice-ps-after "$HW_DIR/worker-alice.ps"
+	hw_save workers-master-ps-after "$HW_DIR/master.ps"
 	hw_doctor
+	hw_save workers-after
 	! grep -q "pu-hw-workers.service" "$tmp/hw-doctor" || { fail "doctor still names the unit"; return 1; }
 }
 
@@ -218,6 +231,8 @@ hw_transient() {
 	hw_doctor
 	hw_doctor_names "transient pu-hw-job.service: runs as bob" || { fail "doctor does not list the transient unit"; return 1; }
 	grep -q "ExecStart=.*$HW_MARK-transient" "$tmp/hw-doctor" || { fail "doctor does not show what is exposed"; return 1; }
+	hw_save transient
+	hw_save transient-alice-sees "$tmp/hw-job"
 	systemctl stop pu-hw-job.service
 	hw_doctor
 	! grep -q "pu-hw-job" "$tmp/hw-doctor" || { fail "doctor still lists it after stop"; return 1; }
@@ -237,6 +252,7 @@ hw_sudo_route() {
 	sudo -u bob sh -c "exec -a $HW_MARK-sudo sleep 600" </dev/null >/dev/null 2>&1 &
 	wait_until 30 pgrep -f "^$HW_MARK-sudo" >/dev/null
 	hw_doctor
+	hw_save sudo
 	pkill -f "^$HW_MARK-sudo"
 	rm -f /etc/sudoers.d/pu-hw
 	hw_doctor_names "route sudo: /etc/sudoers.d/pu-hw line 1: Defaults>bob !pam_session" || { fail "doctor does not name the rule"; return 1; }
@@ -250,6 +266,7 @@ hw_sshd_route() {
 	# first value it reads.
 	printf 'UsePAM no\n' >/etc/ssh/sshd_config.d/pu-hw.conf
 	hw_doctor
+	hw_save sshd
 	rm -f /etc/ssh/sshd_config.d/pu-hw.conf
 	hw_doctor_names "route sshd: UsePAM no" || { fail "doctor does not name UsePAM no"; return 1; }
 	hw_doctor
@@ -327,6 +344,8 @@ hw_all_closed() {
 	cat "$tmp/hw-oracle"
 	grep -q "sees $HW_MARK-bob (/system.slice/pu-hw-open.service)" "$tmp/hw-oracle" || { fail "not the open unit"; return 1; }
 	hw_doctor
+	hw_save closed-before
+	hw_save oracle-before "$tmp/hw-oracle"
 	[ "$HW_RC" = 1 ] || { fail "doctor exited $HW_RC with a door open"; return 1; }
 	units=$(hw_guard_units)
 	echo "--- doctor names the units: $units"
@@ -334,9 +353,11 @@ hw_all_closed() {
 	"$CLI" enable --unit --restart $units || { fail "enable --unit --restart failed"; return 1; }
 	echo "$units" >"$tmp/hw-guarded"
 	hw_doctor
+	hw_save closed-after
 	[ "$HW_RC" = 0 ] || { fail "doctor --host-wide exited $HW_RC with every door closed"; return 1; }
 	! grep -q "^[✗!]" "$tmp/hw-doctor" || { fail "doctor still reports something"; return 1; }
 	hw_oracle >"$tmp/hw-oracle" || { fail "the whole-host check finds a door"; cat "$tmp/hw-oracle"; return 1; }
+	hw_save oracle-after "$tmp/hw-oracle"
 	cat "$tmp/hw-oracle"
 	# What still works with the guards on: a login (logind over D-Bus).
 	ssh alice@127.0.0.1 true </dev/null || { fail "ssh alice fails with the guards on"; return 1; }
