@@ -116,6 +116,9 @@ func reportDoctor(stdout io.Writer, checks, doors []check, live []liveDoor, asJS
 	if rep.Live == nil {
 		rep.Live = []liveDoor{}
 	}
+	if rep.Checks == nil {
+		rep.Checks = []check{} // --host-wide
+	}
 	for _, c := range append(checks[:len(checks):len(checks)], doors...) {
 		if c.Status == statusFail {
 			rep.OK = false
