@@ -45,7 +45,7 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 	if name == "enable" {
 		opts = fs.String("options", "", "module arguments `ARGS`, as one string (for example \"exempt_groups=wheel debug\")")
 	}
-	unitMode := fs.Bool("unit", false, "the names are systemd system services: install (remove) the unit guard, a drop-in with ProtectProc=invisible (unitguard.go)")
+	unitMode := fs.Bool("unit", false, "the names are systemd system services: install (remove) the unit guard, a drop-in with ProtectProc=invisible")
 	restart := fs.Bool("restart", false, "with --unit: restart the running units, so that the change applies now")
 	services, err := parseInterspersed(fs, args, stdout)
 	if err != nil {

@@ -178,7 +178,7 @@ func unitGuards(h unitGuardHost, op string, units []string, dryRun, restart bool
 		what = "keep their private /proc"
 	}
 	fmt.Fprintf(stderr, "%s: running units %s until they restart (a reload does not give running processes a new /proc): "+
-		"systemctl restart %s (or %s --unit --restart)\n", progName, what, strings.Join(running, " "), op)
+		"systemctl restart %s (or %s %s --unit --restart)\n", progName, what, strings.Join(running, " "), progName, op)
 	return errors.Join(errs...)
 }
 
