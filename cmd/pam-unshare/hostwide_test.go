@@ -140,11 +140,29 @@ func TestLiveDoors(t *testing.T) {
 			cgroup: "/system.slice/restartme.service", mountinfo: plain},
 		{pid: 1200, ppid: 1, uid: 1001, gid: 1001, pidNS: hostNS, exe: "/usr/bin/sleep", args: "sleep 4",
 			cgroup: "/system.slice/run-u7.service", mountinfo: plain},
+		// A user manager's (sd-pam), forked before ProtectProc= applies:
+		// not a door when it is systemd's and not dumpable (/proc/PID is
+		// root's); the same name on a process its user owns is one.
+		{pid: 1300, ppid: 1299, uid: 1002, gid: 1002, pidNS: hostNS, exe: "/usr/lib/systemd/systemd", args: "(sd-pam)",
+			cgroup: "/user.slice/user-1002.slice/user@1002.service/init.scope", mountinfo: plain},
+		{pid: 1301, ppid: 1299, uid: 1002, gid: 1002, pidNS: hostNS, exe: "/usr/lib/systemd/systemd", args: "(sd-pam)",
+			cgroup: "/user.slice/user-1002.slice/user@1002.service/app.slice/fake.service", mountinfo: plain},
 	}
 	dir := writeHostProcs(t, procs)
 	read, err := readHostProcs(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := range read {
+		// The fixture cannot chown /proc/PID: the kernel makes it root's
+		// for a process that is not dumpable.
+		read[i].owner = 1000
+		if read[i].pid == 1300 {
+			read[i].owner = 0
+		}
+		if read[i].pid == 1300 || read[i].pid == 1301 {
+			read[i].comm = "(sd-pam)"
+		}
 	}
 	doors := liveDoors(fakeHostEnv(dir), read)
 	got := map[string]liveDoor{}
@@ -162,6 +180,7 @@ func TestLiveDoors(t *testing.T) {
 		"unit session-3.scope":   {1, "bob", false, "PAM service su does not isolate its sessions: pam-unshare enable su"},
 		"unit session-4.scope":   {1, "carol", false, "PAM service sshd runs pam-unshare, yet these processes are outside"},
 		"unit dbus.service":      {1, "messagebus", true, "pam-unshare enable --unit dbus.service"},
+		"unit user@1002.service": {1, "carol", false, "pam-unshare enable (installs the user-manager guard)"},
 		"unit user@1001.service": {1, "bob", false, "pam-unshare enable (installs the user-manager guard), then systemctl restart user@1001.service"},
 		"unit restartme.service": {1, "bob", false, "the unit guard is installed, but these processes started before it: systemctl restart restartme.service"},
 		"unit run-u7.service":    {1, "bob", false, "a transient unit (systemd-run)"},
@@ -192,6 +211,12 @@ func TestLiveDoors(t *testing.T) {
 	}
 	if c := findCheck(t, checks, "live units to guard"); c.Message != "pam-unshare enable --unit alice-app.service dbus.service gidexempt.service" {
 		t.Errorf("%+v", c)
+	}
+	if got := got["unit user@1002.service"]; len(got.PIDs) != 1 || got.PIDs[0] != 1301 {
+		t.Errorf("(sd-pam): %+v", got)
+	}
+	if n := countSdPam(fakeHostEnv(dir), read); n != 1 {
+		t.Errorf("countSdPam %d", n)
 	}
 	if c := liveCheck(nil, 17, nil); len(c) != 1 || c[0].Status != statusOK {
 		t.Errorf("no doors: %+v", c)
