@@ -316,7 +316,8 @@ hw_oracle() {
 	while read -r pid uid gid; do
 		[ "$pid" = "$BASHPID" ] && continue
 		if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "(sd-pam)" ] && [ "$(stat -c %u "/proc/$pid")" = 0 ] &&
-			grep -q '/user@[0-9]*\.service/' "/proc/$pid/cgroup" && [ "$(readlink "/proc/$pid/exe")" = /usr/lib/systemd/systemd ]; then
+			grep -q '/user@[0-9]*\.service/' "/proc/$pid/cgroup" &&
+			case $(readlink "/proc/$pid/exe") in /usr/lib/systemd/systemd | /lib/systemd/systemd) true ;; *) false ;; esac then
 			echo "pid $pid: (sd-pam) of $(id -nu "$uid"), not dumpable: exempt"
 			continue
 		fi
