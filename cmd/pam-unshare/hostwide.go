@@ -50,7 +50,7 @@ type hostProc struct {
 	capEff    uint64
 	cgroup    string // /proc/PID/cgroup
 	mountinfo string // /proc/PID/mountinfo, relative to the process's root
-	owner     int    // owner of /proc/PID: 0 for a process that is not dumpable
+	owner     int    // owner of /proc/PID/environ: 0 for a process that is not dumpable
 }
 
 // hostEnv is what the live check needs from the host besides its /proc;
@@ -155,7 +155,9 @@ func readHostProcs(proc string) ([]hostProc, error) {
 		h.cgroup = readFileOr(filepath.Join(dir, "cgroup"))
 		h.mountinfo = readFileOr(filepath.Join(dir, "mountinfo"))
 		h.owner = -1
-		if st, err := os.Stat(dir); err == nil {
+		// /proc/PID itself always shows the effective UID; the files
+		// in it belong to root when the process is not dumpable.
+		if st, err := os.Stat(filepath.Join(dir, "environ")); err == nil {
 			if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 				h.owner = int(sys.Uid)
 			}
@@ -203,7 +205,7 @@ func (p hostProc) privileged() bool {
 // ends) before it sets up the unit's mount namespace, so ProtectProc=
 // never reaches it and it keeps the host's /proc. It is not a door: it
 // runs only systemd's code, and having changed its UID without exec it is
-// not dumpable (its /proc/PID belongs to root), so its user can neither
+// not dumpable (the files in its /proc/PID belong to root), so its user can neither
 // trace it nor reach its /proc/PID/root. Measured on Debian 12 (systemd
 // 252) in the VM tests.
 func (p hostProc) sdPam() bool {

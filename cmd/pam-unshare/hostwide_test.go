@@ -141,7 +141,7 @@ func TestLiveDoors(t *testing.T) {
 		{pid: 1200, ppid: 1, uid: 1001, gid: 1001, pidNS: hostNS, exe: "/usr/bin/sleep", args: "sleep 4",
 			cgroup: "/system.slice/run-u7.service", mountinfo: plain},
 		// A user manager's (sd-pam), forked before ProtectProc= applies:
-		// not a door when it is systemd's and not dumpable (/proc/PID is
+		// not a door when it is systemd's and not dumpable (/proc/PID/environ is
 		// root's); the same name on a process its user owns is one.
 		{pid: 1300, ppid: 1299, uid: 1002, gid: 1002, pidNS: hostNS, exe: "/usr/lib/systemd/systemd", args: "(sd-pam)",
 			cgroup: "/user.slice/user-1002.slice/user@1002.service/init.scope", mountinfo: plain},

@@ -309,13 +309,13 @@ hw_lookers() {
 #
 # The one exception, stated and checked here as doctor states it: a user
 # manager's "(sd-pam)", which systemd forks before ProtectProc= applies. It
-# runs systemd's code, and it is not dumpable (/proc/PID is root's), so its
+# runs systemd's code, and it is not dumpable (/proc/PID/environ is root's), so its
 # user cannot make it list anything.
 hw_oracle() {
 	local pid uid gid name seen m bad=0 n=0
 	while read -r pid uid gid; do
 		[ "$pid" = "$BASHPID" ] && continue
-		if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "(sd-pam)" ] && [ "$(stat -c %u "/proc/$pid")" = 0 ] &&
+		if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "(sd-pam)" ] && [ "$(stat -c %u "/proc/$pid/environ")" = 0 ] &&
 			grep -q '/user@[0-9]*\.service/' "/proc/$pid/cgroup" &&
 			case $(readlink "/proc/$pid/exe") in /usr/lib/systemd/systemd | /lib/systemd/systemd) true ;; *) false ;; esac then
 			echo "pid $pid: (sd-pam) of $(id -nu "$uid"), not dumpable: exempt"
@@ -395,8 +395,27 @@ hw_cleanup() {
 	return 0
 }
 
+# hw_sdpam_closed: from her own user manager (guarded), alice cannot use
+# her manager's (sd-pam), which keeps the host's /proc, to list processes:
+# it is not dumpable, so /proc/PID/root is closed to her.
+hw_sdpam_closed() {
+	local uid pid out
+	uid=$(id -u alice)
+	pid=$(pgrep -u alice -x '\(sd-pam\)' | head -n 1)
+	[ -n "$pid" ] || { fail "alice has no (sd-pam)"; return 1; }
+	echo "(sd-pam) pid $pid: comm $(cat "/proc/$pid/comm"), exe $(readlink "/proc/$pid/exe"), /proc/PID owner $(stat -c %U "/proc/$pid"), environ owner $(stat -c %U "/proc/$pid/environ")"
+	out=$(timeout "$T" runuser -u alice -- env -u DBUS_SESSION_BUS_ADDRESS XDG_RUNTIME_DIR="/run/user/$uid" \
+		systemd-run --user --quiet --pipe /bin/sh -c \
+		"ls -d /proc/$pid; cat /proc/$pid/root/proc/[0-9]*/cmdline | tr '\\0' '\\n' | grep -c '^$HW_MARK-bob'" 2>&1)
+	echo "from alice's user manager: $out"
+	case $out in *"$HW_MARK"* | *$'\n'[1-9]*) fail "alice reaches bob's marker through (sd-pam)"; return 1 ;; esac
+	echo "$out" >"$tmp/hw-sdpam"
+	hw_save sdpam "$tmp/hw-sdpam"
+}
+
 sc_hostwide_closed() {
 	check "hostwide: alice and bob hold markers in isolated ssh sessions" hw_markers_up
+	check "hostwide: alice cannot list processes through her user manager's (sd-pam)" hw_sdpam_closed
 	check "hostwide: with a door open the whole-host check finds it; after enable --unit for the units doctor names, doctor --host-wide exits 0 and no non-root process sees another user's marker" hw_all_closed
 	check "hostwide: test units and guards removed" hw_cleanup
 }
