@@ -205,9 +205,9 @@ func (p hostProc) privileged() bool {
 // ends) before it sets up the unit's mount namespace, so ProtectProc=
 // never reaches it and it keeps the host's /proc. It is not a door: it
 // runs only systemd's code, and having changed its UID without exec it is
-// not dumpable (the files in its /proc/PID belong to root), so its user can neither
-// trace it nor reach its /proc/PID/root. Measured on Debian 12 (systemd
-// 252) in the VM tests.
+// not dumpable (the files in its /proc/PID belong to root), so its user
+// can neither trace it nor reach its /proc/PID/root. Measured on Debian 12
+// (systemd 252) in the VM tests.
 func (p hostProc) sdPam() bool {
 	dir, base := filepath.Split(p.exe)
 	return p.comm == "(sd-pam)" && p.owner == 0 &&
