@@ -294,6 +294,7 @@ func liveDoors(env hostEnv, procs []hostProc) []liveDoor {
 	groups := map[string]*liveDoor{}
 	users := map[string]map[string]bool{}
 	human := map[string]bool{}
+	viaSudo := map[string]bool{}
 	exes := map[int]string{}
 	for _, p := range procs {
 		exes[p.pid] = p.exe
@@ -319,6 +320,9 @@ func liveDoors(env hostEnv, procs []hostProc) []liveDoor {
 		}
 		d.Count++
 		d.PIDs = append(d.PIDs, p.pid)
+		if filepath.Base(exes[p.ppid]) == "sudo" {
+			viaSudo[key] = true
+		}
 		uid := p.uids[1]
 		users[key][env.userName(uid)] = true
 		if uid >= env.uidMin && uid != 65534 {
@@ -333,6 +337,12 @@ func liveDoors(env hostEnv, procs []hostProc) []liveDoor {
 		sort.Strings(d.Users)
 		d.System = !human[key]
 		d.Fix, d.GuardUnit = doorFix(env, d.Unit, d.Users)
+		if viaSudo[key] {
+			// sudo ran them as the user without a session: the route
+			// is the door, not the unit sudo was started from.
+			d.Fix, d.GuardUnit = "sudo started these without a PAM session (!pam_session: see the sudo route): "+
+				"remove that setting, then end them", ""
+		}
 		out = append(out, *d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })

@@ -140,6 +140,11 @@ func TestLiveDoors(t *testing.T) {
 			cgroup: "/system.slice/restartme.service", mountinfo: plain},
 		{pid: 1200, ppid: 1, uid: 1001, gid: 1001, pidNS: hostNS, exe: "/usr/bin/sleep", args: "sleep 4",
 			cgroup: "/system.slice/run-u7.service", mountinfo: plain},
+		// Run by sudo with !pam_session from root's service.
+		{pid: 1400, ppid: 1, uid: 0, pidNS: hostNS, exe: "/usr/bin/sudo", args: "sudo -u bob sleep 5",
+			cgroup: "/system.slice/cron.service", mountinfo: plain},
+		{pid: 1401, ppid: 1400, uid: 1001, gid: 1001, pidNS: hostNS, exe: "/usr/bin/sleep", args: "sleep 5",
+			cgroup: "/system.slice/cron.service", mountinfo: plain},
 		// A user manager's (sd-pam), forked before ProtectProc= applies:
 		// not a door when it is systemd's and not dumpable (/proc/PID/environ is
 		// root's); the same name on a process its user owns is one.
@@ -180,6 +185,7 @@ func TestLiveDoors(t *testing.T) {
 		"unit session-3.scope":   {1, "bob", false, "PAM service su does not isolate its sessions: pam-unshare enable su"},
 		"unit session-4.scope":   {1, "carol", false, "PAM service sshd runs pam-unshare, yet these processes are outside"},
 		"unit dbus.service":      {1, "messagebus", true, "pam-unshare enable --unit dbus.service"},
+		"unit cron.service":      {1, "bob", false, "sudo started these without a PAM session"},
 		"unit user@1002.service": {1, "carol", false, "pam-unshare enable (installs the user-manager guard)"},
 		"unit user@1001.service": {1, "bob", false, "pam-unshare enable (installs the user-manager guard), then systemctl restart user@1001.service"},
 		"unit restartme.service": {1, "bob", false, "the unit guard is installed, but these processes started before it: systemctl restart restartme.service"},

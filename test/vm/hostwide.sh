@@ -262,6 +262,8 @@ hw_sudo_route() {
 	rm -f /etc/sudoers.d/pu-hw
 	hw_doctor_names "route sudo: /etc/sudoers.d/pu-hw line 1: Defaults>bob !pam_session" || { fail "doctor does not name the rule"; return 1; }
 	grep -A2 "^✗ live .*of bob" "$tmp/hw-doctor" | grep -q "$HW_MARK-sudo" || { fail "the live check does not find bob's sudo command"; return 1; }
+	grep -A2 "^✗ live .*of bob" "$tmp/hw-doctor" | grep -q "fix: sudo started these without a PAM session" ||
+		{ fail "the live check does not blame sudo"; return 1; }
 	hw_doctor
 	! grep -q "pu-hw" "$tmp/hw-doctor" || { fail "doctor still names it after removal"; return 1; }
 }
