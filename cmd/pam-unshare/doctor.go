@@ -43,9 +43,10 @@ type check struct {
 
 // doctorReport is doctor's --json output.
 type doctorReport struct {
-	OK     bool    `json:"ok"`
-	Checks []check `json:"checks"`
-	Doors  []check `json:"doors"` // doors.go: each route to other users' processes
+	OK     bool       `json:"ok"`
+	Checks []check    `json:"checks"`
+	Doors  []check    `json:"doors"`      // doors.go: each route to other users' processes
+	Live   []liveDoor `json:"live_doors"` // hostwide.go: the processes that see every process
 }
 
 // goModulePath is where pam_unshare.so loads the Go library from; the
@@ -69,8 +70,13 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	helper := fs.String("helper", nsinit.DefaultHelperPath, "check the PID-1 helper at `PATH`, and run the test session with it")
 	managerUser := fs.String("manager-user", "", "run the systemctl --user check as `USER` (default: the first user, by UID, whose systemd user manager runs; root last)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	hostWide := fs.Bool("host-wide", false, "check only the host-wide invariant: live processes, transient units, routes that skip PAM")
 	if err := parseFlagsOnly(fs, args, stdout, stderr); err != nil {
 		return err
+	}
+	if *hostWide {
+		live, doors := hostWideChecks(*pamd, os.Geteuid() == 0)
+		return reportDoctor(stdout, nil, doors, live, *asJSON)
 	}
 
 	var checks []check
@@ -101,15 +107,28 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	}))
 
 	doors := doorChecks(*pamd, root)
+	live, hw := hostWideChecks(*pamd, root)
+	return reportDoctor(stdout, checks, append(doors, hw...), live, *asJSON)
+}
+
+// reportDoctor prints the report and returns exit status 1 if any check failed.
+func reportDoctor(stdout io.Writer, checks, doors []check, live []liveDoor, asJSON bool) error {
 	sanitizeChecks(checks)
 	sanitizeChecks(doors)
-	rep := doctorReport{OK: true, Checks: checks, Doors: doors}
+	sanitizeLive(live)
+	rep := doctorReport{OK: true, Checks: checks, Doors: doors, Live: live}
+	if rep.Live == nil {
+		rep.Live = []liveDoor{}
+	}
+	if rep.Checks == nil {
+		rep.Checks = []check{} // --host-wide
+	}
 	for _, c := range append(checks[:len(checks):len(checks)], doors...) {
 		if c.Status == statusFail {
 			rep.OK = false
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {

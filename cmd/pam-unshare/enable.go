@@ -42,9 +42,14 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 	if name == "enable" {
 		opts = fs.String("options", "", "module arguments `ARGS`, as one string (for example \"exempt_groups=wheel debug\")")
 	}
+	unitMode := fs.Bool("unit", false, "the names are systemd system services: install (remove) the unit guard, a drop-in with ProtectProc=invisible")
+	restart := fs.Bool("restart", false, "with --unit: restart the running units, so that the change applies now")
 	services, err := parseInterspersed(fs, args, stdout)
 	if err != nil {
 		return err
+	}
+	if *unitMode {
+		return unitGuardCmd(name, services, *dryRun, *restart, stdout, stderr)
 	}
 	if len(services) == 0 {
 		// Every service through which a user gets processes (doors.go).

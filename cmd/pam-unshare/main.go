@@ -35,9 +35,9 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"enable", "[--pamd DIR] [--options ARGS] [--dry-run] [SERVICE...]", "add pam_unshare.so as the last session line of services (default: every service that starts a user's processes) and install the guards", cmdEnable, false},
-		{"disable", "[--pamd DIR] [--dry-run] [SERVICE...]", "remove pam_unshare.so from services (default: all), and the guards once no service uses it", cmdDisable, false},
-		{"doctor", "[--pamd DIR] [--module PATH] [--helper PATH] [--manager-user USER] [--json]", "check that this system can isolate sessions", cmdDoctor, false},
+		{"enable", "[--pamd DIR] [--options ARGS] [--dry-run] [SERVICE...] | --unit [--restart] [--dry-run] UNIT...", "add pam_unshare.so as the last session line of services (default: every service that starts a user's processes) and install the guards", cmdEnable, false},
+		{"disable", "[--pamd DIR] [--dry-run] [SERVICE...] | --unit [--restart] [--dry-run] UNIT...", "remove pam_unshare.so from services (default: all), and the guards once no service uses it", cmdDisable, false},
+		{"doctor", "[--pamd DIR] [--module PATH] [--helper PATH] [--manager-user USER] [--host-wide] [--json]", "check that this system can isolate sessions", cmdDoctor, false},
 		{"status", "[--json] [--helper PATH] [--pamd DIR]", "list live isolated sessions and per-user namespaces", cmdStatus, false},
 		{"stop", "[--helper PATH] USER", "end a user's per-user namespace and everything in it", cmdStop, false},
 		{"run", "[--user USER] [--options ARGS] -- COMMAND [ARG...]", "run a command in a new namespace, as a session would", cmdRun, false},

@@ -64,3 +64,20 @@ func sanitizeChecks(checks []check) {
 		}
 	}
 }
+
+// sanitizeLive applies sanitize to what the whole-host check prints about
+// live processes: their command lines, executables and units (a user
+// names the cgroups below her own manager) are all hers to choose.
+func sanitizeLive(live []liveDoor) {
+	for i := range live {
+		d := &live[i]
+		d.Group = sanitize(d.Group)
+		d.Unit = sanitize(d.Unit)
+		d.Example = sanitize(d.Example)
+		d.Fix = sanitize(d.Fix)
+		d.GuardUnit = sanitize(d.GuardUnit)
+		for j := range d.Users {
+			d.Users[j] = sanitize(d.Users[j])
+		}
+	}
+}

@@ -291,7 +291,7 @@ ensure_image
 # tree in root/) and an empty out/ directory the guest writes results into.
 payload=$work/payload
 mkdir -p "$payload/bin" "$payload/root" "$payload/deb" "$payload/olddeb" "$payload/out"
-cp "$here/runner.sh" "$here/scenarios.sh" "$here/doors.sh" "$here/user_manager.sh" "$here/admin_trust.sh" "$here/lifecycle.sh" "$here/../tap.sh" "$here/../../nsinit/handshake.h" "$here/../../nsinit/init/init.h" "$payload/bin/"
+cp "$here/runner.sh" "$here/scenarios.sh" "$here/doors.sh" "$here/user_manager.sh" "$here/admin_trust.sh" "$here/lifecycle.sh" "$here/hostwide.sh" "$here/../tap.sh" "$here/../../nsinit/handshake.h" "$here/../../nsinit/init/init.h" "$payload/bin/"
 {
 	printf 'VM_SMOKE=%q\n' "$smoke"
 	printf 'VM_SCENARIOS=%q\n' "${scenarios[*]}"
