@@ -2,7 +2,8 @@
 #
 # Targets:
 #   make deps           install the Debian packages that building and
-#                       testing need (root; Debian 12; Go must be on PATH)
+#                       testing need, and Go when $(GO) cannot build the
+#                       tree (root; Debian 12 or 13; packaging/deps-go.sh)
 #   make / make build   build everything into $(BUILD)/
 #   make install        install the module, helper, command and man pages
 #   make uninstall      remove what install put in place
@@ -11,8 +12,9 @@
 #   make test-sanitize  the C unit tests and the real-client tests again,
 #                       with the helper and pamhost built with ASan and
 #                       UBSan (root; run by .ci/run)
-#   make vm-test        su, sudo and sshd in a Debian 12 guest (qemu)
-#   make check          test, then vm-test
+#   make vm-test        su, sudo and sshd in a Debian guest (qemu;
+#                       VM_SUITE=bookworm or trixie, see test/vm/vm.mk)
+#   make check          test, then vm-test-all (both releases)
 #   make bench          benchmark table (root)
 #   make lint           gofmt, go mod tidy, go vet, staticcheck, shellcheck,
 #                       C warnings
@@ -33,7 +35,8 @@
 #   SBINDIR     admin commands ($(PREFIX)/sbin)
 #   MANDIR      man pages ($(PREFIX)/share/man)
 #   BUILD       build output directory (build)
-#   GO          Go toolchain (go)
+#   GO          Go toolchain (go). A Go of 1.21 or later switches to the
+#               toolchain go.mod's `toolchain` line names (GOTOOLCHAIN=auto)
 #   CC          C compiler (cc)
 #   HELPER_CC   compiler for the static PID-1 helper: musl-gcc when it is
 #               installed (package musl-tools), else $(CC)
@@ -75,7 +78,7 @@ GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o 
 # Debian packages: to build; to build the .deb (the VM tests install it);
 # to run the real-client tests; for lint; for the VM tests.
 DEPS_BUILD := build-essential pkg-config libpam0g-dev libc6-dev musl-tools
-DEPS_PKG   := debhelper dpkg-dev fakeroot lintian
+DEPS_PKG   := debhelper dpkg-dev fakeroot lintian rpm makepkg
 DEPS_TEST  := sudo openssh-server openssh-client procps psmisc python3 util-linux pamtester
 DEPS_LINT  := shellcheck
 DEPS_VM    := qemu-system-x86 qemu-utils debootstrap e2fsprogs coreutils
@@ -84,13 +87,15 @@ DEPS_VM    := qemu-system-x86 qemu-utils debootstrap e2fsprogs coreutils
 all: build
 
 # Installing openssh-server must not start an sshd on this machine, so
-# package scripts are told not to start services for the duration.
+# package scripts are told not to start services for the duration. Go comes
+# last: on Debian 12 it is installed from bookworm-backports, and it
+# downloads go.mod's toolchain (packaging/deps-go.sh).
 deps:
-	@command -v $(GO) >/dev/null || { echo "Go 1.26 or newer (go.mod) is needed on PATH (go.dev/dl or /usr/local/go/bin)"; exit 1; }
 	apt-get update -qq
 	@if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		$(DEPS_BUILD) $(DEPS_PKG) $(DEPS_TEST) $(DEPS_LINT) $(DEPS_VM) >/dev/null
+	packaging/deps-go.sh $(GO)
 
 build: $(BUILD)/pam_unshare.so $(BUILD)/pam_unshare_go.so $(BUILD)/pam_unshare-init $(BUILD)/pam-unshare $(BUILD)/pamhost
 
@@ -190,7 +195,7 @@ lint:
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
-	shellcheck test/*.sh test/*/*.sh .ci/run
+	shellcheck -x test/*.sh test/*/*.sh .ci/run packaging/*.sh
 	$(MAKE) --no-print-directory packaging-lint
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only $(HELPER_SRC) test/pamhost.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DPU_GO_MODULE='"/x"' front/front.c

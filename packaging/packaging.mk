@@ -15,7 +15,8 @@
 #   PKG_VERSION  package version; the one in packaging/debian/changelog
 #   PKG_OUT      where packages land ($(BUILD)/pkg)
 #   GO_BIN       absolute path of the Go toolchain handed to the package
-#                builds, which run with a clean environment
+#                builds, which run with a clean environment (default: the
+#                toolchain $(GO) runs in this tree, see below)
 #
 # Every package is built from a copy of the source tree in $(PKG_OUT)/stage,
 # never in the working tree: dpkg-buildpackage writes next to the tree it
@@ -27,7 +28,11 @@ PKG_OUT     ?= $(BUILD)/pkg
 PKG_NAME    := pam-unshare
 PKG_DIST    := $(PKG_OUT)/$(PKG_NAME)-$(PKG_VERSION).tar.gz
 PKG_STAGE   := $(PKG_OUT)/stage
-GO_BIN      ?= $(firstword $(shell command -v $(GO) 2>/dev/null) /usr/local/go/bin/go)
+# The toolchain $(GO) runs in this tree: the one go.mod's toolchain line
+# names when $(GO) switches to it (GOTOOLCHAIN=auto, as a Debian golang-go
+# does), else $(GO) itself. The package builds set GOTOOLCHAIN=local and
+# have no module cache, so they are handed that toolchain's go binary.
+GO_BIN      ?= $(or $(shell $(GO) env GOROOT 2>/dev/null),/usr/local/go)/bin/go
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 
 # The package builds get a clean environment, as on a build daemon: no HOME,

@@ -1,5 +1,5 @@
 #!/bin/bash
-# VM integration tests for pam_unshare: boot a Debian 12 guest, install the
+# VM integration tests for pam_unshare: boot a Debian 12 or 13 guest, install the
 # module the way an administrator would, run test/vm/scenarios.sh inside it
 # and report the results as TAP.
 #
@@ -12,6 +12,8 @@
 #   SCENARIO    run only these scenario functions from scenarios.sh
 #
 # Environment:
+#   VM_SUITE    the guest's Debian release: bookworm (Debian 12, the
+#               default) or trixie (Debian 13); each has its own cached image
 #   VM_CACHE    image cache directory (default /var/cache/pam-unshare-vm)
 #   VM_ACCEL    auto | tcg | kvm (default auto: KVM only if a short probe
 #               boots a kernel under it; TCG otherwise)
@@ -66,6 +68,14 @@ for arg in "$@"; do
 done
 
 cache=${VM_CACHE:-/var/cache/pam-unshare-vm}
+suite=${VM_SUITE:-bookworm}
+case $suite in
+bookworm | trixie) ;;
+*)
+	echo "run.sh: VM_SUITE must be bookworm or trixie" >&2
+	exit 2
+	;;
+esac
 accel=${VM_ACCEL:-auto}
 timeout_s=${VM_TIMEOUT:-1800}
 cpus=${VM_CPUS:-2}
@@ -103,49 +113,20 @@ if [ "$smoke" = 0 ] && [ "$install_mode" = deb ] && [ -z "${VM_DEB:-}" ]; then
 		skip "missing dpkg-buildpackage for make deb (VM_INSTALL=make installs without the package)"
 fi
 
-# debian_mirror prints the Debian archive URI of this machine's apt
-# sources, the only place the guest image's mirror comes from: the first
-# enabled "deb" source of a release suite (one without -security, -updates
-# or -backports) in /etc/apt/sources.list and sources.list.d/*.list
-# (one-line format), then sources.list.d/*.sources (deb822). Prints
-# nothing if there is none.
-debian_mirror() {
-	local f
-	{
-		cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-			sed -E 's/#.*//; s/\[[^]]*\]//' |
-			awk '$1 == "deb" && $3 != "" && $3 !~ /-/ { print $2 }'
-		for f in /etc/apt/sources.list.d/*.sources; do
-			[ -f "$f" ] || continue
-			awk 'BEGIN { RS = ""; FS = "\n" }
-			{
-				types = ""; uris = ""; suites = ""; enabled = "yes"
-				for (i = 1; i <= NF; i++) {
-					if ($i ~ /^[ \t]*#/ || $i !~ /:/) continue
-					key = tolower($i); sub(/[ \t]*:.*/, "", key)
-					value = $i; sub(/^[^:]*:[ \t]*/, "", value)
-					if (key == "types") types = value
-					else if (key == "uris") uris = value
-					else if (key == "suites") suites = value
-					else if (key == "enabled") enabled = tolower(value)
-				}
-				if (enabled == "no" || (" " types " ") !~ /[ \t]deb[ \t]/) next
-				n = split(suites, s, /[ \t]+/)
-				for (j = 1; j <= n; j++)
-					if (s[j] != "" && s[j] !~ /-/) { split(uris, u, /[ \t]+/); print u[1]; next }
-			}' "$f"
-		done
-	} | grep -m1 -E '^(https?|file)://' || true
-}
+# debian_mirror: the Debian archive URI of this machine's apt sources, the
+# only place the guest image's mirror comes from.
+# shellcheck source=packaging/apt-sources.sh
+. "$top/packaging/apt-sources.sh"
 
 # ensure_image sets img to the cache directory of the image for the current
 # package list and build script, building it first if needed, and holds a
 # shared lock on it until this script exits, so that a concurrent run that
 # builds a newer image does not delete it while it is in use.
 ensure_image() {
-	local key mirror old t0
-	key=$(cat "$here/packages.txt" "$here/build-image.sh" | sha256sum | cut -c1-16)
-	img=$cache/bookworm-$key
+	local key mirror old t0 inputs=("$here/packages.txt" "$here/build-image.sh")
+	[ ! -f "$here/packages-$suite.txt" ] || inputs+=("$here/packages-$suite.txt")
+	key=$(cat "${inputs[@]}" | sha256sum | cut -c1-16)
+	img=$cache/$suite-$key
 	mkdir -p "$cache"
 	exec 9>"$cache/.lock"
 	flock 9
@@ -157,7 +138,7 @@ ensure_image() {
 		fi
 		log "building guest image $img (first run or package list changed)"
 		t0=$SECONDS
-		"$here/build-image.sh" "$img" "$mirror" >&2
+		"$here/build-image.sh" "$img" "$mirror" "$suite" >&2
 		log "image built in $((SECONDS - t0))s"
 	else
 		log "using cached image $img"
@@ -166,7 +147,7 @@ ensure_image() {
 	flock -s 8
 	# Older images are unreachable once the key changes; remove those that
 	# no other run is using.
-	for old in "$cache"/bookworm-*; do
+	for old in "$cache/$suite"-*; do
 		[ "$old" = "$img" ] || [ ! -d "$old" ] && continue
 		flock -n -x "$old/base.img" rm -rf "$old" 2>/dev/null || true
 	done
@@ -245,6 +226,7 @@ mkdir -p "$payload/bin" "$payload/root" "$payload/deb" "$payload/out"
 cp "$here/runner.sh" "$here/scenarios.sh" "$here/doors.sh" "$here/user_manager.sh" "$here/../tap.sh" "$here/../../nsinit/handshake.h" "$payload/bin/"
 {
 	printf 'VM_SMOKE=%q\n' "$smoke"
+	printf 'VM_SUITE=%q\n' "$suite"
 	printf 'VM_SCENARIOS=%q\n' "${scenarios[*]}"
 	printf 'VM_PAM_ARGS=%q\n' "${VM_PAM_ARGS:-}"
 	printf 'VM_INSTALL=%q\n' "$install_mode"
@@ -306,7 +288,7 @@ else
 	accel_args=(-accel "tcg,thread=multi")
 fi
 
-log "booting guest ($accel, $cpus vCPUs, ${mem} MiB, timeout ${timeout_s}s); console: $work/console.log"
+log "booting $suite guest ($accel, $cpus vCPUs, ${mem} MiB, timeout ${timeout_s}s); console: $work/console.log"
 t0=$SECONDS
 append="root=/dev/vda rw console=ttyS0 fsck.mode=skip panic=-1"
 qemu_args=("${accel_args[@]}" -smp "$cpus" -m "$mem" -no-reboot
