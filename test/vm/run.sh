@@ -326,7 +326,7 @@ debugfs -R "rdump /out $work" "$work/payload.img" >/dev/null 2>&1 || true
 report_failure_context() {
 	if [ -f "$out/journal.txt" ]; then
 		echo "# ---- guest journal (pam_unshare, su, sudo, sshd, kernel) ----"
-		grep -E 'pam_unshare|kernel: .*(segfault|BUG|Oops|traps)|(su|sudo|sshd|pamtester)\[[0-9]+\]: .*(PAM|pam_|fatal|error|session)' \
+		grep -E 'pam_unshare|kernel: .*(segfault|BUG|Oops|traps)|(su|sudo|sshd|sshd-session|pamtester)\[[0-9]+\]: .*(PAM|pam_|fatal|error|session)' \
 			"$out/journal.txt" | grep -v 'pam_env(' | tail -n 150 | sed 's/^/# /'
 	fi
 }

@@ -195,7 +195,7 @@ sees_only_session() {
 		{ fail "PID 1 is not $HELPER_COMM"; return 1; }
 	awk 'NR > 1 { print $4 }' "$f.clean" | grep -qx ps ||
 		{ fail "ps does not list itself (is the output a ps listing?)"; return 1; }
-	bad=$(awk 'NR > 1 && $1 != 1 && $4 !~ /^(ps|bash|sh|sleep|sudo|su|sshd)$/' "$f.clean")
+	bad=$(awk -v sshd="$SSHD_COMM" 'NR > 1 && $1 != 1 && $4 !~ "^(ps|bash|sh|sleep|sudo|su|" sshd ")$"' "$f.clean")
 	[ -z "$bad" ] || { fail "foreign processes visible: $bad"; return 1; }
 	bad=$(grep -E 'systemd|cron|dbus|agetty|\[listener\]|sshd -D|/usr/sbin/sshd' "$f.clean")
 	[ -z "$bad" ] || { fail "host processes visible: $bad"; return 1; }
@@ -649,7 +649,7 @@ bad_arg_logged() {
 		}
 		sleep 1
 	done
-	journal_since "$since" | grep -E 'pam_unshare|su\[|sudo\[|sshd\[' | tail -n 20
+	journal_since "$since" | grep -E "pam_unshare|su\\[|sudo\\[|$SSHD_COMM\\[" | tail -n 20
 	{ fail "no pam_unshare journal line names bogus_option"; return 1; }
 }
 sc_bad_argument() {
