@@ -223,7 +223,7 @@ ensure_image
 # tree in root/) and an empty out/ directory the guest writes results into.
 payload=$work/payload
 mkdir -p "$payload/bin" "$payload/root" "$payload/deb" "$payload/out"
-cp "$here/runner.sh" "$here/scenarios.sh" "$here/doors.sh" "$here/user_manager.sh" "$here/../tap.sh" "$here/../../nsinit/handshake.h" "$payload/bin/"
+cp "$here/runner.sh" "$here/scenarios.sh" "$here/doors.sh" "$here/user_manager.sh" "$here/systemd.sh" "$here/../tap.sh" "$here/../../nsinit/handshake.h" "$payload/bin/"
 {
 	printf 'VM_SMOKE=%q\n' "$smoke"
 	printf 'VM_SUITE=%q\n' "$suite"

@@ -957,8 +957,10 @@ sc_peruser() {
 . "$here/doors.sh"
 # shellcheck source=test/vm/user_manager.sh
 . "$here/user_manager.sh"
+# shellcheck source=test/vm/systemd.sh
+. "$here/systemd.sh"
 
-all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser door_ps door_dbus door_user_manager user_manager_survey user_manager door_cron door_at door_sudo_i door_visible door_doctor uninstall"
+all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser door_ps door_dbus door_user_manager user_manager_survey user_manager door_cron door_at door_sudo_i door_visible door_doctor systemd_sessions uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do
