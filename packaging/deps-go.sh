@@ -82,5 +82,6 @@ if have=$(builds_here); then
 	log "$have ($(command -v go), which fetched go.mod's toolchain) builds this tree"
 	exit 0
 fi
-log "the packaged $(go version 2>&1) cannot build this tree: it needs GOTOOLCHAIN=auto (see go env GOTOOLCHAIN) and the Go module proxy to fetch go.mod's toolchain"
+log "the packaged $(GOTOOLCHAIN=local go version) cannot build this tree: it needs GOTOOLCHAIN=auto (go env GOTOOLCHAIN) and the Go module proxy (go env GOPROXY) to fetch go.mod's toolchain; go said:"
+(cd "$top" && go env GOVERSION) >&2 || true
 exit 1

@@ -58,6 +58,12 @@ rm -f "$root.debootstrap.log"
 log "debootstrap: $((SECONDS - t0)) s"
 
 cp /etc/resolv.conf /etc/hosts "$root/etc/"
+# The machine's local certificate authorities (a site's proxy, say), so the
+# chroot reaches the Go module proxy as this machine does.
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+	cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+	chroot "$root" update-ca-certificates >/dev/null
+fi
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount --bind /dev "$root/dev"
