@@ -4,6 +4,7 @@
 #   make deps           install the Debian packages that building and
 #                       testing need, and Go when $(GO) cannot build the
 #                       tree (root; Debian 12 or 13; packaging/deps-go.sh)
+#   make deps-pkg       only what building and packaging need, and Go
 #   make / make build   build everything into $(BUILD)/
 #   make install        install the module, helper, command and man pages
 #   make uninstall      remove what install put in place
@@ -78,12 +79,13 @@ GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o 
 # Debian packages: to build; to build the .deb (the VM tests install it);
 # to run the real-client tests; for lint; for the VM tests.
 DEPS_BUILD := build-essential pkg-config libpam0g-dev libc6-dev musl-tools
-DEPS_PKG   := debhelper dpkg-dev fakeroot lintian rpm makepkg
+DEPS_PKG   := debhelper dpkg-dev fakeroot lintian
+DEPS_RECIPES := rpm makepkg
 DEPS_TEST  := sudo openssh-server openssh-client procps psmisc python3 util-linux pamtester
 DEPS_LINT  := shellcheck
 DEPS_VM    := qemu-system-x86 qemu-utils debootstrap e2fsprogs coreutils
 
-.PHONY: all build deps install uninstall test test-unit test-sanitize check lint clean
+.PHONY: all build deps deps-pkg install uninstall test test-unit test-sanitize check lint clean
 all: build
 
 # Installing openssh-server must not start an sshd on this machine, so
@@ -94,7 +96,13 @@ deps:
 	apt-get update -qq
 	@if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		$(DEPS_BUILD) $(DEPS_PKG) $(DEPS_TEST) $(DEPS_LINT) $(DEPS_VM) >/dev/null
+		$(DEPS_BUILD) $(DEPS_PKG) $(DEPS_RECIPES) $(DEPS_TEST) $(DEPS_LINT) $(DEPS_VM) >/dev/null
+	packaging/deps-go.sh $(GO)
+
+deps-pkg:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		$(DEPS_BUILD) $(DEPS_PKG) >/dev/null
 	packaging/deps-go.sh $(GO)
 
 build: $(BUILD)/pam_unshare.so $(BUILD)/pam_unshare_go.so $(BUILD)/pam_unshare-init $(BUILD)/pam-unshare $(BUILD)/pamhost
