@@ -77,7 +77,8 @@ LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER) -X main.pamDir
 GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.map')
 
 # Debian packages: to build; to build the .deb (the VM tests install it);
-# to run the real-client tests; for lint; for the VM tests.
+# to build the RPM and Arch recipes (make rpm, make arch); to run the
+# real-client tests; for lint; for the VM tests.
 DEPS_BUILD := build-essential pkg-config libpam0g-dev libc6-dev musl-tools
 DEPS_PKG   := debhelper dpkg-dev fakeroot lintian
 DEPS_RECIPES := rpm makepkg
@@ -196,7 +197,7 @@ test-sanitize: build
 	@if [ -n "$$(ls $(SAN_DIR)/logs)" ]; then head -n 50 $(SAN_DIR)/logs/*; exit 1; fi
 	@echo "test-sanitize: no sanitizer reports"
 
-check: test vm-test
+check: test vm-test-all
 
 lint:
 	@test -z "$$(gofmt -l nsinit pam_unshare cmd test)" || { gofmt -l nsinit pam_unshare cmd test; exit 1; }

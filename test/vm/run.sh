@@ -24,11 +24,13 @@
 #               line, e.g. "debug" (default none)
 #   VM_INSTALL  deb | make: how the module gets into the guest (default
 #               deb: `make deb` builds the Debian package, the guest
-#               installs it with `dpkg -i`; make: `make install DESTDIR=`
+#               installs it with `dpkg -i`; for a guest of another release
+#               than this machine's, packaging/chroot-deb.sh builds it in a
+#               chroot of that release; make: `make install DESTDIR=`
 #               on this machine, the tree copied into the guest, to test
 #               the module without the packaging)
 #   VM_DEB      with VM_INSTALL=deb: an existing .deb to install instead of
-#               running `make deb`
+#               building one (e.g. the Debian 12 one in a Debian 13 guest)
 #   VM_DESTDIR  with VM_INSTALL=make: an existing `make install DESTDIR=`
 #               tree to use instead of running `make install`
 #   VM_ENABLE   cli | append: how the module line gets into /etc/pam.d:
@@ -166,15 +168,27 @@ stage_make() {
 	"$make" -C "$top" --no-print-directory install DESTDIR="$destdir"
 }
 
-# stage_deb builds the Debian package with `make deb` (dpkg-buildpackage,
-# including the package's unit tests) and copies it into DIR; the guest
-# installs it with `dpkg -i` (VM_INSTALL=deb).
+# stage_deb builds the Debian package for the guest's release and copies
+# it into DIR; the guest installs it with `dpkg -i` (VM_INSTALL=deb). On
+# this machine's own release that is `make deb lintian` (dpkg-buildpackage,
+# including the package's unit tests, then lintian); for another release
+# packaging/chroot-deb.sh runs the same in a chroot of it, as an
+# administrator of that release would build it. A lintian error or warning
+# fails the harness scenario (VM_INSTALL_RC); the tests still run.
 stage_deb() {
-	local dir=$1 deb
+	local dir=$1 deb host_suite
+	host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 	if [ -n "${VM_DEB:-}" ]; then
 		deb=$VM_DEB
+	elif [ "$suite" != "$host_suite" ]; then
+		"$top/packaging/chroot-deb.sh" "$suite" "$work/deb-$suite" >"$work/make-deb.log" 2>&1 || {
+			cat "$work/make-deb.log"
+			return 1
+		}
+		cat "$work/make-deb.log" "$work/deb-$suite/lintian.txt"
+		deb=$(sed -n 's/^package: //p' "$work/make-deb.log" | tail -n 1)
 	else
-		"$make" -C "$top" --no-print-directory deb >"$work/make-deb.log" 2>&1 || {
+		"$make" -C "$top" --no-print-directory deb lintian >"$work/make-deb.log" 2>&1 || {
 			cat "$work/make-deb.log"
 			return 1
 		}
@@ -240,6 +254,7 @@ if [ "$smoke" = 0 ]; then
 	t0=$SECONDS
 	if [ "$install_mode" = deb ]; then
 		what="make deb"
+		[ "$suite" = "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" ] || what="make deb in a $suite chroot"
 		[ -z "${VM_DEB:-}" ] || what="VM_DEB=$VM_DEB"
 		log "staging the Debian package ($what)"
 		stage_deb "$payload/deb" >"$payload/bin/install.log" 2>&1 || install_rc=$?
