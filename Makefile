@@ -82,7 +82,7 @@ GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o 
 DEPS_BUILD := build-essential pkg-config libpam0g-dev libc6-dev musl-tools
 DEPS_PKG   := debhelper dpkg-dev fakeroot lintian
 DEPS_RECIPES := rpm makepkg
-DEPS_TEST  := sudo openssh-server openssh-client procps psmisc python3 util-linux pamtester
+DEPS_TEST  := sudo openssh-server openssh-client procps psmisc python3 util-linux pamtester iproute2
 DEPS_LINT  := shellcheck
 DEPS_VM    := qemu-system-x86 qemu-utils debootstrap e2fsprogs coreutils
 

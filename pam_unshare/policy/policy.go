@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/user"
+	"path/filepath"
 	"slices"
 
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
@@ -25,6 +26,22 @@ var systemdServices = []string{"systemd-user", "systemd-run0"}
 // systemd (PAMName=), which the module cannot isolate.
 func StartedBySystemd(service string) bool {
 	return slices.Contains(systemdServices, service)
+}
+
+// systemdHosts are the programs in which systemd opens the PAM session of
+// a unit with PAMName= for any service, not only those above: a copy of
+// PID 1 (systemd up to 255) or systemd-executor (256 and later), which
+// execs the unit's command after pam_open_session and forks only (sd-pam),
+// so that command would run outside the namespace with its /proc.
+// `machinectl shell` and `systemd-run -M USER@.host` open such sessions
+// under service login.
+var systemdHosts = []string{"systemd", "systemd-executor"}
+
+// OpenedBySystemd reports whether exe, the program of the process that
+// opens the session (/proc/self/exe), is one in which systemd opens
+// unit sessions, which the module cannot isolate.
+func OpenedBySystemd(exe string) bool {
+	return exe != "" && slices.Contains(systemdHosts, filepath.Base(exe))
 }
 
 // GroupsFunc returns the names of all groups a user belongs to, primary
