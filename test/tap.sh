@@ -33,6 +33,7 @@ HELPER_COMM=$(sed -n 's/^#define NSINIT_HELPER_COMM "\(.*\)"$/\1/p' \
 # 12 with OpenSSH from backports) as sshd-session, whose process titles
 # read "sshd-session: alice@notty" and whose syslog tag is sshd-session.
 # The listener is sshd in both.
+# shellcheck disable=SC2034 # for the suites that source this file
 SSHD_COMM='sshd(-session)?'
 
 TAP_N=0
