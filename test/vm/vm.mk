@@ -28,7 +28,7 @@
 VM_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 VM_SUITE ?= bookworm
 VM_SCENARIOS ?=
-VM_SCENARIOS_TRIXIE ?= harness admin sessions faults peruser door_ps door_dbus user_manager_survey user_manager systemd_sessions uninstall
+VM_SCENARIOS_TRIXIE ?= harness admin sessions peruser door_dbus door_user_manager user_manager systemd_sessions uninstall
 
 .PHONY: vm-test vm-test-all vm-smoke
 vm-test: build
