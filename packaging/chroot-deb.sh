@@ -51,7 +51,7 @@ flock 9
 # shellcheck disable=SC2317 # called from the EXIT trap
 unmount() {
 	local r=$1 m
-	for m in "$r/proc" "$r/dev/pts" "$r/dev"; do
+	for m in "$r/proc" "$r/dev/pts" "$r/dev" "$r"; do
 		if mountpoint -q "$m" 2>/dev/null; then umount -l "$m" || true; fi
 	done
 }
@@ -73,7 +73,11 @@ in_root() {
 	chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb "${@:2}"
 }
 
+# mount_root ROOT: ROOT becomes a mount point of its own (the package's
+# tests make the chroot's / a slave mount, which needs one), with /proc and
+# /dev in it.
 mount_root() {
+	mount --bind "$1" "$1"
 	mount -t proc proc "$1/proc"
 	mount --bind /dev "$1/dev"
 	mount --bind /dev/pts "$1/dev/pts"
