@@ -46,6 +46,17 @@ run0_view() {
 	[ -e /etc/pam.d/systemd-run0 ] && echo "/etc/pam.d/systemd-run0 exists" || echo "no /etc/pam.d/systemd-run0: libpam uses other"
 }
 
+# scope_view: `systemd-run --user --scope` from alice's isolated ssh
+# session, through the relay. Recorded as a diagnostic (systemd 252 looks
+# the caller up by its PID, which names nothing outside the session;
+# systemd 257 can send a pidfd instead).
+# shellcheck disable=SC2016 # expanded by alice's shell
+scope_view() {
+	timeout "$T" ssh "$USER_A@127.0.0.1" \
+		'systemd-run --user --scope sh -c "echo in scope: \$(cat /proc/self/cgroup)"; echo "systemd-run --user --scope exit $?"' \
+		</dev/null 2>&1 | tr -d '\r'
+}
+
 sc_systemd_sessions() {
 	if ! command -v machinectl >/dev/null; then
 		skip "machinectl shell: the module steps aside" "no machinectl in this guest (systemd-container)"
@@ -55,4 +66,6 @@ sc_systemd_sessions() {
 	if command -v run0 >/dev/null; then
 		diag "$(run0_view 2>&1)"
 	fi
+	diag "$(scope_view)"
+	diag "$(systemctl --version | head -n 1)"
 }
