@@ -327,7 +327,7 @@ qemu_args=("${accel_args[@]}" -smp "$cpus" -m "$mem" -no-reboot
 chmod +x "$work/boot-shell.sh"
 # The Debian 13 kernel (6.12) sometimes oopses on an int3 while it patches
 # its own code early in boot under multi-threaded TCG, before any test
-# runs (seen once in about ten boots). Such a boot, a panic before the
+# runs (seen in one of the first four boots). Such a boot, a panic before the
 # payload started, is retried once on a fresh overlay; the console log of
 # the first try is kept as console.log.1.
 for try in 1 2; do
