@@ -2,7 +2,9 @@
 #
 # Targets:
 #   make deps           install the Debian packages that building and
-#                       testing need (root; Debian 12; Go must be on PATH)
+#                       testing need, and Go when $(GO) cannot build the
+#                       tree (root; Debian 12 or 13; packaging/deps-go.sh)
+#   make deps-pkg       only what building and packaging need, and Go
 #   make / make build   build everything into $(BUILD)/
 #   make install        install the module, helper, command and man pages
 #   make uninstall      remove what install put in place
@@ -11,8 +13,9 @@
 #   make test-sanitize  the C unit tests and the real-client tests again,
 #                       with the helper and pamhost built with ASan and
 #                       UBSan (root; run by .ci/run)
-#   make vm-test        su, sudo and sshd in a Debian 12 guest (qemu)
-#   make check          test, then vm-test
+#   make vm-test        su, sudo and sshd in a Debian guest (qemu;
+#                       VM_SUITE=bookworm or trixie, see test/vm/vm.mk)
+#   make check          test, then vm-test-all (both releases)
 #   make bench          benchmark table (root)
 #   make lint           gofmt, go mod tidy, go vet, staticcheck, shellcheck,
 #                       C warnings
@@ -33,7 +36,8 @@
 #   SBINDIR     admin commands ($(PREFIX)/sbin)
 #   MANDIR      man pages ($(PREFIX)/share/man)
 #   BUILD       build output directory (build)
-#   GO          Go toolchain (go)
+#   GO          Go toolchain (go). A Go of 1.21 or later switches to the
+#               toolchain go.mod's `toolchain` line names (GOTOOLCHAIN=auto)
 #   CC          C compiler (cc)
 #   HELPER_CC   compiler for the static PID-1 helper: musl-gcc when it is
 #               installed (package musl-tools), else $(CC)
@@ -78,24 +82,34 @@ LDFLAGS_GO := -X $(MODULE_PKG)/nsinit.DefaultHelperPath=$(HELPER) -X main.pamDir
 GO_SOURCES := go.mod go.sum $(shell find nsinit pam_unshare cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.map')
 
 # Debian packages: to build; to build the .deb (the VM tests install it);
-# to run the real-client tests; for lint; for the VM tests.
+# to build the RPM and Arch recipes (make rpm, make arch); to run the
+# real-client tests; for lint; for the VM tests.
 DEPS_BUILD := build-essential pkg-config libpam0g-dev libc6-dev musl-tools
 DEPS_PKG   := debhelper dpkg-dev fakeroot lintian
-DEPS_TEST  := sudo openssh-server openssh-client procps psmisc python3 util-linux pamtester
+DEPS_RECIPES := rpm makepkg
+DEPS_TEST  := sudo openssh-server openssh-client procps psmisc python3 util-linux pamtester iproute2
 DEPS_LINT  := shellcheck
 DEPS_VM    := qemu-system-x86 qemu-utils debootstrap e2fsprogs coreutils
 
-.PHONY: all build deps install uninstall test test-unit test-sanitize check lint clean
+.PHONY: all build deps deps-pkg install uninstall test test-unit test-sanitize check lint clean
 all: build
 
 # Installing openssh-server must not start an sshd on this machine, so
-# package scripts are told not to start services for the duration.
+# package scripts are told not to start services for the duration. Go comes
+# last: on Debian 12 it is installed from bookworm-backports, and it
+# downloads go.mod's toolchain (packaging/deps-go.sh).
 deps:
-	@command -v $(GO) >/dev/null || { echo "Go 1.26 or newer (go.mod) is needed on PATH (go.dev/dl or /usr/local/go/bin)"; exit 1; }
 	apt-get update -qq
 	@if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		$(DEPS_BUILD) $(DEPS_PKG) $(DEPS_TEST) $(DEPS_LINT) $(DEPS_VM) >/dev/null
+		$(DEPS_BUILD) $(DEPS_PKG) $(DEPS_RECIPES) $(DEPS_TEST) $(DEPS_LINT) $(DEPS_VM) >/dev/null
+	packaging/deps-go.sh $(GO)
+
+deps-pkg:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		$(DEPS_BUILD) $(DEPS_PKG) >/dev/null
+	packaging/deps-go.sh $(GO)
 
 build: $(BUILD)/pam_unshare.so $(BUILD)/pam_unshare_go.so $(BUILD)/pam_unshare-init $(BUILD)/pam-unshare $(BUILD)/pamhost
 
@@ -197,14 +211,14 @@ test-sanitize: build $(BUILD)/nss-fail.so
 	@if [ -n "$$(ls $(SAN_DIR)/logs)" ]; then head -n 50 $(SAN_DIR)/logs/*; exit 1; fi
 	@echo "test-sanitize: no sanitizer reports"
 
-check: test vm-test
+check: test vm-test-all
 
 lint:
 	@test -z "$$(gofmt -l nsinit pam_unshare cmd test)" || { gofmt -l nsinit pam_unshare cmd test; exit 1; }
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
-	shellcheck test/*.sh test/*/*.sh .ci/run
+	shellcheck -x test/*.sh test/*/*.sh .ci/run packaging/*.sh
 	$(MAKE) --no-print-directory packaging-lint
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only $(HELPER_SRC) test/pamhost.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DPU_GO_MODULE='"/x"' front/front.c

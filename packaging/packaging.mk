@@ -6,9 +6,10 @@
 #                     $(PKG_OUT)/pam-unshare-$(PKG_VERSION).tar.gz
 #   make deb          Debian package (dpkg-buildpackage), in $(PKG_OUT)/
 #   make rpm          RPM (rpmbuild -bb), in $(PKG_OUT)/
-#   make arch-check   run the Arch PKGBUILD's build() and package() without
-#                     makepkg and list the files (makepkg needs Arch)
-#   make lintian      lintian on the package "make deb" built
+#   make arch         Arch package (makepkg, which Debian packages), in
+#                     $(PKG_OUT)/; lists its files
+#   make lintian      lintian on the package "make deb" built; fails on
+#                     errors and warnings
 #   make packaging-lint  shellcheck the maintainer scripts and the PKGBUILD
 #
 # Variables:
@@ -16,7 +17,8 @@
 #                first entry of packaging/debian/changelog
 #   PKG_OUT      where packages land ($(BUILD)/pkg)
 #   GO_BIN       absolute path of the Go toolchain handed to the package
-#                builds, which run with a clean environment
+#                builds, which run with a clean environment (default: the
+#                toolchain $(GO) runs in this tree, see below)
 #
 # Every package is built from a copy of the source tree in $(PKG_OUT)/stage,
 # never in the working tree: dpkg-buildpackage writes next to the tree it
@@ -28,7 +30,11 @@ PKG_OUT     ?= $(BUILD)/pkg
 PKG_NAME    := pam-unshare
 PKG_DIST    := $(PKG_OUT)/$(PKG_NAME)-$(PKG_VERSION).tar.gz
 PKG_STAGE   := $(PKG_OUT)/stage
-GO_BIN      ?= $(firstword $(shell command -v $(GO) 2>/dev/null) /usr/local/go/bin/go)
+# The toolchain $(GO) runs in this tree: the one go.mod's toolchain line
+# names when $(GO) switches to it (GOTOOLCHAIN=auto, as a Debian golang-go
+# does), else $(GO) itself. The package builds set GOTOOLCHAIN=local and
+# have no module cache, so they are handed that toolchain's go binary.
+GO_BIN      ?= $(or $(shell $(GO) env GOROOT 2>/dev/null),/usr/local/go)/bin/go
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 
 # The package builds get a clean environment, as on a build daemon: no HOME,
@@ -36,7 +42,7 @@ DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null)
 # GOPATH inside the build tree; vendor/ makes the module proxy unnecessary.
 PKG_ENV := env -u HOME -u GOPATH -u GOCACHE -u GOMODCACHE -u GOFLAGS -u GOPROXY GO=$(GO_BIN)
 
-.PHONY: dist deb rpm arch-check lintian packaging-lint packaging-clean
+.PHONY: dist deb rpm arch lintian packaging-lint packaging-clean
 
 # The source tarball: the tree without build output, VCS data or a debian/
 # directory, plus vendor/ so that the package builds need no network.
@@ -59,7 +65,7 @@ deb: dist
 	@echo "package: $(PKG_OUT)/$(PKG_NAME)_$(PKG_VERSION)_$(DEB_ARCH).deb"
 
 lintian:
-	lintian --info --display-info --pedantic \
+	lintian --info --display-info --pedantic --fail-on error,warning \
 		$(PKG_STAGE)/deb/$(PKG_NAME)_$(PKG_VERSION)_$(DEB_ARCH).changes
 
 # --nodeps: on a non-RPM system rpmbuild cannot see the build dependencies
@@ -75,16 +81,23 @@ rpm: dist
 	cp $(RPM_TOP)/RPMS/*/$(PKG_NAME)-$(PKG_VERSION)-*.rpm $(PKG_OUT)/
 	@ls $(PKG_OUT)/*.rpm
 
-# makepkg exists only on Arch; this runs the PKGBUILD's functions the way
-# makepkg would, to check its paths.
+# makepkg, as Debian's package has it (with bsdtar from libarchive-tools):
+# --nodeps, since pacman knows none of the build dependencies here, and no
+# pacman (PACMAN=true). makepkg refuses to run as root; as root it runs in a
+# user namespace that maps the caller to an unprivileged user ID (unshare
+# --map-user), so it may still read the toolchain wherever go.mod's
+# toolchain was fetched to. There root's files show as owned by that ID,
+# which fails the unit tests that check a helper's owner: --nocheck (deb
+# and rpm builds run the same tests, and make test all of them).
 ARCH_TOP := $(abspath $(PKG_STAGE))/arch
-arch-check: dist
-	rm -rf $(ARCH_TOP) && mkdir -p $(ARCH_TOP)/src $(ARCH_TOP)/pkg
-	tar -xzf $(PKG_DIST) -C $(ARCH_TOP)/src
-	cd $(ARCH_TOP)/src && $(PKG_ENV) PATH=$(dir $(GO_BIN)):$$PATH srcdir=$(ARCH_TOP)/src pkgdir=$(ARCH_TOP)/pkg \
-		bash -euc '. $(CURDIR)/packaging/arch/PKGBUILD; test "$$pkgver" = "$(PKG_VERSION)"; \
-			cd "$$srcdir"; build; cd "$$srcdir"; package'
-	cd $(ARCH_TOP)/pkg && find . -type f -printf '%m %p\n' | sort
+arch: dist
+	rm -rf $(ARCH_TOP) && mkdir -p $(ARCH_TOP)
+	cp packaging/arch/PKGBUILD packaging/arch/$(PKG_NAME).install $(PKG_DIST) $(ARCH_TOP)/
+	cd $(ARCH_TOP) && $(PKG_ENV) HOME=$(ARCH_TOP) PATH=$(dir $(GO_BIN)):$$PATH PKGDEST=$(ARCH_TOP) \
+		$(if $(filter 0,$(shell id -u)),unshare --user --map-user=65534 --map-group=65534) \
+		env PACMAN=true makepkg --nodeps --nocheck --noconfirm --cleanbuild
+	cp $(ARCH_TOP)/$(PKG_NAME)-$(PKG_VERSION)-*.pkg.tar* $(PKG_OUT)/
+	bsdtar -tvf $(ARCH_TOP)/$(PKG_NAME)-$(PKG_VERSION)-*.pkg.tar* | awk '$$NF !~ /^\./ { print $$1, $$NF }'
 
 packaging-clean:
 	rm -rf $(PKG_OUT)

@@ -8,6 +8,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/user"
 	"strconv"
 	"sync"
@@ -88,6 +89,12 @@ func openSession(h host, args []string) pam.Error {
 	service, userName := h.service(), h.user()
 	if policy.StartedBySystemd(service) {
 		l.log(C.LOG_NOTICE, fmt.Sprintf("service %s starts sessions through systemd, which cannot be isolated; not isolating", service))
+		return pam.ErrIgnore
+	}
+	// Read before any namespace changes: the host's own /proc. A host
+	// whose /proc/self does not resolve is not systemd's.
+	if exe, _ := os.Readlink("/proc/self/exe"); policy.OpenedBySystemd(exe) {
+		l.log(C.LOG_NOTICE, fmt.Sprintf("service %s: this session is opened through systemd (%s, a unit with PAMName=), which cannot be isolated; not isolating", service, exe))
 		return pam.ErrIgnore
 	}
 	if userName == "" {

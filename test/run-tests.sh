@@ -63,7 +63,7 @@ sees_only_session() {
 	grep -Eq "^ *1 $HELPER_COMM\$" <<<"$out" &&
 		! grep -q 'sleep 1001' <<<"$out" &&
 		! grep -Eq '(^| )(init|systemd|cron|pamhost|run-tests\.sh|python3)$' <<<"$out" &&
-		! grep -Ev '^ *2 sshd$' <<<"$out" | grep -Eq ' sshd$'
+		! grep -Ev "^ *2 $SSHD_COMM\$" <<<"$out" | grep -Eq " $SSHD_COMM\$"
 }
 
 # concurrent_crosstalk N SECONDS CMD...: run N sessions at once, session I
@@ -1185,7 +1185,7 @@ t_teardown_sighup() {
 # an sshd that is PID 2 of a nested PID namespace (NSpid: HOST_PID ... 2).
 sshd_leader() {
 	local p
-	for p in $(pgrep -x sshd); do
+	for p in $(pgrep -x "$SSHD_COMM"); do
 		if awk '/^NSpid:/ && NF >= 3 && $NF == 2 { n = 1 } /^State:/ && $2 != "Z" { a = 1 } END { exit !(n && a) }' \
 			/proc/"$p"/status 2>/dev/null; then
 			echo "$p"
@@ -1243,7 +1243,7 @@ ssh_sees_only_itself() {
 	local out
 	out=$(timeout 20 "${SSH[@]}" 'ps -e -o pid=,comm=' 2>&1)
 	echo "$out"
-	sees_only_session "$out" && grep -Eq '^ *2 sshd$' <<<"$out"
+	sees_only_session "$out" && grep -Eq "^ *2 $SSHD_COMM\$" <<<"$out"
 }
 ssh_tty_sees_only_itself() {
 	local out

@@ -500,7 +500,7 @@ t_user_sshd_kill_monitor() {
 	timeout 30 "${SSH[@]}" 'sleep 2040' >/dev/null 2>&1 &
 	a=$!
 	wait_until 5 runs "sleep 2040"
-	monitor=$(pgrep -f '^sshd: pu-alice \[priv\]$' | head -1)
+	monitor=$(pgrep -f "^$SSHD_COMM: pu-alice \\[priv\\]\$" | head -1)
 	kill -9 "$monitor"
 	out=$(timeout 20 "${SSH[@]}" 'echo second; ps -e -o args=' 2>&1)
 	check "scope=user, kill -9 of one ssh session's monitor: another ssh session of alice works" \

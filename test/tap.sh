@@ -27,6 +27,15 @@ tap_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HELPER_COMM=$(sed -n 's/^#define NSINIT_HELPER_COMM "\(.*\)"$/\1/p' \
 	"$tap_dir/../nsinit/handshake.h" "$tap_dir/handshake.h" 2>/dev/null)
 
+# SSHD_COMM: the process name of OpenSSH's per-connection processes, as
+# an extended regular expression (grep -E, awk, pgrep -x). OpenSSH up to
+# 9.7 (Debian 12) runs them as sshd; 9.8 and later (Debian 13, and Debian
+# 12 with OpenSSH from backports) as sshd-session, whose process titles
+# read "sshd-session: alice@notty" and whose syslog tag is sshd-session.
+# The listener is sshd in both.
+# shellcheck disable=SC2034 # for the suites that source this file
+SSHD_COMM='sshd(-session)?'
+
 TAP_N=0
 TAP_FAILED=0
 TAP_SKIPPED=0

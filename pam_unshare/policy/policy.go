@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -67,6 +68,21 @@ func (e *NameError) Error() string {
 }
 
 func (e *NameError) Unwrap() error { return e.Err }
+// systemdHosts are the programs in which systemd opens the PAM session of
+// a unit with PAMName= for any service, not only those above: a copy of
+// PID 1 (systemd up to 255) or systemd-executor (256 and later), which
+// execs the unit's command after pam_open_session and forks only (sd-pam),
+// so that command would run outside the namespace with its /proc.
+// `machinectl shell` and `systemd-run -M USER@.host` open such sessions
+// under service login.
+var systemdHosts = []string{"systemd", "systemd-executor"}
+
+// OpenedBySystemd reports whether exe, the program of the process that
+// opens the session (/proc/self/exe), is one in which systemd opens
+// unit sessions, which the module cannot isolate.
+func OpenedBySystemd(exe string) bool {
+	return exe != "" && slices.Contains(systemdHosts, filepath.Base(exe))
+}
 
 // Decision is the outcome for one user.
 type Decision struct {

@@ -235,6 +235,24 @@ func TestSystemNames(t *testing.T) {
 	}
 }
 
+func TestOpenedBySystemd(t *testing.T) {
+	for exe, want := range map[string]bool{
+		"/usr/lib/systemd/systemd":          true,
+		"/usr/lib/systemd/systemd-executor": true,
+		"/lib/systemd/systemd-executor":     true,
+		"/usr/bin/su":                       false,
+		"/usr/lib/openssh/sshd-session":     false,
+		"/usr/sbin/sshd":                    false,
+		"/usr/bin/systemd-run":              false,
+		"/usr/lib/systemd/systemd-logind":   false,
+		"":                                  false,
+	} {
+		if got := OpenedBySystemd(exe); got != want {
+			t.Errorf("%q: %v, want %v", exe, got, want)
+		}
+	}
+}
+
 func TestStartedBySystemd(t *testing.T) {
 	for service, want := range map[string]bool{
 		"systemd-user": true, "systemd-run0": true,

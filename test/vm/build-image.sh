@@ -1,7 +1,11 @@
 #!/bin/bash
-# Build the cached Debian 12 guest image for the VM tests.
+# Build the cached Debian guest image for the VM tests.
 #
-# Usage: build-image.sh OUTDIR MIRROR
+# Usage: build-image.sh OUTDIR MIRROR [SUITE]
+#
+# SUITE is the Debian release, bookworm (Debian 12, the default) or trixie
+# (Debian 13). The guest gets the packages of packages.txt plus those of
+# packages-SUITE.txt when that file exists.
 #
 # Writes into OUTDIR (created atomically: built in OUTDIR.tmp, then renamed):
 #   base.img     raw ext4 root file system (the guest's /dev/vda, read through
@@ -9,21 +13,29 @@
 #   vmlinuz      the guest's kernel, for direct kernel boot
 #   initrd.img   the guest's initramfs
 #   packages.txt the package list the image was built from
+#   suite        the release
 #
 # The image holds everything that does not depend on the module under test:
 # users, ssh keys, sshd settings and a boot unit (vmtest-boot.service) that
 # mounts the per-run payload disk (/dev/vdb) and runs its runner.sh.
-# run.sh keys the cache on a hash of this file and packages.txt, so any edit
-# here rebuilds the image on the next run.
+# run.sh keys the cache on the suite and a hash of this file and the package
+# lists, so any edit here rebuilds the image on the next run.
 set -euo pipefail
 
 # Bump when the image layout changes in a way the hash would not catch.
 IMAGE_VERSION=1
 
-outdir=${1:?usage: build-image.sh OUTDIR MIRROR}
-mirror=${2:?usage: build-image.sh OUTDIR MIRROR}
+outdir=${1:?usage: build-image.sh OUTDIR MIRROR [SUITE]}
+mirror=${2:?usage: build-image.sh OUTDIR MIRROR [SUITE]}
+suite=${3:-bookworm}
 here=$(cd "$(dirname "$0")" && pwd)
-suite=bookworm
+case $suite in
+bookworm | trixie) ;;
+*)
+	echo "build-image: unknown suite $suite (bookworm or trixie)" >&2
+	exit 2
+	;;
+esac
 tmp=$outdir.tmp
 root=$tmp/root
 
@@ -40,7 +52,9 @@ trap cleanup EXIT
 rm -rf "$tmp"
 mkdir -p "$tmp"
 
-packages=$(grep -v '^[[:space:]]*\(#\|$\)' "$here/packages.txt" | paste -sd, -)
+lists=("$here/packages.txt")
+[ ! -f "$here/packages-$suite.txt" ] || lists+=("$here/packages-$suite.txt")
+packages=$(cat "${lists[@]}" | grep -v '^[[:space:]]*\(#\|$\)' | paste -sd, -)
 log "debootstrap $suite from $mirror (image version $IMAGE_VERSION)"
 log "packages: $packages"
 debootstrap --variant=minbase --include="$packages" \
@@ -164,7 +178,8 @@ cleanup
 size_mb=$(($(du -sm "$root" | cut -f1) + 768))
 log "creating ${size_mb} MiB ext4 image"
 mkfs.ext4 -q -F -L vmroot -d "$root" "$tmp/base.img" "${size_mb}M"
-cp "$here/packages.txt" "$tmp/packages.txt"
+cat "${lists[@]}" >"$tmp/packages.txt"
+echo "$suite" >"$tmp/suite"
 rm -rf "$root" "$tmp/debootstrap.log"
 
 rm -rf "$outdir"

@@ -195,7 +195,7 @@ sees_only_session() {
 		{ fail "PID 1 is not $HELPER_COMM"; return 1; }
 	awk 'NR > 1 { print $4 }' "$f.clean" | grep -qx ps ||
 		{ fail "ps does not list itself (is the output a ps listing?)"; return 1; }
-	bad=$(awk 'NR > 1 && $1 != 1 && $4 !~ /^(ps|bash|sh|sleep|sudo|su|sshd)$/' "$f.clean")
+	bad=$(awk -v sshd="$SSHD_COMM" 'NR > 1 && $1 != 1 && $4 !~ "^(ps|bash|sh|sleep|sudo|su|" sshd ")$"' "$f.clean")
 	[ -z "$bad" ] || { fail "foreign processes visible: $bad"; return 1; }
 	bad=$(grep -E 'systemd|cron|dbus|agetty|\[listener\]|sshd -D|/usr/sbin/sshd' "$f.clean")
 	[ -z "$bad" ] || { fail "host processes visible: $bad"; return 1; }
@@ -650,7 +650,7 @@ bad_arg_logged() {
 		}
 		sleep 1
 	done
-	journal_since "$since" | grep -E 'pam_unshare|su\[|sudo\[|sshd\[' | tail -n 20
+	journal_since "$since" | grep -E "pam_unshare|su\\[|sudo\\[|$SSHD_COMM\\[" | tail -n 20
 	{ fail "no pam_unshare journal line names bogus_option"; return 1; }
 }
 sc_bad_argument() {
@@ -1028,8 +1028,10 @@ sc_nested_peruser() {
 . "$here/lifecycle.sh"
 # shellcheck source=test/vm/hostwide.sh
 . "$here/hostwide.sh"
+# shellcheck source=test/vm/systemd.sh
+. "$here/systemd.sh"
 
-all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser nested_peruser door_ps door_dbus door_user_manager user_manager_survey user_manager relay_flood door_cron door_at door_sudo_i door_visible door_doctor names_refused run_user_pty doctor_planted hostwide_service hostwide_workers hostwide_transient hostwide_routes hostwide_closed restarts upgrade uninstall"
+all="harness admin sessions first_command orphans root_exempt concurrency pamtester bad_argument faults idle procfs peruser nested_peruser door_ps door_dbus door_user_manager user_manager_survey user_manager relay_flood door_cron door_at door_sudo_i door_visible door_doctor systemd_sessions names_refused run_user_pty doctor_planted hostwide_service hostwide_workers hostwide_transient hostwide_routes hostwide_closed restarts upgrade uninstall"
 [ "${VM_SMOKE:-0}" = 1 ] && all=harness
 read -ra list <<<"${*:-$all}"
 for s in "${list[@]}"; do
