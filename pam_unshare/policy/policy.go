@@ -68,6 +68,7 @@ func (e *NameError) Error() string {
 }
 
 func (e *NameError) Unwrap() error { return e.Err }
+
 // systemdHosts are the programs in which systemd opens the PAM session of
 // a unit with PAMName= for any service, not only those above: a copy of
 // PID 1 (systemd up to 255) or systemd-executor (256 and later), which
