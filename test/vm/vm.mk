@@ -31,7 +31,7 @@
 VM_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 VM_SUITE ?= bookworm
 VM_SCENARIOS ?=
-VM_SCENARIOS_TRIXIE ?= harness admin sessions peruser nested_peruser door_dbus door_user_manager user_manager systemd_sessions run_user_pty hostwide_service hostwide_workers uninstall
+VM_SCENARIOS_TRIXIE ?= harness admin sessions peruser nested_peruser door_dbus door_user_manager user_manager systemd_sessions run_user_pty uninstall
 
 .PHONY: vm-test vm-test-all vm-smoke
 vm-test: build
