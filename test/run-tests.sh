@@ -1210,12 +1210,26 @@ sshd_leader() {
 	return 1
 }
 
+# session_helper PID: the helper that is PID 1 of PID's namespace (another
+# session's helper may still be on its way out).
+session_helper() {
+	local h ns
+	ns=$(readlink /proc/"$1"/ns/pid) || return 1
+	for h in $(helpers_alive); do
+		if [ "$(readlink /proc/"$h"/ns/pid)" = "$ns" ]; then
+			echo "$h"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # control_socket_peer HELPER: the inode of the host's end of HELPER's
 # control socket (the helper holds the other end as fd 3).
 control_socket_peer() {
 	local own
 	own=$(readlink /proc/"$1"/fd/3 | tr -dc 0-9)
-	ss -x -a | awk -v i="$own" '$6 == i { print $8 }'
+	[ -n "$own" ] && ss -x -a | awk -v i="$own" '$6 == i && $8 != 0 { print $8; f = 1 } END { exit !f }'
 }
 
 # sshd's post-auth child runs as the user for the whole connection and
@@ -1228,12 +1242,13 @@ ssh_leader_fds() {
 	pid=$!
 	wait_until 10 test -e "$W"/home/pu-alice/ssh-started
 	child=$(sshd_leader)
-	helper=$(helpers_alive | head -1)
+	helper=$(session_helper "$child")
 	if [ -z "$child" ] || [ -z "$helper" ]; then
 		wait "$pid"
 		echo "no session found (post-auth child '$child', helper '$helper')"
 		return 1
 	fi
+	wait_until 5 control_socket_peer "$helper" >/dev/null
 	peer=$(control_socket_peer "$helper")
 	listing=$(fd_listing "$child")
 	for f in /proc/"$child"/fd/*; do
