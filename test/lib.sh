@@ -230,3 +230,39 @@ syslog_has_n() {
 	return 1
 }
 syslog_count_at_least() { [ "$(syslog_count "$1" "$3")" -ge "$2" ]; }
+
+# pamhost ARGS...: the C host with the test world's PAM services.
+pamhost() { "$PAMHOST" -c /etc/pam.d "$@"; }
+
+# sees_only_session OUTPUT: in "ps -e -o pid=,comm=" output, PID 1 is the
+# helper and nothing of the host shows: no marker sleep, no daemons, no
+# sshd but the session's own post-auth child at PID 2.
+sees_only_session() {
+	local out=$1
+	grep -Eq "^ *1 $HELPER_COMM\$" <<<"$out" &&
+		! grep -q 'sleep 1001' <<<"$out" &&
+		! grep -Eq '(^| )(init|systemd|cron|pamhost|run-tests\.sh|python3)$' <<<"$out" &&
+		! grep -Ev "^ *2 $SSHD_COMM\$" <<<"$out" | grep -Eq " $SSHD_COMM\$"
+}
+
+# concurrent_crosstalk N SECONDS CMD...: run N sessions at once, session I
+# as CMD "sleep SECONDS.I & sleep 1; ps -e -o args=". Prints how many
+# sessions saw another session's sleep, or not their own (a failed session
+# sees nothing).
+concurrent_crosstalk() {
+	local n=$1 secs=$2 d i bad=0 pids=()
+	shift 2
+	d=$(mktemp -d)
+	for i in $(seq "$n"); do
+		"$@" "sleep $secs.$i & sleep 1; ps -e -o args=" >"$d/$i" 2>&1 &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	for i in $(seq "$n"); do
+		if [ "$(grep -c "^sleep $secs\\." "$d/$i")" -ne 1 ] || ! grep -q "^sleep $secs\\.$i\$" "$d/$i"; then
+			bad=$((bad + 1))
+		fi
+	done
+	rm -rf "$d"
+	echo "$bad"
+}
