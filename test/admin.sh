@@ -140,14 +140,14 @@ t_status_spoof() {
 	pid=$!
 	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 3 >/dev/null 2>&1 &
 	host=$!
-	wait_until 2 leader_started "/bin/sleep 3"
-	if ! wait_until 2 pgrep -x -u pu-alice "$HELPER_COMM" >/dev/null; then
+	wait_until 30 leader_started "/bin/sleep 3"
+	if ! wait_until 30 pgrep -x -u pu-alice "$HELPER_COMM" >/dev/null; then
 		skip "status: a user's fake helper is not listed" "unprivileged user namespaces are not available"
 	else
 		check "status lists the real session and not a user's fake helper (unshare -Urpf)" status_lists_only_real
 	fi
 	kill "$pid" 2>/dev/null # unshare, whose death kills the fake (--kill-child)
 	wait "$pid" "$host"
-	wait_until 2 sh -c "! pgrep -u pu-alice -x $HELPER_COMM >/dev/null"
+	wait_until 30 sh -c "! pgrep -u pu-alice -x $HELPER_COMM >/dev/null"
 	rm -rf "$fake"
 }

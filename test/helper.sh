@@ -12,21 +12,22 @@ poll_mode_isolated() {
 	out=$("$BUILD"/pam-unshare run --poll --options "helper=$HELPER" -- /bin/ps -e -o pid=,comm= 2>&1)
 	echo "$out"
 	sees_only_session "$out" || return 1
-	wait_until 3 no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
+	wait_until 10 no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
 	no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
 }
 # The host dies while its leader runs: the helper outlives the host and ends
-# within its 1 s poll of the leader's end.
+# after its poll sees the leader's end. The leader runs 3 s, so that it
+# outlasts the test's own steps on a busy machine.
 poll_mode_outlives_host() {
 	local pid start
-	"$BUILD"/pam-unshare run --poll --options "helper=$HELPER" -- /bin/sleep 1.5 >/dev/null 2>&1 &
+	"$BUILD"/pam-unshare run --poll --options "helper=$HELPER" -- /bin/sleep 3 >/dev/null 2>&1 &
 	pid=$!
-	wait_until 2 leader_started "/bin/sleep 1.5"
+	wait_until 30 leader_started "/bin/sleep 3" || { fail "the leader did not start"; return 1; }
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 	start=$SECONDS
 	helper_exists || { fail "no helper after kill -9 of the host"; return 1; }
-	wait_until 4 no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
+	wait_until 10 no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
 	no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
 	[ $((SECONDS - start)) -ge 1 ] || fail "the session ended before its leader"
 }
@@ -100,7 +101,7 @@ pamhost_leader_fds() {
 	local pid child listing="" rc=1
 	(close_fds_above_2 && exec "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -S -- /bin/true) >/dev/null 2>&1 &
 	pid=$!
-	wait_until 3 stopped_child "$pid" >/dev/null
+	wait_until 30 stopped_child "$pid" >/dev/null
 	child=$(stopped_child "$pid")
 	if [ -n "$child" ]; then
 		listing=$(fd_listing "$child")
@@ -182,10 +183,13 @@ su_as() {
 # helper_immune_to USER: the helper of a su that USER runs cannot be
 # stopped or killed by USER, and the session goes on.
 helper_immune_to() {
-	local by=$1 out=$W/su-signal.out pid helper stop kill status
-	su_as "$by" pu-alice -c 'sleep 1.5; echo session-alive' >"$out" 2>&1 </dev/null &
+	local by=$1 out=$W/su-signal.out pid helper stop kill status d
+	# The session's command waits on a lock until the signals are sent.
+	d=$(mktemp -d)
+	hold_lock "$d"
+	su_as "$by" pu-alice -c "flock -s -w 1800 $d/lock true; echo session-alive" >"$out" 2>&1 </dev/null {HOLD_FD}<&- &
 	pid=$!
-	wait_until 3 leader_started "sleep 1.5"
+	wait_until 30 leader_started "flock -s -w 1800 $d/lock true"
 	helper=$(helpers_alive | head -1)
 	echo "helper $helper: $(grep -E '^(Uid|Gid):' /proc/"$helper"/status | tr '\t\n' '  ')"
 	stop=$(setpriv --reuid="$by" --regid="$(id -g "$by")" --clear-groups kill -STOP "$helper" 2>&1)
@@ -193,7 +197,9 @@ helper_immune_to() {
 	kill=$(setpriv --reuid="$by" --regid="$(id -g "$by")" --clear-groups kill -KILL "$helper" 2>&1)
 	echo "kill -KILL as $by: ${kill:-delivered}"
 	status=$(ps -o stat= -p "$helper")
+	release_lock
 	wait "$pid"
+	rm -rf "$d"
 	cat "$out"
 	kill -CONT "$helper" 2>/dev/null
 	grep -q 'Operation not permitted' <<<"$stop" && grep -q 'Operation not permitted' <<<"$kill" &&

@@ -92,7 +92,7 @@ world_dev() {
 	: >"$SYSLOG"
 	python3 "$TEST_DIR"/syslog-catcher.py /dev/log "$SYSLOG" &
 	SYSLOG_PID=$!
-	wait_until 5 test -S /dev/log || fatal "the syslog catcher did not create /dev/log"
+	wait_until 30 test -S /dev/log || fatal "the syslog catcher did not create /dev/log"
 }
 
 # The PAM services the tests use. $MODULE_ARGS is appended to every
@@ -153,10 +153,10 @@ world_sshd() {
 		PidFile $W/ssh/sshd.pid
 	EOF
 	/usr/sbin/sshd -f "$W"/ssh/sshd_config -E "$W"/ssh/log || return 1
-	# shellcheck disable=SC2034 # used by run-tests.sh
+	# shellcheck disable=SC2034 # used by sshd.sh and scope-user.sh
 	SSH=(ssh -i "$W"/ssh/userkey -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
 		-o LogLevel=ERROR -o BatchMode=yes -p 2222 pu-alice@127.0.0.1)
-	wait_until 5 test -s "$W"/ssh/sshd.pid
+	wait_until 30 test -s "$W"/ssh/sshd.pid
 }
 
 world_teardown() {
@@ -219,7 +219,7 @@ syslog_has() { syslog_has_n "$1" 1+ "$2"; }
 # match PATTERN (at least N for COUNT "N+"). Waits as syslog_has does.
 syslog_has_n() {
 	local mark=$1 count=${2%+} pattern=$3 got
-	wait_until 2 syslog_count_at_least "$mark" "$count" "$pattern"
+	wait_until 30 syslog_count_at_least "$mark" "$count" "$pattern"
 	got=$(syslog_count "$mark" "$pattern")
 	if [ "$got" -eq "$count" ] || { [ "$2" = "$count+" ] && [ "$got" -gt "$count" ]; }; then
 		return 0
@@ -246,15 +246,16 @@ sees_only_session() {
 }
 
 # concurrent_crosstalk N SECONDS CMD...: run N sessions at once, session I
-# as CMD "sleep SECONDS.I & sleep 1; ps -e -o args=". Prints how many
-# sessions saw another session's sleep, or not their own (a failed session
-# sees nothing).
+# as CMD "sleep SECONDS.I >/dev/null 2>&1 & sleep 1; ps -e -o args=" (the
+# session's end kills the sleep; its output is closed so that ssh does not
+# wait for it). Prints how many sessions saw another session's sleep, or
+# not their own (a failed session sees nothing).
 concurrent_crosstalk() {
 	local n=$1 secs=$2 d i bad=0 pids=()
 	shift 2
 	d=$(mktemp -d)
 	for i in $(seq "$n"); do
-		"$@" "sleep $secs.$i & sleep 1; ps -e -o args=" >"$d/$i" 2>&1 &
+		"$@" "sleep $secs.$i >/dev/null 2>&1 & sleep 1; ps -e -o args=" >"$d/$i" 2>&1 &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
@@ -265,4 +266,22 @@ concurrent_crosstalk() {
 	done
 	rm -rf "$d"
 	echo "$bad"
+}
+
+# hold_lock DIR: make DIR/lock, which the test users can open, and hold it
+# exclusively on descriptor HOLD_FD until release_lock: a session that runs
+# `flock -s DIR/lock true` waits until then, with no polling and no fixed
+# time. Sessions are started with {HOLD_FD}<&- so that they do not hold the
+# lock's descriptor too.
+HOLD_FD=
+hold_lock() {
+	chmod 755 "$1"
+	: >"$1/lock"
+	chmod 644 "$1/lock"
+	exec {HOLD_FD}<"$1/lock"
+	flock -x "$HOLD_FD"
+}
+release_lock() {
+	flock -u "$HOLD_FD"
+	exec {HOLD_FD}<&-
 }

@@ -68,7 +68,7 @@ procfs_after_login() {
 		done
 		exec sh $PROCFS/probe.sh '${PROCFS_LATE[0]}' '${PROCFS_LATE[1]}'" >"$PROCFS"/after.out 2>&1 &
 	pid=$!
-	wait_until 5 test -e "$flag"/started || {
+	wait_until 30 test -e "$flag"/started || {
 		wait "$pid"
 		cat "$PROCFS"/after.out
 		fail "the session did not start"
@@ -122,11 +122,11 @@ procfs_unreachable_refused() {
 	out=$(pamhost -s pamhost -u pu-alice -- /bin/true 2>&1)
 	echo "$out"
 	grep -q 'open=PAM_SYSTEM_ERR' <<<"$out" || rc=1
-	if ! { wait_until 2 no_helpers && no_other_pidns; }; then
+	if ! { wait_until 10 no_helpers && no_other_pidns; }; then
 		echo "left over: $(pidns_others)"
 		rc=1
 	fi
-	wait_until 2 syslog_count_at_least "$mark" 1 'cannot isolate the session of user pu-alice: helper: detach another proc mount'
+	wait_until 30 syslog_count_at_least "$mark" 1 'cannot isolate the session of user pu-alice: helper: detach another proc mount'
 	syslog_since "$mark" | grep 'pam_unshare' || true
 	syslog_since "$mark" | grep -q 'cannot isolate the session of user pu-alice: helper: detach another proc mount' || rc=1
 	umount "$PROCFS/hidden"
@@ -152,7 +152,7 @@ procfs_covered_later() {
 		done
 		exec sh $PROCFS/probe.sh '$PROCFS/covered/sub/proc'" >"$PROCFS"/covered.out 2>&1 &
 	pid=$!
-	wait_until 5 test -e "$flag"/started || rc=1
+	wait_until 30 test -e "$flag"/started || rc=1
 	# The stage is private, so what is mounted in it stays off the running
 	# session until the bind below copies it there in one piece.
 	mount --bind "$stage" "$stage"
@@ -161,7 +161,7 @@ procfs_covered_later() {
 	mount -t proc proc "$stage/sub/proc"
 	mount -t tmpfs pu-cover "$stage/sub"
 	mount --rbind "$stage" "$PROCFS/covered"
-	wait_until 3 syslog_says_retrying "$mark" || { echo "no syslog line about the covered procfs"; rc=1; }
+	wait_until 30 syslog_says_retrying "$mark" || { echo "no syslog line about the covered procfs"; rc=1; }
 	umount "$PROCFS/covered/sub"
 	touch "$flag"/uncovered
 	wait "$pid"
@@ -181,19 +181,25 @@ ctxt_switches() {
 	awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { s += $2 } END { print s }' "/proc/$1/status"
 }
 
+# ctxt_switched PID N: PID has been switched more than N times.
+ctxt_switched() { [ "$(ctxt_switches "$1")" -gt "$2" ]; }
+
 # The helper of an idle session is never scheduled; an unrelated mount
 # wakes it once (it watches the mount table), and then it idles again.
 helper_idle() {
 	local pid h a b c d
 	pamhost -s pamhost -u pu-alice -- /bin/sleep 7 >/dev/null 2>&1 &
 	pid=$!
-	wait_until 3 helper_exists || { fail "no helper"; return 1; }
+	wait_until 30 helper_exists || { fail "no helper"; return 1; }
 	h=$(helpers_alive | head -1)
 	sleep 1
 	a=$(ctxt_switches "$h")
 	sleep 2
 	b=$(ctxt_switches "$h")
 	mount -t tmpfs pu-idle "$PROCFS/idle"
+	# Woken by the mount, however long a busy machine takes to run it;
+	# then it has 0.5 s to handle it.
+	wait_until 10 ctxt_switched "$h" "$b"
 	sleep 0.5
 	c=$(ctxt_switches "$h")
 	sleep 2

@@ -64,7 +64,7 @@ ip link set lo up
 # shellcheck source=/dev/null
 for f in "${SUITE[@]}"; do . "$f"; done
 
-all_helpers_gone() { wait_until 3 no_helpers || fail "helpers left: $(helpers_alive)"; }
+all_helpers_gone() { wait_until 10 no_helpers || fail "helpers left: $(helpers_alive)"; }
 
 [ $# -gt 0 ] && shift # BUILD_DIR
 # Before the world is made: the suite agrees with its functions, and each

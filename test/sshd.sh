@@ -89,6 +89,6 @@ t_sshd() {
 	check "sshd: a background nohup sleep is gone after logout" sleep_gone 1003
 	check "sshd: the post-auth child (PID 2) holds no descriptor of the module" ssh_leader_fds
 	check "sshd with a pty (ssh -tt): ps -e sees only the helper and the session" ssh_tty_sees_only_itself
-	check "sshd: 10 concurrent sessions cannot see each other" no_crosstalk 10 2 timeout 30 "${SSH[@]}"
-	check "sshd: nothing left after 10 concurrent sessions" wait_until 3 no_other_pidns
+	check "sshd: 10 concurrent sessions cannot see each other" no_crosstalk 10 300 timeout 30 "${SSH[@]}"
+	check "sshd: nothing left after 10 concurrent sessions" wait_until 10 no_other_pidns
 }

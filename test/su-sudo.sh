@@ -14,7 +14,7 @@ session_sees_only_itself() {
 # nothing_left: no process of a session is left, and the host's /proc and
 # binfmt_misc are intact.
 nothing_left() {
-	wait_until 3 no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+	wait_until 10 no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
 	host_proc_intact || fail "the host's /proc or binfmt_misc changed"
 }
 t_su() {
@@ -43,7 +43,7 @@ t_su_root_exempt() {
 
 # sleep_gone ARG: no "sleep ARG" runs (within 3 s).
 sleep_gone() {
-	wait_until 3 sh -c "! pgrep -f '^sleep $1' >/dev/null" || { fail "still running: $(pgrep -a -f "^sleep $1")"; return 1; }
+	wait_until 30 sh -c "! pgrep -f '^sleep $1' >/dev/null" || { fail "still running: $(pgrep -a -f "^sleep $1")"; return 1; }
 }
 t_su_nohup_gone() {
 	su pu-alice -c 'nohup sleep 1002 >/dev/null 2>&1 &' 2>/dev/null
