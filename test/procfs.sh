@@ -187,26 +187,43 @@ ctxt_switched() { [ "$(ctxt_switches "$1")" -gt "$2" ]; }
 # The helper of an idle session is never scheduled; an unrelated mount
 # wakes it once (it watches the mount table), and then it idles again.
 helper_idle() {
-	local pid h a b c d
-	pamhost -s pamhost -u pu-alice -- /bin/sleep 7 >/dev/null 2>&1 &
+	local pid d rc=0
+	# The leader waits on a lock until the test is done, however slow the
+	# machine.
+	d=$(mktemp -d)
+	hold_lock "$d"
+	pamhost -s pamhost -u pu-alice -- /usr/bin/flock -s -w 1800 "$d/lock" true >/dev/null 2>&1 {HOLD_FD}<&- &
 	pid=$!
-	wait_until 30 helper_exists || { fail "no helper"; return 1; }
-	h=$(helpers_alive | head -1)
-	sleep 1
+	if wait_until 30 leader_started "/usr/bin/flock -s -w 1800 $d/lock true"; then
+		sleep 1 # the session has started; its helper settles
+		idles_and_wakes "$(helpers_alive | head -1)" 2 pu-idle || rc=1
+	else
+		echo "no session"
+		rc=1
+	fi
+	release_lock
+	wait "$pid"
+	rm -rf "$d"
+	return "$rc"
+}
+
+# idles_and_wakes PID SECONDS NAME: the helper PID makes no context switch
+# over SECONDS idle; a tmpfs NAME mounted at $PROCFS/idle wakes it (however
+# long a busy machine takes to run it), and after 0.5 s to handle that it
+# makes none again over SECONDS.
+idles_and_wakes() {
+	local h=$1 secs=$2 a b c d
 	a=$(ctxt_switches "$h")
-	sleep 2
+	sleep "$secs"
 	b=$(ctxt_switches "$h")
-	mount -t tmpfs pu-idle "$PROCFS/idle"
-	# Woken by the mount, however long a busy machine takes to run it;
-	# then it has 0.5 s to handle it.
+	mount -t tmpfs "$3" "$PROCFS/idle"
 	wait_until 10 ctxt_switched "$h" "$b"
 	sleep 0.5
 	c=$(ctxt_switches "$h")
-	sleep 2
+	sleep "$secs"
 	d=$(ctxt_switches "$h")
 	umount "$PROCFS/idle"
-	wait "$pid"
-	echo "helper context switches: $a -> $b over 2 s idle; $c -> $d over 2 s after a tmpfs mount"
+	echo "helper $h context switches: $a -> $b over $secs s idle; $c -> $d over $secs s after a tmpfs mount"
 	[ "$a" = "$b" ] && [ "$c" -gt "$b" ] && [ "$c" = "$d" ]
 }
 

@@ -430,22 +430,7 @@ same_ns() {
 
 # user_helper_idle: the per-user helper makes no wakeups while its
 # sessions idle; a mount wakes it, then it idles again.
-user_helper_idle() {
-	local h a b c d
-	h=$(helpers_alive | head -1)
-	a=$(ctxt_switches "$h")
-	sleep 1.5
-	b=$(ctxt_switches "$h")
-	mount -t tmpfs pu-user-idle "$PROCFS/idle"
-	wait_until 10 ctxt_switched "$h" "$b"
-	sleep 0.5
-	c=$(ctxt_switches "$h")
-	sleep 1.5
-	d=$(ctxt_switches "$h")
-	umount "$PROCFS/idle"
-	echo "per-user helper context switches: $a -> $b over 1.5 s idle; $c -> $d over 1.5 s after a tmpfs mount"
-	[ "$a" = "$b" ] && [ "$c" -gt "$b" ] && [ "$c" = "$d" ]
-}
+user_helper_idle() { idles_and_wakes "$(helpers_alive | head -1)" 1.5 pu-user-idle; }
 
 t_user_procfs_mounts() {
 	local early late flag a out
