@@ -69,7 +69,7 @@ all_helpers_gone() { wait_until 10 no_helpers || fail "helpers left: $(helpers_a
 [ $# -gt 0 ] && shift # BUILD_DIR
 # Before the world is made: the suite agrees with its functions, and each
 # TEST is one of its tests.
-tap_list t_ "${SUITE[@]}" -- "$@" >/dev/null || exit 1
+out=$(tap_list t_ "${SUITE[@]}" -- "$@") || fatal "${out//$'\n'/; }"
 
 W=$(mktemp -d /tmp/pam_unshare-test.XXXXXX)
 world_setup "$W"

@@ -189,20 +189,24 @@ tap_check() {
 # sourced, that each function is the one defined there (not redefined
 # after) and that every PREFIX function comes from FILEs.
 tap_check_live() {
-	local prefix=$1 name file line where bad=0 fn out
+	local prefix=$1 f abs name file line where bad=0 fn out defs=
 	shift
 	out=$(tap_check "$prefix" "$@") || { echo "$out"; return 1; }
 	shopt -s extdebug
-	while read -r name file line _; do
-		where=$(declare -F "$name")
-		# A helper's definition line may be one inside a string, a
-		# script the test writes: not a function here.
-		[ -n "$where" ] || [ "${name#"$prefix"}" != "$name" ] || continue
-		[ "$where" = "$name $line $(tap_abs "$file")" ] ||
-			{ echo "$name, defined at $file:$line, is not that function: ${where:-not defined}"; bad=1; }
-	done < <(tap_defs "$@")
+	for f in "$@"; do
+		abs=$(tap_abs "$f")
+		while read -r name file line _; do
+			defs+=" $name "
+			where=$(declare -F "$name")
+			# A helper's definition line may be one inside a string, a
+			# script the test writes: not a function here.
+			[ -n "$where" ] || [ "${name#"$prefix"}" != "$name" ] || continue
+			[ "$where" = "$name $line $abs" ] ||
+				{ echo "$name, defined at $file:$line, is not that function: ${where:-not defined}"; bad=1; }
+		done < <(tap_defs "$f")
+	done
 	for fn in $(declare -F | awk -v p="$prefix" '$2 == "-f" && index($3, p) == 1 { print $3 }'); do
-		tap_defs "$@" | grep -q "^$fn " ||
+		[[ $defs == *" $fn "* ]] ||
 			{ echo "$fn comes from no file of the suite: $(declare -F "$fn" | awk '{ print $3 ":" $2 }')"; bad=1; }
 	done
 	shopt -u extdebug
