@@ -1,6 +1,8 @@
 # shellcheck shell=bash
-# lib.sh - the private test world of run-tests.sh, and what its tests
-# observe in it. TAP output comes from tap.sh, which this file sources.
+# lib.sh - the private test world of run-tests.sh, what its tests observe
+# in it, and what more than one test file uses: sessions, processes,
+# assertions and a lock to hold sessions on. TAP output comes from tap.sh,
+# which this file sources.
 #
 # Everything that changes mounts happens inside the private mount namespace
 # that run-tests.sh creates with unshare -m: /etc/pam.d, /etc/passwd,
@@ -284,4 +286,124 @@ hold_lock() {
 release_lock() {
 	flock -u "$HOLD_FD"
 	exec {HOLD_FD}<&-
+}
+
+# --- what tests share: sessions, processes, assertions ---------------------
+#
+# Each assertion prints what it saw.
+
+# shellcheck disable=SC2034 # for the test files
+PU=("$BUILD"/pam-unshare)
+# shellcheck disable=SC2034
+PY=/usr/bin/python3
+
+# user_session USER ARGS...: a pamhost session of USER running ARGS (an
+# absolute command); pamhost's report and the command's output on stdout.
+user_session() {
+	local u=$1
+	shift
+	"$PAMHOST" -c /etc/pam.d -s pamhost -u "$u" -- "$@" 2>&1
+}
+
+# as_alice ARGS...: run ARGS as pu-alice without a PAM session.
+as_alice() { setpriv --reuid=4101 --regid=4101 --init-groups "$@"; }
+
+helper_count() { helpers_alive | grep -c .; }
+runs() { pgrep -f "^$1\$" >/dev/null; }
+gone() { ! runs "$1"; }
+
+# has_line TEXT REGEX: a line of TEXT matches REGEX (extended).
+has_line() {
+	grep -Eq -- "$2" <<<"$1" && return 0
+	echo "no line matches: $2"
+	echo "$1"
+	return 1
+}
+
+# helpers_are N: exactly N helpers run.
+helpers_are() {
+	[ "$(helper_count)" -eq "$1" ] && return 0
+	echo "want $1 helpers; running:"
+	pgrep -a -x pam_unshare
+	return 1
+}
+
+# all_gone: no helper is left within 10 s (and so no per-user namespace).
+all_gone() {
+	wait_until 10 no_helpers && return 0
+	echo "helpers left:"
+	ps -eo pid,ppid,args
+	return 1
+}
+
+# still_runs ARGS / ends ARGS: a process with exactly this command line
+# runs / is gone within 30 s.
+still_runs() {
+	runs "$1" && return 0
+	echo "not running: $1"
+	ps -eo pid,ppid,args
+	return 1
+}
+ends() {
+	wait_until 30 gone "$1" && return 0
+	echo "still running: $1"
+	ps -eo pid,ppid,args
+	return 1
+}
+
+# opened OUT [N]: pamhost's report shows N (default 1) sessions that opened
+# and closed with PAM_SUCCESS and whose command exited 0.
+opened() {
+	echo "$1"
+	[ "$(grep -c 'open=PAM_SUCCESS close=PAM_SUCCESS child=0' <<<"$1")" -eq "${2:-1}" ]
+}
+
+# refused OUT: pamhost's report shows a refused open.
+refused() {
+	echo "$1"
+	grep -q 'open=PAM_SYSTEM_ERR' <<<"$1"
+}
+
+# session_sees_only_itself CMD...: CMD lists the processes it sees (ps -e
+# -o pid=,comm=) and sees only the helper and the session.
+session_sees_only_itself() {
+	local out
+	out=$("$@" 2>&1)
+	echo "$out"
+	sees_only_session "$out"
+}
+# nothing_left: no process of a session is left, and the host's /proc and
+# binfmt_misc are intact.
+nothing_left() {
+	wait_until 10 no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+	host_proc_intact || fail "the host's /proc or binfmt_misc changed"
+}
+
+# shows REGEX CMD...: a line of CMD's output (shown) matches REGEX.
+shows() {
+	local regex=$1 out
+	shift
+	out=$("$@" 2>&1)
+	echo "$out"
+	grep -Eq "$regex" <<<"$out"
+}
+
+# sees_host CMD...: CMD lists process arguments and sees the marker sleep of
+# the host: it is not isolated.
+sees_host() { shows 'sleep 1001' "$@"; }
+
+# sleep_gone ARG: no "sleep ARG" runs (within 30 s).
+sleep_gone() {
+	wait_until 30 sh -c "! pgrep -f '^sleep $1' >/dev/null" || { fail "still running: $(pgrep -a -f "^sleep $1")"; return 1; }
+}
+
+# isolated CMD...: CMD's ps -e -o pid=,comm= shows the helper as PID 1.
+isolated() { shows "^ *1 $HELPER_COMM\$" "$@"; }
+
+# no_session_left: no helper, nothing in another PID namespace, host /proc
+# intact, right now.
+no_session_left() {
+	no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
+	no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+	host_proc_intact || fail "the host's /proc or binfmt_misc changed"
 }

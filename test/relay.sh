@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # relay.sh - tests of the user manager's relay (user_manager=relay, the
 # default; nsinit/init/relay.c), sourced by run-tests.sh inside its private
-# world (lib.sh, tap.sh, scope-user.sh). The world has no systemd, so
+# world (lib.sh, tap.sh). The world has no systemd, so
 # test/manager.py stands in for both ends: a "manager" listening as
 # pu-alice on /run/user/4101/systemd/private, and a client that checks its
 # peer as systemctl --user does (a peer PID of 0 is "No data available")

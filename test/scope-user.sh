@@ -6,64 +6,6 @@
 RUNDIR=/run/pam_unshare
 ALICE_SOCK=$RUNDIR/4101.sock
 BOB_SOCK=$RUNDIR/4102.sock
-PU=("$BUILD"/pam-unshare)
-PY=/usr/bin/python3
-
-# user_session USER ARGS...: a pamhost session of USER running ARGS (an
-# absolute command); pamhost's report and the command's output on stdout.
-user_session() {
-	local u=$1
-	shift
-	"$PAMHOST" -c /etc/pam.d -s pamhost -u "$u" -- "$@" 2>&1
-}
-
-# as_alice ARGS...: run ARGS as pu-alice without a PAM session.
-as_alice() { setpriv --reuid=4101 --regid=4101 --init-groups "$@"; }
-
-helper_count() { helpers_alive | grep -c .; }
-runs() { pgrep -f "^$1\$" >/dev/null; }
-gone() { ! runs "$1"; }
-
-# --- assertions: each prints what it saw --------------------------------------
-
-# has_line TEXT REGEX: a line of TEXT matches REGEX (extended).
-has_line() {
-	grep -Eq -- "$2" <<<"$1" && return 0
-	echo "no line matches: $2"
-	echo "$1"
-	return 1
-}
-
-# helpers_are N: exactly N helpers run.
-helpers_are() {
-	[ "$(helper_count)" -eq "$1" ] && return 0
-	echo "want $1 helpers; running:"
-	pgrep -a -x pam_unshare
-	return 1
-}
-
-# all_gone: no helper is left within 5 s (and so no per-user namespace).
-all_gone() {
-	wait_until 10 no_helpers && return 0
-	echo "helpers left:"
-	ps -eo pid,ppid,args
-	return 1
-}
-
-# still_runs ARGS / ends ARGS: a process with exactly this command line
-# runs / is gone within 4 s.
-still_runs() {
-	runs "$1" && return 0
-	echo "not running: $1"
-	ps -eo pid,ppid,args
-	return 1
-}
-ends() {
-	wait_until 30 gone "$1" && return 0
-	echo "still running: $1"
-	ps -eo pid,ppid,args
-	return 1
-}
 
 # sees_user OUT OWN OTHER: OUT (ps -e -o args=) shows OWN and a per-user
 # helper as PID 1's command, and neither OTHER nor anything of the host.
@@ -71,19 +13,6 @@ sees_user() {
 	echo "$1"
 	grep -q "^$2\$" <<<"$1" && ! grep -q "^$3\$" <<<"$1" &&
 		! grep -q 'sleep 1001' <<<"$1" && grep -q '^pam_unshare-init .* -U ' <<<"$1"
-}
-
-# opened OUT [N]: pamhost's report shows N (default 1) sessions that opened
-# and closed with PAM_SUCCESS and whose command exited 0.
-opened() {
-	echo "$1"
-	[ "$(grep -c 'open=PAM_SUCCESS close=PAM_SUCCESS child=0' <<<"$1")" -eq "${2:-1}" ]
-}
-
-# refused OUT: pamhost's report shows a refused open.
-refused() {
-	echo "$1"
-	grep -q 'open=PAM_SYSTEM_ERR' <<<"$1"
 }
 
 # one_ns_per_user DIR USERS: each DIR/USER/* holds the `readlink
@@ -182,8 +111,8 @@ t_user_stop() {
 	# open, the module rightly refuses every session.)
 	chmod 755 $RUNDIR
 	chmod 666 $BOB_SOCK
-	out=$(as_alice $PY "$TEST_DIR"/rendezvous.py ask $BOB_SOCK K 2>&1)
-	out+=$'\n'$(as_alice $PY "$TEST_DIR"/rendezvous.py ask $BOB_SOCK S 2>&1)
+	out=$(as_alice "$PY" "$TEST_DIR"/rendezvous.py ask $BOB_SOCK K 2>&1)
+	out+=$'\n'$(as_alice "$PY" "$TEST_DIR"/rendezvous.py ask $BOB_SOCK S 2>&1)
 	chmod 700 $RUNDIR
 	chmod 600 $BOB_SOCK
 	check "with the socket opened to her, alice gets no answer to stop or status (peer uid check)" \
