@@ -210,8 +210,6 @@ cat ~/timer.out"
 route um_direct "systemctl --user show-environment >/dev/null"
 route um_bus "$NOXDG busctl --user call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ListNames"
 
-uid_of() { id -u "$1"; }
-
 # restart_user_managers: stop the user managers of alice and carol, so
 # that the next one starts with the current user@.service.
 restart_user_managers() {

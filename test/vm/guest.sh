@@ -184,3 +184,41 @@ session_check() {
 	fi
 	check "after $desc: host /proc intact, binfmt_misc mounted, nothing left in another PID namespace" host_clean
 }
+
+# ---- what several scenario files use ---------------------------------------
+
+# set_pam_args ARGS: the module line of su, sshd and sudo with ARGS added to
+# runner.sh's (PAM_LINE); "" restores it.
+set_pam_args() {
+	local f
+	for f in su sshd sudo; do
+		sed -i "s|^session required pam_unshare.so.*\$|$PAM_LINE${1:+ $1}|" "/etc/pam.d/$f"
+	done
+}
+
+# refused WHAT CMD...: CMD (WHAT, for the message), which would create
+# /var/tmp/vmtest-marker, fails and does not run.
+refused() {
+	local what=$1 marker=/var/tmp/vmtest-marker rc=0
+	shift
+	rm -f "$marker"
+	timeout "$T" "$@" </dev/null || rc=$?
+	echo "$what exited $rc"
+	[ ! -e "$marker" ] || { fail "$what ran the command although the session was refused"; return 1; }
+	[ "$rc" != 0 ] || { fail "$what succeeded"; return 1; }
+}
+
+# uid_of USER: USER's uid.
+uid_of() { id -u "$1"; }
+
+# pid2_of HELPER: the host PID of PID 2 in HELPER's PID namespace.
+pid2_of() {
+	local ns p
+	ns=$(readlink "/proc/$1/ns/pid") || return 1
+	for p in $(foreign_pids); do
+		[ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" = "$ns" ] &&
+			awk '/^NSpid:/ && $NF == 2 { f = 1 } END { exit !f }' "/proc/$p/status" 2>/dev/null &&
+			echo "$p" && return 0
+	done
+	return 1
+}

@@ -363,18 +363,6 @@ sc_uninstall() {
 	diag "$(echo "kept in /var/backups/pam-unshare:" /var/backups/pam-unshare/*)"
 }
 
-# pid2_of HELPER: the host PID of PID 2 in HELPER's PID namespace.
-pid2_of() {
-	local ns p
-	ns=$(readlink "/proc/$1/ns/pid") || return 1
-	for p in $(foreign_pids); do
-		[ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" = "$ns" ] &&
-			awk '/^NSpid:/ && $NF == 2 { f = 1 } END { exit !f }' "/proc/$p/status" 2>/dev/null &&
-			echo "$p" && return 0
-	done
-	return 1
-}
-
 # ssh_session_with_helper: start an ssh session of alice's running sleep 30
 # in the background, its client's pid in the caller's ssh_pid, and wait for
 # its helper.

@@ -199,21 +199,6 @@ sc_pamtester() {
 }
 
 # 8: a bad module argument refuses every session, fatally even for sudo.
-set_pam_args() {
-	local f
-	for f in su sshd sudo; do
-		sed -i "s|^session required pam_unshare.so.*\$|$PAM_LINE${1:+ $1}|" "/etc/pam.d/$f"
-	done
-}
-refused() {
-	local what=$1 marker=/var/tmp/vmtest-marker rc=0
-	shift
-	rm -f "$marker"
-	timeout "$T" "$@" </dev/null || rc=$?
-	echo "$what exited $rc"
-	[ ! -e "$marker" ] || { fail "$what ran the command although the session was refused"; return 1; }
-	[ "$rc" != 0 ] || { fail "$what succeeded"; return 1; }
-}
 bad_arg_logged() {
 	local since=$1 i
 	for i in 1 2 3 4 5; do
