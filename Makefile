@@ -18,7 +18,8 @@
 #   make check          test, then vm-test-all (both releases)
 #   make bench          benchmark table (root)
 #   make lint           gofmt, go mod tidy, go vet, staticcheck, shellcheck,
-#                       C warnings
+#                       C warnings, and that each test suite's files and
+#                       functions agree (run-tests.sh/scenarios.sh --list)
 #   make deb / rpm      packages (see packaging/)
 #
 # Variables (override on the command line, e.g. make install DESTDIR=/tmp/x):
@@ -219,6 +220,8 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	shellcheck -x test/*.sh test/*/*.sh .ci/run packaging/*.sh
+	test/run-tests.sh --list >/dev/null
+	test/vm/scenarios.sh --list $(VM_SCENARIOS_TRIXIE) >/dev/null
 	$(MAKE) --no-print-directory packaging-lint
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only $(HELPER_SRC) test/pamhost.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DPU_GO_MODULE='"/x"' front/front.c

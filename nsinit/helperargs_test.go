@@ -1,7 +1,10 @@
 package nsinit
 
 import (
+	"os"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,14 +90,34 @@ func TestParseHelperArgv(t *testing.T) {
 }
 
 // Every step the helper can report has words; other codes still say which.
+// Every NSINIT_STEP_* of handshake.h, read from the header so that a step
+// added there is checked too, has a name of its own in nsinit_step_name; a
+// code that is no step gets the number.
 func TestStepName(t *testing.T) {
-	// 1 to NSINIT_STEP_PROC_MOUNTS, the last one (handshake.h).
-	for step := 1; step <= 9; step++ {
-		if name := stepName(step); strings.Contains(name, "step") {
-			t.Errorf("step %d has no name: %q", step, name)
-		}
+	src, err := os.ReadFile("handshake.h")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := stepName(99); got != "helper: step 99" {
-		t.Errorf("unknown step: %q", got)
+	steps := regexp.MustCompile(`(?m)^#define NSINIT_STEP_([A-Z0-9_]+) ([0-9]+)`).FindAllSubmatch(src, -1)
+	if len(steps) == 0 {
+		t.Fatal("no NSINIT_STEP_* in handshake.h")
+	}
+	named := map[string]string{}
+	last := 0
+	for _, m := range steps {
+		step, _ := strconv.Atoi(string(m[2]))
+		name := stepName(step)
+		if name == "helper: step "+string(m[2]) {
+			t.Errorf("NSINIT_STEP_%s (%d) has no name", m[1], step)
+		} else if other, ok := named[name]; ok {
+			t.Errorf("NSINIT_STEP_%s and NSINIT_STEP_%s are both %q", other, m[1], name)
+		}
+		named[name] = string(m[1])
+		last = max(last, step)
+	}
+	for _, step := range []int{0, last + 1} {
+		if got, want := stepName(step), "helper: step "+strconv.Itoa(step); got != want {
+			t.Errorf("stepName(%d) = %q, want %q", step, got, want)
+		}
 	}
 }

@@ -44,7 +44,7 @@ assert_go_refused() {
 	local mark out log
 	mark=$(syslog_mark)
 	out=$(pamhost -s pamhost -u pu-alice -- /bin/true 2>&1)
-	wait_until 2 syslog_count_at_least "$mark" 1 "pam_unshare(pamhost:session): $1; refusing the session\$"
+	wait_until 30 syslog_count_at_least "$mark" 1 "pam_unshare(pamhost:session): $1; refusing the session\$"
 	log=$(syslog_since "$mark")
 	echo "$out"
 	echo "$log"
@@ -92,7 +92,7 @@ assert_child_close_harmless() {
 	mark=$(syslog_mark)
 	out=$(timeout 20 "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -m childclose -- \
 		/bin/ps -e -o pid=,comm= 2>&1)
-	wait_until 2 syslog_count_at_least "$mark" 1 'session closed for user pu-alice$'
+	wait_until 30 syslog_count_at_least "$mark" 1 'session closed for user pu-alice$'
 	log=$(syslog_since "$mark")
 	echo "$out"
 	echo "$log"
@@ -101,7 +101,7 @@ assert_child_close_harmless() {
 		[ "$(grep -c 'pam_unshare(pamhost:session): ending the namespace' <<<"$log")" -eq 1 ] &&
 		[ "$(grep -c 'pam_unshare(pamhost:session): no isolated session' <<<"$log")" -eq 0 ] &&
 		[ "$(grep -c 'session closed for user pu-alice$' <<<"$log")" -eq 1 ] &&
-		wait_until 2 no_helpers && no_other_pidns
+		wait_until 10 no_helpers && no_other_pidns
 }
 
 t_front_fork_child() {
@@ -133,7 +133,7 @@ t_front_go_threads_signals() {
 	local p out
 	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 1031 >/dev/null 2>&1 &
 	p=$!
-	wait_until 5 runs "/bin/sleep 1031"
+	wait_until 30 runs "/bin/sleep 1031"
 	check "a live session: the Go runtime's threads in the host block the host's signals (SIGTERM, SIGINT, ...)" \
 		go_threads_block_signals "$p"
 	pkill -f '^/bin/sleep 1031$'

@@ -1,6 +1,8 @@
 # shellcheck shell=bash
-# lib.sh - the private test world of run-tests.sh, and what its tests
-# observe in it. TAP output comes from tap.sh, which this file sources.
+# lib.sh - the private test world of run-tests.sh, what its tests observe
+# in it, and what more than one test file uses: sessions, processes,
+# assertions and a lock to hold sessions on. TAP output comes from tap.sh,
+# which this file sources.
 #
 # Everything that changes mounts happens inside the private mount namespace
 # that run-tests.sh creates with unshare -m: /etc/pam.d, /etc/passwd,
@@ -92,7 +94,7 @@ world_dev() {
 	: >"$SYSLOG"
 	python3 "$TEST_DIR"/syslog-catcher.py /dev/log "$SYSLOG" &
 	SYSLOG_PID=$!
-	wait_until 5 test -S /dev/log || fatal "the syslog catcher did not create /dev/log"
+	wait_until 30 test -S /dev/log || fatal "the syslog catcher did not create /dev/log"
 }
 
 # The PAM services the tests use. $MODULE_ARGS is appended to every
@@ -153,10 +155,10 @@ world_sshd() {
 		PidFile $W/ssh/sshd.pid
 	EOF
 	/usr/sbin/sshd -f "$W"/ssh/sshd_config -E "$W"/ssh/log || return 1
-	# shellcheck disable=SC2034 # used by run-tests.sh
+	# shellcheck disable=SC2034 # used by sshd.sh and scope-user.sh
 	SSH=(ssh -i "$W"/ssh/userkey -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
 		-o LogLevel=ERROR -o BatchMode=yes -p 2222 pu-alice@127.0.0.1)
-	wait_until 5 test -s "$W"/ssh/sshd.pid
+	wait_until 30 test -s "$W"/ssh/sshd.pid
 }
 
 world_teardown() {
@@ -219,7 +221,7 @@ syslog_has() { syslog_has_n "$1" 1+ "$2"; }
 # match PATTERN (at least N for COUNT "N+"). Waits as syslog_has does.
 syslog_has_n() {
 	local mark=$1 count=${2%+} pattern=$3 got
-	wait_until 2 syslog_count_at_least "$mark" "$count" "$pattern"
+	wait_until 30 syslog_count_at_least "$mark" "$count" "$pattern"
 	got=$(syslog_count "$mark" "$pattern")
 	if [ "$got" -eq "$count" ] || { [ "$2" = "$count+" ] && [ "$got" -gt "$count" ]; }; then
 		return 0
@@ -230,3 +232,178 @@ syslog_has_n() {
 	return 1
 }
 syslog_count_at_least() { [ "$(syslog_count "$1" "$3")" -ge "$2" ]; }
+
+# pamhost ARGS...: the C host with the test world's PAM services.
+pamhost() { "$PAMHOST" -c /etc/pam.d "$@"; }
+
+# sees_only_session OUTPUT: in "ps -e -o pid=,comm=" output, PID 1 is the
+# helper and nothing of the host shows: no marker sleep, no daemons, no
+# sshd but the session's own post-auth child at PID 2.
+sees_only_session() {
+	local out=$1
+	grep -Eq "^ *1 $HELPER_COMM\$" <<<"$out" &&
+		! grep -q 'sleep 1001' <<<"$out" &&
+		! grep -Eq '(^| )(init|systemd|cron|pamhost|run-tests\.sh|python3)$' <<<"$out" &&
+		! grep -Ev "^ *2 $SSHD_COMM\$" <<<"$out" | grep -Eq " $SSHD_COMM\$"
+}
+
+# concurrent_crosstalk N SECONDS CMD...: run N sessions at once, session I
+# as CMD "sleep SECONDS.I >/dev/null 2>&1 & sleep 1; ps -e -o args=" (the
+# session's end kills the sleep; its output is closed so that ssh does not
+# wait for it). Prints how many sessions saw another session's sleep, or
+# not their own (a failed session sees nothing).
+concurrent_crosstalk() {
+	local n=$1 secs=$2 d i bad=0 pids=()
+	shift 2
+	d=$(mktemp -d)
+	for i in $(seq "$n"); do
+		"$@" "sleep $secs.$i >/dev/null 2>&1 & sleep 1; ps -e -o args=" >"$d/$i" 2>&1 &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	for i in $(seq "$n"); do
+		if [ "$(grep -c "^sleep $secs\\." "$d/$i")" -ne 1 ] || ! grep -q "^sleep $secs\\.$i\$" "$d/$i"; then
+			bad=$((bad + 1))
+		fi
+	done
+	rm -rf "$d"
+	echo "$bad"
+}
+
+# hold_lock DIR: make DIR/lock, which the test users can open, and hold it
+# exclusively on descriptor HOLD_FD until release_lock: a session that runs
+# `flock -s DIR/lock true` waits until then, with no polling and no fixed
+# time. Sessions are started with {HOLD_FD}<&- so that they do not hold the
+# lock's descriptor too.
+HOLD_FD=
+hold_lock() {
+	chmod 755 "$1"
+	: >"$1/lock"
+	chmod 644 "$1/lock"
+	exec {HOLD_FD}<"$1/lock"
+	flock -x "$HOLD_FD"
+}
+release_lock() {
+	flock -u "$HOLD_FD"
+	exec {HOLD_FD}<&-
+}
+
+# --- what tests share: sessions, processes, assertions ---------------------
+#
+# Each assertion prints what it saw.
+
+# shellcheck disable=SC2034 # for the test files
+PU=("$BUILD"/pam-unshare)
+# shellcheck disable=SC2034
+PY=/usr/bin/python3
+
+# user_session USER ARGS...: a pamhost session of USER running ARGS (an
+# absolute command); pamhost's report and the command's output on stdout.
+user_session() {
+	local u=$1
+	shift
+	"$PAMHOST" -c /etc/pam.d -s pamhost -u "$u" -- "$@" 2>&1
+}
+
+# as_alice ARGS...: run ARGS as pu-alice without a PAM session.
+as_alice() { setpriv --reuid=4101 --regid=4101 --init-groups "$@"; }
+
+helper_count() { helpers_alive | grep -c .; }
+runs() { pgrep -f "^$1\$" >/dev/null; }
+gone() { ! runs "$1"; }
+
+# has_line TEXT REGEX: a line of TEXT matches REGEX (extended).
+has_line() {
+	grep -Eq -- "$2" <<<"$1" && return 0
+	echo "no line matches: $2"
+	echo "$1"
+	return 1
+}
+
+# helpers_are N: exactly N helpers run.
+helpers_are() {
+	[ "$(helper_count)" -eq "$1" ] && return 0
+	echo "want $1 helpers; running:"
+	pgrep -a -x pam_unshare
+	return 1
+}
+
+# all_gone: no helper is left within 10 s (and so no per-user namespace).
+all_gone() {
+	wait_until 10 no_helpers && return 0
+	echo "helpers left:"
+	ps -eo pid,ppid,args
+	return 1
+}
+
+# still_runs ARGS / ends ARGS: a process with exactly this command line
+# runs / is gone within 30 s.
+still_runs() {
+	runs "$1" && return 0
+	echo "not running: $1"
+	ps -eo pid,ppid,args
+	return 1
+}
+ends() {
+	wait_until 30 gone "$1" && return 0
+	echo "still running: $1"
+	ps -eo pid,ppid,args
+	return 1
+}
+
+# opened OUT [N]: pamhost's report shows N (default 1) sessions that opened
+# and closed with PAM_SUCCESS and whose command exited 0.
+opened() {
+	echo "$1"
+	[ "$(grep -c 'open=PAM_SUCCESS close=PAM_SUCCESS child=0' <<<"$1")" -eq "${2:-1}" ]
+}
+
+# refused OUT: pamhost's report shows a refused open.
+refused() {
+	echo "$1"
+	grep -q 'open=PAM_SYSTEM_ERR' <<<"$1"
+}
+
+# session_sees_only_itself CMD...: CMD lists the processes it sees (ps -e
+# -o pid=,comm=) and sees only the helper and the session.
+session_sees_only_itself() {
+	local out
+	out=$("$@" 2>&1)
+	echo "$out"
+	sees_only_session "$out"
+}
+# nothing_left: no process of a session is left, and the host's /proc and
+# binfmt_misc are intact.
+nothing_left() {
+	wait_until 10 no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+	host_proc_intact || fail "the host's /proc or binfmt_misc changed"
+}
+
+# shows REGEX CMD...: a line of CMD's output (shown) matches REGEX.
+shows() {
+	local regex=$1 out
+	shift
+	out=$("$@" 2>&1)
+	echo "$out"
+	grep -Eq "$regex" <<<"$out"
+}
+
+# sees_host CMD...: CMD lists process arguments and sees the marker sleep of
+# the host: it is not isolated.
+sees_host() { shows 'sleep 1001' "$@"; }
+
+# sleep_gone ARG: no "sleep ARG" runs (within 30 s).
+sleep_gone() {
+	wait_until 30 sh -c "! pgrep -f '^sleep $1' >/dev/null" || { fail "still running: $(pgrep -a -f "^sleep $1")"; return 1; }
+}
+
+# isolated CMD...: CMD's ps -e -o pid=,comm= shows the helper as PID 1.
+isolated() { shows "^ *1 $HELPER_COMM\$" "$@"; }
+
+# no_session_left: no helper, nothing in another PID namespace, host /proc
+# intact, right now.
+no_session_left() {
+	no_helpers || { fail "helpers left: $(helpers_alive)"; return 1; }
+	no_other_pidns || { fail "left in another PID namespace: $(pidns_others)"; return 1; }
+	host_proc_intact || fail "the host's /proc or binfmt_misc changed"
+}

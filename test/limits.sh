@@ -3,7 +3,7 @@
 # cap on connections and the user's process limit (nsinit/init/relay.c),
 # listeners paused when accept() runs out of descriptors, and the helper's
 # own descriptor limit (nsinit/init/init.c). Sourced by run-tests.sh inside
-# its private world, after relay.sh and scope-user.sh, whose helpers it
+# its private world (lib.sh, tap.sh), after relay.sh, whose helpers it
 # uses. Each t_limits_* test starts with no helper running and leaves none.
 
 # The relay's cap, from its one definition.
@@ -23,7 +23,7 @@ relay_kids() { pgrep -c -x pam_unshare-bus || true; }
 relay_kids_are() { [ "$(relay_kids)" -eq "$1" ]; }
 # relay_kids_reach N: wait until N relay children run, and stay there.
 relay_kids_reach() {
-	wait_until 5 relay_kids_are "$1" && return 0
+	wait_until 30 relay_kids_are "$1" && return 0
 	echo "$(relay_kids) relay children, want $1"
 	return 1
 }
@@ -41,7 +41,7 @@ hold_reaches() {
 # process and descriptor limits of the client that connected (waiting a
 # moment for a child still setting itself up).
 kid_limits_reach() {
-	wait_until 5 kid_limits_are "$@" >/dev/null && return 0
+	wait_until 30 kid_limits_are "$@" >/dev/null && return 0
 	kid_limits_are "$@"
 }
 kid_limits_are() {
@@ -84,7 +84,7 @@ while [ ! -e $W/again ]; do sleep 0.1; done; $PY $MANAGER_PY call $MANAGER_SOCK 
 		has_line "$(cat "$W/cap.out")" '^ok peer-pid=1 reply=gen6 fd=from-gen6$'
 	check "relay cap: one syslog line for the whole flood" \
 		syslog_has_n "$mark" 1 "the user manager's relay serves $RELAY_MAX connections, its most"
-	check "relay cap: nothing is left" wait_until 5 no_helpers
+	check "relay cap: nothing is left" wait_until 10 no_helpers
 	runtime_down
 }
 
@@ -104,7 +104,7 @@ t_limits_relay_nproc() {
 	check "relay: a client at its process limit (prlimit --nproc=1) is not served" relay_nproc_refused
 	check "relay: the same client without that limit is served" \
 		has_line "$(alice_call)" '^ok peer-pid=1 reply=gen7 fd=from-gen7$'
-	check "relay: nothing is left" wait_until 5 no_helpers
+	check "relay: nothing is left" wait_until 10 no_helpers
 	runtime_down
 }
 
@@ -157,7 +157,7 @@ t_limits_relay_emfile() {
 	manager_start gen8
 	user_session pu-alice /bin/sh -c "while [ ! -e $W/done ]; do sleep 0.1; done" >/dev/null &
 	pid=$!
-	check "relay, out of descriptors: a session runs with the manager's socket covered" wait_until 5 session_covered
+	check "relay, out of descriptors: a session runs with the manager's socket covered" wait_until 30 session_covered
 	h=$(helpers_alive | head -n 1)
 	old=$(starve "$h")
 	mark=$(syslog_mark)
@@ -177,7 +177,7 @@ t_limits_relay_emfile() {
 		syslog_has_n "$mark" 1 "cannot accept on the user manager's relay"
 	touch "$W/done"
 	wait "$pid"
-	check "relay, out of descriptors: nothing is left" wait_until 5 no_helpers
+	check "relay, out of descriptors: nothing is left" wait_until 10 no_helpers
 	runtime_down
 }
 
@@ -190,10 +190,10 @@ t_limits_user_emfile() {
 	pamd_write "scope=user"
 	user_session pu-alice /bin/sh -c "while [ ! -e $W/done-a ]; do sleep 0.1; done" >/dev/null &
 	pa=$!
-	check "scope=user, out of descriptors: the first session runs" wait_until 5 helper_exists
+	check "scope=user, out of descriptors: the first session runs" wait_until 30 helper_exists
 	user_session pu-alice /bin/sh -c "while [ ! -e $W/done-b ]; do sleep 0.1; done" >/dev/null &
 	pb=$!
-	check "scope=user, out of descriptors: a second session joins" wait_until 5 runs "/bin/sh -c while \[ ! -e $W/done-b \].*"
+	check "scope=user, out of descriptors: a second session joins" wait_until 30 runs "/bin/sh -c while \[ ! -e $W/done-b \].*"
 	h=$(helpers_alive | head -n 1)
 	starve "$h" >/dev/null
 	mark=$(syslog_mark)
@@ -215,7 +215,7 @@ t_limits_user_emfile() {
 	pamd_write ""
 	check "scope=user, out of descriptors: still one syslog line" \
 		syslog_has_n "$mark" 1 "cannot accept on the rendezvous socket"
-	check "scope=user, out of descriptors: nothing is left" wait_until 5 no_helpers
+	check "scope=user, out of descriptors: nothing is left" wait_until 10 no_helpers
 }
 
 # The helper raises its soft descriptor limit to the hard one: a host with
@@ -235,9 +235,9 @@ t_limits_helper_nofile() {
 	prlimit --nofile=64:4096 "$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- \
 		/bin/sh -c "while [ ! -e $W/done ]; do sleep 0.1; done" >/dev/null 2>&1 &
 	pid=$!
-	check "a host with a soft descriptor limit of 64: the session runs" wait_until 5 helper_exists
+	check "a host with a soft descriptor limit of 64: the session runs" wait_until 30 helper_exists
 	check "the helper's soft descriptor limit is raised to the hard one" helper_nofile_raised
 	touch "$W/done"
 	wait "$pid"
-	check "nothing is left" wait_until 5 no_helpers
+	check "nothing is left" wait_until 10 no_helpers
 }

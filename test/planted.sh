@@ -34,7 +34,7 @@ while True:
 ' "$MANAGER_SOCK" "$1" &
 	# shellcheck disable=SC2034 # relay.sh's manager_stop stops it
 	MANAGER_PID=$!
-	wait_until 5 test -S "$MANAGER_SOCK" || fatal "the planted manager did not start"
+	wait_until 30 test -S "$MANAGER_SOCK" || fatal "the planted manager did not start"
 }
 
 # doctor_skips_planted [ARGS...]: doctor (bounded by timeout, which only

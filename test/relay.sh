@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # relay.sh - tests of the user manager's relay (user_manager=relay, the
 # default; nsinit/init/relay.c), sourced by run-tests.sh inside its private
-# world (lib.sh, tap.sh, scope-user.sh). The world has no systemd, so
+# world (lib.sh, tap.sh). The world has no systemd, so
 # test/manager.py stands in for both ends: a "manager" listening as
 # pu-alice on /run/user/4101/systemd/private, and a client that checks its
 # peer as systemctl --user does (a peer PID of 0 is "No data available")
@@ -35,7 +35,7 @@ runtime_down() {
 manager_start() {
 	as_alice "$PY" "$MANAGER_PY" serve "$MANAGER_SOCK" "$1" >>"$W/manager.log" 2>&1 &
 	MANAGER_PID=$!
-	wait_until 5 test -S "$MANAGER_SOCK" || fatal "the stand-in manager did not start"
+	wait_until 30 test -S "$MANAGER_SOCK" || fatal "the stand-in manager did not start"
 }
 
 manager_stop() {
@@ -82,7 +82,7 @@ relay_as_user() {
 relay_host_untouched() {
 	[ "$(stat -c %i "$MANAGER_SOCK")" = "$1" ] || { echo "the socket's inode changed"; return 1; }
 	! findmnt -n "$MANAGER_SOCK" || { echo "a mount at $MANAGER_SOCK on the host"; return 1; }
-	wait_until 5 no_helpers || { echo "helpers left: $(helpers_alive)"; return 1; }
+	wait_until 10 no_helpers || { echo "helpers left: $(helpers_alive)"; return 1; }
 	relay_gone || { pgrep -a -x pam_unshare-bus; return 1; }
 }
 
@@ -123,7 +123,7 @@ t_relay_late_socket() {
 	# No runtime directory yet: the user has not logged in anywhere.
 	relay_session_two_calls >"$out" 2>&1 &
 	pid=$!
-	check "relay: the session runs before the user's runtime directory exists" wait_until 5 helper_exists
+	check "relay: the session runs before the user's runtime directory exists" wait_until 30 helper_exists
 	runtime_up
 	manager_start gen2
 	check "relay: a manager that starts after login is reached" \
@@ -135,7 +135,7 @@ t_relay_late_socket() {
 	wait "$pid"
 	check "relay: after the manager restarts, the same session reaches the new one" \
 		has_line "$(cat "$out")" '^ok peer-pid=1 reply=gen3 fd=from-gen3$'
-	check "relay: nothing is left" wait_until 5 no_helpers
+	check "relay: nothing is left" wait_until 10 no_helpers
 	runtime_down
 }
 
@@ -168,7 +168,7 @@ t_relay_inotify_charged() {
 	rm -f "$W/inotify.held" "$W/release"
 	hold_inotify >"$W/inotify.held" &
 	holder=$!
-	wait_until 5 test -s "$W/inotify.held" || fatal "alice's inotify instances were not taken"
+	wait_until 30 test -s "$W/inotify.held" || fatal "alice's inotify instances were not taken"
 	mark=$(syslog_mark)
 	user_session pu-alice /bin/sh -c "while [ ! -e $W/release ]; do sleep 0.1; done" >/dev/null &
 	session=$!
@@ -178,7 +178,7 @@ t_relay_inotify_charged() {
 	wait "$session"
 	kill "$holder" 2>/dev/null
 	wait "$holder" 2>/dev/null
-	check "relay: nothing is left" wait_until 5 no_helpers
+	check "relay: nothing is left" wait_until 10 no_helpers
 	runtime_down
 }
 
@@ -234,10 +234,10 @@ t_relay_fuse_mount() {
 	rm -f "$W/release" "$W/fuse.out"
 	user_session pu-alice /bin/sh -c "while [ ! -e $W/release ]; do sleep 0.1; done" >"$out" &
 	session=$!
-	wait_until 5 session_covered || fatal "the relay did not cover the manager's socket"
+	wait_until 30 session_covered || fatal "the relay did not cover the manager's socket"
 	fuse_silent "$ALICE_RUNTIME/systemd" >"$W/fuse.out" 2>&1 &
 	fusep=$!
-	wait_until 5 grep -q mounted "$W/fuse.out" || fatal "FUSE mount: $(cat "$W/fuse.out")"
+	wait_until 30 grep -q mounted "$W/fuse.out" || fatal "FUSE mount: $(cat "$W/fuse.out")"
 	# The daemon never answered INIT, so the kernel's cached owner of the
 	# mount's root is root: the relay refuses it as not alice's and waits
 	# in the runtime directory (an inotify watch: the sign that it looked).
@@ -249,7 +249,7 @@ t_relay_fuse_mount() {
 	check "relay: the session still closes cleanly" has_line "$(cat "$out")" "close=PAM_SUCCESS"
 	kill "$fusep" 2>/dev/null
 	wait "$fusep" 2>/dev/null
-	check "relay: nothing is left" wait_until 5 no_helpers
+	check "relay: nothing is left" wait_until 10 no_helpers
 	runtime_down
 }
 
@@ -317,17 +317,17 @@ t_relay_refuses() {
 	rm -f "$W/done"
 	user_session pu-alice /bin/sh -c "while [ ! -e $W/done ]; do sleep 0.1; done" >/dev/null &
 	pid=$!
-	check "relay: a session runs" wait_until 5 helper_exists
+	check "relay: a session runs" wait_until 30 helper_exists
 	check "relay: a symlink planted as the socket is not covered, nor its target" planted_not_covered
 	as_alice rm "$MANAGER_SOCK"
 	manager_start gen4
-	check "relay: the socket made in place of the symlink is covered" wait_until 5 session_covered
+	check "relay: the socket made in place of the symlink is covered" wait_until 30 session_covered
 	check "relay: the helper's stash namespace holds only its socket, no copy of the host's mounts" stash_is_bare
 	check "relay: root's connection through the relay is closed before it reaches the manager" relay_refuses_root
 	check "relay: another user cannot reach the relay" relay_refuses_bob
 	touch "$W/done"
 	wait "$pid"
-	check "relay: nothing is left" wait_until 5 no_helpers
+	check "relay: nothing is left" wait_until 10 no_helpers
 	runtime_down
 }
 
@@ -342,7 +342,7 @@ t_relay_scope_user() {
 	pamd_write "scope=user"
 	user_session pu-alice /bin/sh -c "while [ ! -e $W/done ]; do sleep 0.1; done" >/dev/null &
 	pid=$!
-	check "relay, scope=user: the first session runs" wait_until 5 helper_exists
+	check "relay, scope=user: the first session runs" wait_until 30 helper_exists
 	out=$(user_session pu-alice "${AS_ALICE[@]}" /bin/sh -c "$PY $MANAGER_PY call $MANAGER_SOCK; ps -e -o args")
 	check "relay, scope=user: a second session joins and reaches the manager" \
 		has_line "$out" '^ok peer-pid=1 reply=gen5 fd=from-gen5$'
@@ -351,6 +351,6 @@ t_relay_scope_user() {
 	touch "$W/done"
 	wait "$pid"
 	pamd_write ""
-	check "relay, scope=user: nothing is left" wait_until 5 no_helpers
+	check "relay, scope=user: nothing is left" wait_until 10 no_helpers
 	runtime_down
 }

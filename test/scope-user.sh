@@ -6,64 +6,6 @@
 RUNDIR=/run/pam_unshare
 ALICE_SOCK=$RUNDIR/4101.sock
 BOB_SOCK=$RUNDIR/4102.sock
-PU=("$BUILD"/pam-unshare)
-PY=/usr/bin/python3
-
-# user_session USER ARGS...: a pamhost session of USER running ARGS (an
-# absolute command); pamhost's report and the command's output on stdout.
-user_session() {
-	local u=$1
-	shift
-	"$PAMHOST" -c /etc/pam.d -s pamhost -u "$u" -- "$@" 2>&1
-}
-
-# as_alice ARGS...: run ARGS as pu-alice without a PAM session.
-as_alice() { setpriv --reuid=4101 --regid=4101 --init-groups "$@"; }
-
-helper_count() { helpers_alive | grep -c .; }
-runs() { pgrep -f "^$1\$" >/dev/null; }
-gone() { ! runs "$1"; }
-
-# --- assertions: each prints what it saw --------------------------------------
-
-# has_line TEXT REGEX: a line of TEXT matches REGEX (extended).
-has_line() {
-	grep -Eq -- "$2" <<<"$1" && return 0
-	echo "no line matches: $2"
-	echo "$1"
-	return 1
-}
-
-# helpers_are N: exactly N helpers run.
-helpers_are() {
-	[ "$(helper_count)" -eq "$1" ] && return 0
-	echo "want $1 helpers; running:"
-	pgrep -a -x pam_unshare
-	return 1
-}
-
-# all_gone: no helper is left within 5 s (and so no per-user namespace).
-all_gone() {
-	wait_until 5 no_helpers && return 0
-	echo "helpers left:"
-	ps -eo pid,ppid,args
-	return 1
-}
-
-# still_runs ARGS / ends ARGS: a process with exactly this command line
-# runs / is gone within 4 s.
-still_runs() {
-	runs "$1" && return 0
-	echo "not running: $1"
-	ps -eo pid,ppid,args
-	return 1
-}
-ends() {
-	wait_until 4 gone "$1" && return 0
-	echo "still running: $1"
-	ps -eo pid,ppid,args
-	return 1
-}
 
 # sees_user OUT OWN OTHER: OUT (ps -e -o args=) shows OWN and a per-user
 # helper as PID 1's command, and neither OTHER nor anything of the host.
@@ -71,19 +13,6 @@ sees_user() {
 	echo "$1"
 	grep -q "^$2\$" <<<"$1" && ! grep -q "^$3\$" <<<"$1" &&
 		! grep -q 'sleep 1001' <<<"$1" && grep -q '^pam_unshare-init .* -U ' <<<"$1"
-}
-
-# opened OUT [N]: pamhost's report shows N (default 1) sessions that opened
-# and closed with PAM_SUCCESS and whose command exited 0.
-opened() {
-	echo "$1"
-	[ "$(grep -c 'open=PAM_SUCCESS close=PAM_SUCCESS child=0' <<<"$1")" -eq "${2:-1}" ]
-}
-
-# refused OUT: pamhost's report shows a refused open.
-refused() {
-	echo "$1"
-	grep -q 'open=PAM_SYSTEM_ERR' <<<"$1"
 }
 
 # one_ns_per_user DIR USERS: each DIR/USER/* holds the `readlink
@@ -119,19 +48,21 @@ t_user_linger_refused() {
 t_user_two_sessions() {
 	local out p1 p2
 	pamd_write "scope=user"
-	user_session pu-alice /bin/sleep 3.01 >/dev/null &
+	# The leaders run until the checks are done, however slow the machine.
+	user_session pu-alice /bin/sleep 300.01 >/dev/null &
 	p1=$!
-	user_session pu-bob /bin/sleep 3.02 >/dev/null &
+	user_session pu-bob /bin/sleep 300.02 >/dev/null &
 	p2=$!
-	wait_until 3 runs "/bin/sleep 3.01"
-	wait_until 3 runs "/bin/sleep 3.02"
+	wait_until 30 runs "/bin/sleep 300.01"
+	wait_until 30 runs "/bin/sleep 300.02"
 	out=$(su pu-alice -c 'ps -e -o args=' 2>&1)
 	check "scope=user: su as alice sees her other session (pamhost) and nothing of bob or the host" \
-		sees_user "$out" "/bin/sleep 3.01" "/bin/sleep 3.02"
+		sees_user "$out" "/bin/sleep 300.01" "/bin/sleep 300.02"
 	out=$(sudo -u pu-bob ps -e -o args= 2>&1)
 	check "scope=user: sudo as bob sees his other session and nothing of alice" \
-		sees_user "$out" "/bin/sleep 3.02" "/bin/sleep 3.01"
+		sees_user "$out" "/bin/sleep 300.02" "/bin/sleep 300.01"
 	check "scope=user: two users, two namespaces" helpers_are 2
+	pkill -x -f '/bin/sleep 300\.0[12]'
 	wait "$p1" "$p2"
 	check "scope=user without linger: the namespaces end with their last sessions" all_gone
 	pamd_write ""
@@ -169,7 +100,7 @@ t_user_stop() {
 	pamd_write "scope=user linger"
 	su pu-alice -c 'nohup sleep 2010 >/dev/null 2>&1 &' 2>/dev/null
 	su pu-bob -c 'nohup sleep 2011 >/dev/null 2>&1 &' 2>/dev/null
-	wait_until 2 runs "sleep 2011"
+	wait_until 30 runs "sleep 2011"
 	out=$(su pu-alice -c "${PU[*]} stop --helper $HELPER pu-bob" 2>&1)
 	check "alice's pam-unshare stop pu-bob is denied" has_line "$out" 'permission denied'
 	check "alice's pam-unshare stop pu-bob: bob's job still runs" still_runs "sleep 2011"
@@ -180,8 +111,8 @@ t_user_stop() {
 	# open, the module rightly refuses every session.)
 	chmod 755 $RUNDIR
 	chmod 666 $BOB_SOCK
-	out=$(as_alice $PY "$TEST_DIR"/rendezvous.py ask $BOB_SOCK K 2>&1)
-	out+=$'\n'$(as_alice $PY "$TEST_DIR"/rendezvous.py ask $BOB_SOCK S 2>&1)
+	out=$(as_alice "$PY" "$TEST_DIR"/rendezvous.py ask $BOB_SOCK K 2>&1)
+	out+=$'\n'$(as_alice "$PY" "$TEST_DIR"/rendezvous.py ask $BOB_SOCK S 2>&1)
 	chmod 700 $RUNDIR
 	chmod 600 $BOB_SOCK
 	check "with the socket opened to her, alice gets no answer to stop or status (peer uid check)" \
@@ -207,7 +138,7 @@ t_user_fake_helper() {
 	rm -f $ALICE_SOCK
 	$PY "$TEST_DIR"/rendezvous.py fake $ALICE_SOCK &
 	fake=$!
-	wait_until 2 test -S $ALICE_SOCK
+	wait_until 30 test -S $ALICE_SOCK
 	mark=$(syslog_mark)
 	out=$(user_session pu-alice /bin/true)
 	check "a rendezvous served by anything but the helper: the session is refused" refused "$out"
@@ -220,19 +151,26 @@ t_user_fake_helper() {
 	pamd_write ""
 }
 
+# The second session is held on a lock (see users_hold) from the moment it
+# has joined until the first's host is killed, however slow the machine.
 t_user_kill_host() {
-	local a b out
+	local a b d out
 	pamd_write "scope=user"
+	d=$(mktemp -d)
+	hold_lock "$d"
 	# pamhost itself, not a subshell: its PID is the one to kill.
 	"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-alice -- /bin/sleep 2020 >/dev/null 2>&1 &
 	a=$!
-	wait_until 3 runs "/bin/sleep 2020"
-	user_session pu-alice /bin/sh -c 'sleep 1; ps -e -o args=' >"$W/kill-host.out" &
+	wait_until 30 runs "/bin/sleep 2020"
+	user_session pu-alice /bin/sh -c "echo joined; flock -s -w 1800 $d/lock true; ps -e -o args=" \
+		>"$W/kill-host.out" {HOLD_FD}<&- &
 	b=$!
-	sleep 0.3
+	wait_until 30 grep -q joined "$W/kill-host.out"
 	kill -9 "$a"
 	wait "$a" 2>/dev/null
+	release_lock
 	wait "$b"
+	rm -rf "$d"
 	out=$(cat "$W/kill-host.out")
 	check "kill -9 of one session's host: the user's other session keeps working" opened "$out"
 	check "kill -9 of one session's host: its processes are still visible to the other" \
@@ -246,34 +184,43 @@ t_user_kill_host() {
 }
 
 # users_hold DIR USER...: for each USER argument one session at once, each
-# printing its PID namespace and then held open until users_release (the
-# file DIR/release appears). Returns once every session has printed, or
-# after 120 s; the sessions' output is in DIR/USER/N. Holding on a file,
-# not a sleep, keeps every session alive together however slow the machine
-# is: a namespace that ended early would be made again, and its inode
-# number can be reused by another user's.
+# printing its PID namespace and then held open until users_release.
+# Returns once every session has printed, or after 300 s; the sessions'
+# output is in DIR/USER/N. The sessions wait on hold_lock's DIR/lock:
+# however slow the machine, no session ends before users_release (a
+# namespace that ended early would be made again, and its inode number can
+# be reused by another user's), and waiting on a lock, not polling, costs
+# the busy machine nothing.
 HELD_PIDS=()
 users_hold() {
 	local d=$1 u i=0
 	shift
 	HELD_PIDS=()
-	chmod 755 "$d" # the sessions' users look for DIR/release
+	hold_lock "$d"
 	for u in "$@"; do
 		i=$((i + 1))
 		mkdir -p "$d/$u"
-		user_session "$u" /bin/sh -c "readlink /proc/self/ns/pid
-			i=0; while [ ! -e $d/release ] && [ \$i -lt 2400 ]; do sleep 0.05; i=\$((i + 1)); done" >"$d/$u/$i" &
+		# -w: a bound only for a run that died before users_release.
+		user_session "$u" /bin/sh -c "readlink /proc/self/ns/pid; flock -s -w 1800 $d/lock true" \
+			>"$d/$u/$i" {HOLD_FD}<&- &
 		HELD_PIDS+=($!)
 	done
-	wait_until 120 all_printed "$d" "$i"
+	wait_until 300 all_printed "$d" "$i" ||
+		diag "users_hold: $(cat "$d"/*/* | grep -c 'pid:\[') of $i sessions started in 300 s"
 }
+
+# join_queue SOCK: how many connections wait in the listening socket SOCK's
+# accept queue (ss's Recv-Q of a listener).
+join_queue() { ss -xlH src "$1" | awk '{ n += $3 } END { print n + 0 }'; }
+join_queued() { [ "$(join_queue "$1")" -ge "$2" ]; }
 
 # all_printed DIR N: N sessions under DIR have printed their namespace.
 all_printed() { [ "$(cat "$1"/*/* 2>/dev/null | grep -c 'pid:\[')" -eq "$2" ]; }
 
-# users_release DIR: let the held sessions end, and wait for them.
+# users_release DIR: let the held sessions of users_hold DIR end, and wait
+# for them.
 users_release() {
-	touch "$1/release"
+	release_lock
 	wait "${HELD_PIDS[@]}"
 }
 
@@ -340,20 +287,28 @@ t_user_race_teardown() {
 # SIGCONT it handles the leave first, withdraws the rendezvous, which resets
 # the queued join, and tears down; the new login must then create a fresh
 # namespace, not land in the dying one.
+# Each step waits for what it needs, not a fixed time: A's command runs
+# until a lock is released, and B's join is seen in the socket's queue.
 t_user_join_while_ending() {
-	local d a b hpid
+	local d a b hpid n
 	pamd_write "scope=user"
 	d=$(mktemp -d)
-	user_session pu-alice /bin/sh -c 'readlink /proc/self/ns/pid; sleep 0.6' >"$d/a" &
+	hold_lock "$d"
+	user_session pu-alice /bin/sh -c "readlink /proc/self/ns/pid; exec flock -s -w 1800 $d/lock true" \
+		>"$d/a" {HOLD_FD}<&- &
 	a=$!
-	wait_until 2 helper_exists
+	wait_until 30 grep -q 'pid:' "$d/a"
 	hpid=$(helpers_alive | head -1)
-	sleep 0.2
 	kill -STOP "$hpid"
-	sleep 0.6 # A's command is over; its close waits on the stopped helper
+	release_lock
+	# A's command is over; its close waits on the stopped helper.
+	wait_until 30 gone "flock -s -w 1800 $d/lock true"
+	sleep 0.3
+	n=$(join_queue "$ALICE_SOCK")
 	user_session pu-alice /bin/sh -c 'readlink /proc/self/ns/pid' >"$d/b" &
 	b=$!
-	sleep 0.3 # B has connected and waits too
+	# B has connected and waits too.
+	wait_until 30 join_queued "$ALICE_SOCK" "$((n + 1))"
 	kill -CONT "$hpid"
 	wait "$a" "$b"
 	check "a login queued behind the last logout: both succeed" opened "$(cat "$d/a" "$d/b")" 2
@@ -369,8 +324,8 @@ t_user_join_while_ending() {
 # (t_procfs_mounts): before its first session starts, and whenever its
 # mount table changes. It reuses PROCFS, procfs_probe_write (the probe
 # finds the host's marker `sleep 1001` through a directory and lists the
-# proc mounts below $PROCFS in the caller's mount table) and ctxt_switches
-# from run-tests.sh.
+# proc mounts below $PROCFS in the caller's mount table), ctxt_switches and
+# ctxt_switched from procfs.sh.
 
 # probe_clean_of FILE DIR...: the probe whose output is in FILE ran to the
 # end, found no marker through any DIR, and found no DIR in its mount table.
@@ -404,21 +359,7 @@ same_ns() {
 
 # user_helper_idle: the per-user helper makes no wakeups while its
 # sessions idle; a mount wakes it, then it idles again.
-user_helper_idle() {
-	local h a b c d
-	h=$(helpers_alive | head -1)
-	a=$(ctxt_switches "$h")
-	sleep 1.5
-	b=$(ctxt_switches "$h")
-	mount -t tmpfs pu-user-idle "$PROCFS/idle"
-	sleep 0.5
-	c=$(ctxt_switches "$h")
-	sleep 1.5
-	d=$(ctxt_switches "$h")
-	umount "$PROCFS/idle"
-	echo "per-user helper context switches: $a -> $b over 1.5 s idle; $c -> $d over 1.5 s after a tmpfs mount"
-	[ "$a" = "$b" ] && [ "$c" -gt "$b" ] && [ "$c" = "$d" ]
-}
+user_helper_idle() { idles_and_wakes "$(helpers_alive | head -1)" 1.5 pu-user-idle; }
 
 t_user_procfs_mounts() {
 	local early late flag a out
@@ -442,10 +383,10 @@ t_user_procfs_mounts() {
 		touch $flag/probed
 		while [ ! -e $flag/done ]; do sleep 0.05; done" >"$PROCFS/first.out" &
 	a=$!
-	wait_until 5 test -e "$flag/started" || fail "the first session did not start"
+	wait_until 30 test -e "$flag/started" || fail "the first session did not start"
 	mount --bind /proc "$late"
 	touch "$flag/mounted"
-	wait_until 5 test -e "$flag/probed" || fail "the first session did not probe"
+	wait_until 30 test -e "$flag/probed" || fail "the first session did not probe"
 	check "scope=user: a /proc bound into a chroot before the first login: the session finds no host process through it, and it is not in its mount table" \
 		probe_clean_of "$PROCFS/first.out" "$early"
 	check "scope=user: a /proc bound into a chroot after login: detached from the running session" \
@@ -480,7 +421,7 @@ t_user_sshd() {
 	timeout 20 "${SSH[@]}" 'sleep 2030' >/dev/null 2>&1 &
 	p=$!
 	su pu-bob -c 'sleep 3' >/dev/null 2>&1 &
-	wait_until 5 runs "sleep 2030"
+	wait_until 30 runs "sleep 2030"
 	out=$(timeout 20 "${SSH[@]}" 'ps -e -o args=' 2>&1)
 	check "scope=user: two ssh sessions of alice see each other's processes and nothing of bob" \
 		sees_user "$out" "sleep 2030" "sleep 3"
@@ -499,7 +440,7 @@ t_user_sshd_kill_monitor() {
 	local a monitor out
 	timeout 30 "${SSH[@]}" 'sleep 2040' >/dev/null 2>&1 &
 	a=$!
-	wait_until 5 runs "sleep 2040"
+	wait_until 30 runs "sleep 2040"
 	monitor=$(pgrep -f "^$SSHD_COMM: pu-alice \\[priv\\]\$" | head -1)
 	kill -9 "$monitor"
 	out=$(timeout 20 "${SSH[@]}" 'echo second; ps -e -o args=' 2>&1)
@@ -539,14 +480,14 @@ t_user_nested_host() {
 		while [ ! -e $d/go ]; do sleep 0.05; done
 		ps -e -o args=" >"$d/alice" &
 	a=$!
-	wait_until 5 runs "/bin/sleep 2050" || fail "alice's sudo -u pu-bob did not start"
+	wait_until 30 runs "/bin/sleep 2050" || fail "alice's sudo -u pu-bob did not start"
 	check "alice's sudo -u pu-bob in her session (scope=user): no rendezvous of bob is published" \
 		no_rendezvous "$BOB_SOCK"
 	check "alice's sudo -u pu-bob in her session: syslog says why it gets a namespace of its own" \
 		syslog_has "$mark" 'pam_unshare(sudo:session): user pu-bob gets a namespace of this session only, not the per-user one: .*inside an isolated session'
 	user_session pu-bob /bin/sleep 2051 >/dev/null &
 	b=$!
-	wait_until 5 runs "/bin/sleep 2051" || fail "bob's login did not start"
+	wait_until 30 runs "/bin/sleep 2051" || fail "bob's login did not start"
 	check "bob's next login: his namespace is a child of the top PID namespace, not one below alice's" \
 		test "$(nspid_depth "/bin/sleep 2051")" -eq 2
 	touch "$d/go"
@@ -588,8 +529,8 @@ t_user_nested_helper_refused() {
 	unshare --pid --fork --kill-child --mount-proc \
 		"$PAMHOST" -c /etc/pam.d -s pamhost -u pu-bob -- /bin/sleep 2060 >/dev/null 2>&1 &
 	n=$!
-	wait_until 5 runs "/bin/sleep 2060" || fail "the nested session did not start"
-	wait_until 2 test -S "$BOB_SOCK" || fail "the nested host published no rendezvous"
+	wait_until 30 runs "/bin/sleep 2060" || fail "the nested session did not start"
+	wait_until 30 test -S "$BOB_SOCK" || fail "the nested host published no rendezvous"
 	mark=$(syslog_mark)
 	out=$(user_session pu-bob /bin/sh -c 'ps -e -o args=')
 	check "a helper published from a nested PID namespace: bob's login does not join it (refused)" refused "$out"
@@ -628,7 +569,7 @@ t_user_upgrade() {
 	pamd_write "scope=user"
 	user_session pu-alice /bin/sleep 2070 >/dev/null &
 	a=$!
-	wait_until 5 runs "/bin/sleep 2070" || fail "the first session did not start"
+	wait_until 30 runs "/bin/sleep 2070" || fail "the first session did not start"
 	install -m 0755 "$real" "$HELPER.dpkg-new"
 	mv -f "$HELPER.dpkg-new" "$HELPER"
 	check "upgrade: the running helper's executable now reads (deleted)" exe_replaced
@@ -657,7 +598,7 @@ t_user_join_fallback() {
 	pamd_write "scope=user"
 	user_session pu-alice /bin/sleep 2080 >/dev/null &
 	a=$!
-	wait_until 5 runs "/bin/sleep 2080" || fail "the first session did not start"
+	wait_until 30 runs "/bin/sleep 2080" || fail "the first session did not start"
 	h=$(helpers_alive | head -1)
 	kill -STOP "$h"
 	mark=$(syslog_mark)

@@ -140,3 +140,123 @@ summary() {
 	echo "$((TAP_N - TAP_FAILED - TAP_SKIPPED)) passed, $TAP_FAILED failed, $TAP_SKIPPED skipped"
 	[ "$TAP_FAILED" = 0 ]
 }
+
+# ---- suites: which tests a run has, and the runner -------------------------
+#
+# A suite is a list of files, each with the tests of one concern (and the
+# helpers only they use). A test is a function PREFIXNAME (t_ in
+# run-tests.sh, sc_ in test/vm/scenarios.sh) whose definition starts a line
+# of one of those files; defining it registers it. A suite runs its files'
+# tests in the order the suite lists the files, each file's in the order
+# they are defined, so a test that must come late (uninstall) is defined
+# late in the last file. A test for a person to run by name only (a survey,
+# a debugging aid) ends its definition line with "# manual".
+#
+# Two places still have to agree, and tap_check and tap_run say so when they
+# do not: a function is the one its definition line says (defined once in
+# the suite, never again elsewhere, which would silently replace a test or a
+# helper), and every PREFIX function is in the suite's files.
+
+# tap_defs FILE...: "NAME FILE LINE MANUAL" for each function defined at
+# the start of a line of FILEs (MANUAL: 1 for a "# manual" test).
+tap_defs() {
+	awk '/^[A-Za-z_][A-Za-z0-9_]*\(\) *\{/ {
+		n = $0; sub(/\(\).*/, "", n)
+		print n, FILENAME, FNR, ($0 ~ /# manual$/) ? 1 : 0
+	}' "$@"
+}
+
+# tap_check PREFIX FILE...: the suite's test names (PREFIX dropped), one a
+# line, manual ones as "NAME manual"; without running anything of FILEs.
+# Fails, saying why, if a function is defined twice in FILEs or another .sh
+# file next to them defines a PREFIX function.
+tap_check() {
+	local prefix=$1 f bad=0 defs other
+	shift
+	defs=$(tap_defs "$@") || return 1
+	awk '{ n[$1]++; at[$1] = at[$1] " " $2 ":" $3 }
+		END { for (f in n) if (n[f] > 1) print f " is defined twice:" at[f] }' <<<"$defs" | grep . && bad=1
+	for f in $(dirname "$@" | sort -u); do
+		other=$(tap_defs "$f"/*.sh | awk -v p="$prefix" 'index($1, p) == 1 { print $2 }' |
+			sort -u | grep -vxF -f <(printf '%s\n' "$@"))
+		[ -z "$other" ] || { echo "$prefix functions in a file the suite does not list: $other"; bad=1; }
+	done
+	[ "$bad" = 0 ] || return 1
+	awk -v p="$prefix" 'index($1, p) == 1 { print substr($1, length(p) + 1) ($4 ? " manual" : "") }' <<<"$defs"
+}
+
+# tap_check_live PREFIX FILE...: what tap_check does, and, with FILEs
+# sourced, that each function is the one defined there (not redefined
+# after) and that every PREFIX function comes from FILEs.
+tap_check_live() {
+	local prefix=$1 f abs name file line where bad=0 fn out defs=
+	shift
+	out=$(tap_check "$prefix" "$@") || { echo "$out"; return 1; }
+	shopt -s extdebug
+	for f in "$@"; do
+		abs=$(tap_abs "$f")
+		while read -r name file line _; do
+			defs+=" $name "
+			where=$(declare -F "$name")
+			# A helper's definition line may be one inside a string, a
+			# script the test writes: not a function here.
+			[ -n "$where" ] || [ "${name#"$prefix"}" != "$name" ] || continue
+			[ "$where" = "$name $line $abs" ] ||
+				{ echo "$name, defined at $file:$line, is not that function: ${where:-not defined}"; bad=1; }
+		done < <(tap_defs "$f")
+	done
+	for fn in $(declare -F | awk -v p="$prefix" '$2 == "-f" && index($3, p) == 1 { print $3 }'); do
+		[[ $defs == *" $fn "* ]] ||
+			{ echo "$fn comes from no file of the suite: $(declare -F "$fn" | awk '{ print $3 ":" $2 }')"; bad=1; }
+	done
+	shopt -u extdebug
+	return "$bad"
+}
+
+# tap_abs FILE: FILE with an absolute directory, as declare -F shows it for
+# a file sourced by that name.
+tap_abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+
+# tap_select PREFIX FILE... -- [NAME...]: the tests to run, one a line:
+# NAMEs (with or without PREFIX) or, with none, every test that is not
+# manual. Fails on a name that is not a test.
+tap_select() {
+	local prefix=$1 files=() names tests n
+	shift
+	while [ "$1" != -- ]; do files+=("$1") && shift; done
+	shift
+	tests=$(tap_check "$prefix" "${files[@]}") || { echo "$tests"; return 1; }
+	if [ $# = 0 ]; then
+		awk 'NF == 1' <<<"$tests"
+		return
+	fi
+	names=$(awk '{ print $1 }' <<<"$tests")
+	for n in "$@"; do
+		grep -qxF "${n#"$prefix"}" <<<"$names" ||
+			{ echo "no such test: $n (tests: ${names//$'\n'/ })"; return 1; }
+		echo "${n#"$prefix"}"
+	done
+}
+
+# tap_list PREFIX FILE... -- [NAME...]: tap_check_live, then tap_select:
+# the tests to run, one a line, or what is wrong (and a failure).
+tap_list() {
+	local prefix=$1 files=()
+	shift
+	while [ "$1" != -- ]; do files+=("$1") && shift; done
+	tap_check_live "$prefix" "${files[@]}" && tap_select "$prefix" "${files[@]}" "$@"
+}
+
+# tap_run PREFIX FILE... -- [NAME...]: run the tests of tap_list (FILEs are
+# sourced), each after a "# test: NAME" line and before one saying how long
+# it took. Bails out if tap_list fails.
+tap_run() {
+	local prefix=$1 out t t0
+	out=$(tap_list "$@") || fatal "${out//$'\n'/; }"
+	for t in $out; do
+		echo "# test: $prefix$t"
+		t0=$SECONDS
+		"$prefix$t"
+		echo "# $prefix$t took $((SECONDS - t0)) s"
+	done
+}

@@ -210,8 +210,6 @@ cat ~/timer.out"
 route um_direct "systemctl --user show-environment >/dev/null"
 route um_bus "$NOXDG busctl --user call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ListNames"
 
-uid_of() { id -u "$1"; }
-
 # restart_user_managers: stop the user managers of alice and carol, so
 # that the next one starts with the current user@.service.
 restart_user_managers() {
@@ -419,7 +417,7 @@ echo '--- busctl --user list'; timeout 15 env -u XDG_RUNTIME_DIR busctl --user -
 echo '--- systemctl --user is-system-running'; timeout 15 env -u XDG_RUNTIME_DIR systemctl --user is-system-running 2>&1; echo rc=\$?
 echo '--- systemd-run --user true'; timeout 15 env -u XDG_RUNTIME_DIR systemd-run --user --quiet --wait true 2>&1; echo rc=\$?
 echo '--- systemd-run --user --pipe echo hi'; timeout 15 env -u XDG_RUNTIME_DIR systemd-run --user --quiet --pipe echo hi 2>&1; echo rc=\$?"
-sc_door_debug() {
+sc_door_debug() { # manual
 	local uid
 	uid=$(uid_of "$USER_A")
 	for state in on off; do

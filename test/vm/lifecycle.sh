@@ -307,3 +307,62 @@ sc_upgrade() {
 	check "upgrade: after the purge su, ssh and sudo work, not isolated" logins_plain
 	check "upgrade: this tree's package installed and enabled again" reinstall
 }
+
+# ---- removing the package (last) -------------------------------------------
+
+# pamd_users lists the pam.d files that still have a pam_unshare.so session
+# line (as the package's prerm looks for them).
+pamd_users() {
+	grep -lsE '^[[:space:]]*-?session[[:space:]].*pam_unshare\.so' /etc/pam.d/* |
+		grep -vE '\.(pam-unshare\.bak|dpkg-[a-z]+)$'
+}
+disable_all() {
+	local rc=0 left
+	timeout "$T" "$CLI" disable || rc=$?
+	[ "$rc" = 0 ] || { fail "pam-unshare disable exited $rc"; return 1; }
+	left=$(pamd_users)
+	[ -z "$left" ] || { fail "still using the module: $left"; return 1; }
+}
+remove_package() {
+	local rc=0 st
+	timeout "$T" dpkg -r "$PKG" </dev/null || rc=$?
+	[ "$rc" = 0 ] || { fail "dpkg -r exited $rc"; return 1; }
+	st=$(dpkg-query -W -f '${Status}' "$PKG" 2>&1)
+	echo "dpkg status of $PKG: $st"
+	case $st in *" ok installed") fail "still installed" ;; esac
+}
+files_gone() {
+	local f left=0
+	for f in "$MODULE" "$GO_MODULE" "$HELPER" "$CLI" /usr/share/man/man8/pam_unshare.8.gz; do
+		[ ! -e "$f" ] || { echo "still there: $f"; left=1; }
+	done
+	[ "$left" = 0 ]
+}
+# su_sees_host: a session after the removal is an ordinary one again.
+su_sees_host() {
+	local out rc=0
+	out=$(timeout "$T" su - "$USER_A" -c 'ps -e' </dev/null 2>&1) || rc=$?
+	echo "$out"
+	[ "$rc" = 0 ] || { fail "su exited $rc"; return 1; }
+	echo "$out" | awk '$1 == 1 { print $4 }' | grep -qx systemd || { fail "PID 1 is not systemd"; return 1; }
+	host_clean
+}
+sc_uninstall() {
+	markers_down
+	check "uninstall: pam-unshare disable leaves no pam_unshare line in /etc/pam.d" disable_all
+	check "uninstall: after disable, the guards are gone and the bus lists processes to alice again" guards_gone
+	if [ "$VM_INSTALL" = deb ]; then
+		check "uninstall: dpkg -r $PKG succeeds once the module is disabled" remove_package
+		check "uninstall: the module, the helper, pam-unshare and the man page are gone" files_gone
+	else
+		skip "uninstall: dpkg -r $PKG succeeds once the module is disabled" "VM_INSTALL=$VM_INSTALL"
+	fi
+	check "uninstall: su - alice -c 'ps -e' sees the host again (systemd is PID 1)" su_sees_host
+	# enable and disable keep the previous version of each file they change
+	# there (never in /etc/pam.d); purging the package removes them.
+	diag "$(echo "kept in /var/backups/pam-unshare:" /var/backups/pam-unshare/*)"
+}
+
+# ssh_session_with_helper: start an ssh session of alice's running sleep 30
+# in the background, its client's pid in the caller's ssh_pid, and wait for
+# its helper.

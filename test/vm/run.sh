@@ -74,6 +74,8 @@ for arg in "$@"; do
 	*) scenarios+=("$arg") ;;
 	esac
 done
+# A misspelt scenario fails here, not after the guest has booted.
+bash "$here/scenarios.sh" --list "${scenarios[@]}" >/dev/null || exit 2
 
 cache=${VM_CACHE:-/var/cache/pam-unshare-vm}
 suite=${VM_SUITE:-bookworm}
@@ -279,14 +281,14 @@ trap cleanup EXIT
 
 ensure_image
 
-# The payload disk (/dev/vdb): the runner, the scenarios and the TAP library
-# they source (test/tap.sh, which reads the helper's process name from
+# The payload disk (/dev/vdb): the runner, scenarios.sh and the scenario
+# files it sources (every .sh here), the TAP library (test/tap.sh, which reads the helper's process name from
 # nsinit/handshake.h; user_manager.sh reads the relay's cap from
 # nsinit/init/init.h), the package in deb/ (or the installed module
 # tree in root/) and an empty out/ directory the guest writes results into.
 payload=$work/payload
 mkdir -p "$payload/bin" "$payload/root" "$payload/deb" "$payload/olddeb" "$payload/out"
-cp "$here/runner.sh" "$here/scenarios.sh" "$here/doors.sh" "$here/user_manager.sh" "$here/admin_trust.sh" "$here/lifecycle.sh" "$here/hostwide.sh" "$here/systemd.sh" "$here/../tap.sh" "$here/../../nsinit/handshake.h" "$here/../../nsinit/init/init.h" "$payload/bin/"
+cp "$here"/*.sh "$here/../tap.sh" "$here/../../nsinit/handshake.h" "$here/../../nsinit/init/init.h" "$payload/bin/"
 {
 	printf 'VM_SMOKE=%q\n' "$smoke"
 	printf 'VM_SUITE=%q\n' "$suite"

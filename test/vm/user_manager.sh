@@ -191,7 +191,7 @@ um_survey_contexts() {
 # a user bus. sc_user_manager_survey_all (not run by default): in all six
 # contexts.
 sc_user_manager_survey() { um_survey_contexts isolated isolated-nobus; }
-sc_user_manager_survey_all() {
+sc_user_manager_survey_all() { # manual
 	um_survey_contexts isolated isolated-nobus unisolated unisolated-nobus masked masked-nobus
 }
 
@@ -575,17 +575,6 @@ um_flood_after() {
 	fi
 }
 
-# sc_relay_flood: alice floods her session's relay; root's helper must not
-# fork for her without bound.
-sc_relay_flood() {
-	um_ssh "$USER_A" um_count >"$tmp/um-count"
-	diag "relay connections open while one command runs: $(tr -d '\r' <"$tmp/um-count" | tr '\n' ';')"
-	check "relay flood: alice (ulimit -u 40) holds $FLOOD_N connections; her relay processes stay at the cap ($RELAY_MAX), the rest are closed, one log line" \
-		um_flood_bounded
-	check "relay flood: after she releases them no relay process is left and a fresh systemctl --user works; nothing is left after logout" \
-		um_flood_after
-}
-
 # ---- doctor ---------------------------------------------------------------------
 
 # um_pam_args ARGS: the module line of every service file that has one,
@@ -656,4 +645,15 @@ sc_user_manager() {
 	um_pam_args ""
 	markers_down
 	check "after the user-manager scenario: nothing left in another PID namespace" host_clean
+}
+
+# sc_relay_flood: alice floods her session's relay; root's helper must not
+# fork for her without bound.
+sc_relay_flood() {
+	um_ssh "$USER_A" um_count >"$tmp/um-count"
+	diag "relay connections open while one command runs: $(tr -d '\r' <"$tmp/um-count" | tr '\n' ';')"
+	check "relay flood: alice (ulimit -u 40) holds $FLOOD_N connections; her relay processes stay at the cap ($RELAY_MAX), the rest are closed, one log line" \
+		um_flood_bounded
+	check "relay flood: after she releases them no relay process is left and a fresh systemctl --user works; nothing is left after logout" \
+		um_flood_after
 }
