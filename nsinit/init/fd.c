@@ -48,7 +48,8 @@ void close_from(int first)
 		close(fd);
 }
 
-int accept_from(int listen_fd, uid_t uid)
+/* Accept one connection whose peer has uid `uid`; close any other. */
+static int accept_from(int listen_fd, uid_t uid)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -106,4 +107,15 @@ void listen_served(struct listen_pause *p)
 void listen_wake(struct listen_pause *p)
 {
 	p->resume_at = 0;
+}
+
+int listen_accept(int listen_fd, uid_t uid, struct listen_pause *p)
+{
+	int fd = accept_from(listen_fd, uid);
+
+	if (fd < 0)
+		(void)listen_failed(p, errno);
+	else
+		listen_served(p);
+	return fd;
 }

@@ -25,10 +25,6 @@ void close_fd(int *fd);
 /* fd.c: close every descriptor from `first` up. */
 void close_from(int first);
 
-/* fd.c: accept one connection on `listen_fd` whose peer (SO_PEERCRED)
- * has uid `uid`; one from anyone else is closed at once. Returns the
- * connection (close-on-exec, non-blocking), or -1 with errno set. */
-int accept_from(int listen_fd, uid_t uid);
 /* ---- pids.c: the processes of our namespace ----------------------------- */
 
 /* pids.c: reap every child that has exited, telling the relay (r, or
@@ -126,6 +122,13 @@ void listen_served(struct listen_pause *p);
 /* fd.c: a descriptor (or a process) was freed: a paused listener is
  * tried again in the next round. */
 void listen_wake(struct listen_pause *p);
+
+/* fd.c: accept one connection on `listen_fd` whose peer (SO_PEERCRED)
+ * has uid `uid`; one from anyone else is closed at once (EPERM). A lack
+ * of a resource pauses the listener (listen_failed); a success ends a run
+ * of failures (listen_served). Returns the connection (close-on-exec,
+ * non-blocking), or -1 with errno set. */
+int listen_accept(int listen_fd, uid_t uid, struct listen_pause *p);
 
 /* ---- relay.c: the user manager's relay ---------------------------------- */
 
@@ -236,8 +239,10 @@ struct loop {
 	const char *what;         /* "the session" or "the namespace", for syslog */
 	int n;                    /* sources in this round: pfd[0..n) */
 	int timeout;              /* of this round's poll, ms; -1: none */
+	/* What each source is, as the mode said; before pfd, so that the
+	 * few sources of a session stay on one page with the rest. */
+	short tag[LOOP_MAX_FDS];
 	struct pollfd pfd[LOOP_MAX_FDS];
-	int tag[LOOP_MAX_FDS];    /* what each source is, as the mode said */
 };
 
 /* How a round's wait ended. */
@@ -253,7 +258,8 @@ enum loop_wait {
  * due. The relay's listener is polled only if `accepting`. */
 void loop_begin(struct loop *l, int timeout, int accepting);
 
-/* loop.c: add a mode's source (fd -1: skipped) with the mode's `tag`.
+/* loop.c: add a mode's source (fd -1: skipped) with the mode's `tag`
+ * (0 to SHRT_MAX).
  * Returns its index in l->pfd. */
 int loop_add(struct loop *l, struct pollfd p, int tag);
 

@@ -66,7 +66,7 @@ void loop_begin(struct loop *l, int timeout, int accepting)
 
 int loop_add(struct loop *l, struct pollfd p, int tag)
 {
-	l->tag[l->n] = tag;
+	l->tag[l->n] = (short)tag;
 	l->pfd[l->n] = p;
 	return l->n++;
 }

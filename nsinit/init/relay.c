@@ -836,14 +836,11 @@ static void relay_child(const struct relay *r, int client)
  * connection left queued would keep the listener readable. */
 static void relay_accept(struct relay *r)
 {
-	int fd = accept_from(r->listen_fd, r->uid);
+	int fd = listen_accept(r->listen_fd, r->uid, &r->pause);
 	pid_t pid;
 
-	if (fd < 0) {
-		(void)listen_failed(&r->pause, errno);
+	if (fd < 0)
 		return;
-	}
-	listen_served(&r->pause);
 	if (r->real_fd < 0 || !relay_room(r)) {
 		close(fd);
 		return;

@@ -195,14 +195,11 @@ static ssize_t recv_msg(int sock, struct nsinit_msg *msg, int *fd)
 /* Accept one connection from root. Others are closed at once. */
 static void accept_one(struct user_ns *u)
 {
-	int fd = accept_from(u->listen_fd, 0);
+	int fd = listen_accept(u->listen_fd, 0, &u->pause);
 	int i;
 
-	if (fd < 0) {
-		(void)listen_failed(&u->pause, errno);
+	if (fd < 0)
 		return;
-	}
-	listen_served(&u->pause);
 	i = slot_new(u);
 	if (i < 0) {
 		syslog(LOG_ERR, "%d connections already; refusing another", USER_MAX_SLOTS);
