@@ -69,9 +69,10 @@ VERSION    ?= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' packaging/debian/chan
 WARN       := -Wall -Wextra -Werror
 HELPER_DIR := $(LIBEXECDIR)/pam_unshare
 HELPER     := $(HELPER_DIR)/pam_unshare-init
-# The helper's sources. init_test.c includes init.c whole and links the rest.
-HELPER_LIB_SRC := nsinit/init/user.c nsinit/init/relay.c
-HELPER_SRC := nsinit/init/init.c $(HELPER_LIB_SRC)
+# The helper's sources (nsinit/init/main.c lists what each file does);
+# init_test.c links all of them but main.c.
+HELPER_LIB_SRC := $(addprefix nsinit/init/,session.c user.c loop.c relay.c procwatch.c pids.c args.c fd.c)
+HELPER_SRC := nsinit/init/main.c $(HELPER_LIB_SRC)
 GO_MODULE  := $(HELPER_DIR)/pam_unshare_go.so
 MODULE_PKG := github.com/pam-unshare/pam-unshare
 # Paths compiled into the Go programs: the helper the module starts, the
@@ -172,11 +173,11 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man8/pam_unshare.8 $(DESTDIR)$(MANDIR)/man8/pam-unshare.8
 	-rmdir $(DESTDIR)$(HELPER_DIR)
 
-# The helper's C functions, unit-tested: init_test.c includes init.c whole,
-# its main renamed.
-$(BUILD)/init_test: nsinit/init/init_test.c $(HELPER_SRC) nsinit/init/init.h nsinit/handshake.h
+# The helper's C functions, unit-tested: init_test.c linked with every
+# file of the helper but main.c.
+$(BUILD)/init_test: nsinit/init/init_test.c $(HELPER_LIB_SRC) nsinit/init/init.h nsinit/handshake.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) -Dmain=helper_main -o $@ nsinit/init/init_test.c $(HELPER_LIB_SRC)
+	$(CC) $(CFLAGS) $(WARN) -o $@ nsinit/init/init_test.c $(HELPER_LIB_SRC)
 
 # Unit tests only: -short skips the Go tests that need root (they build
 # namespaces) or a build.
@@ -205,7 +206,7 @@ test-sanitize: build $(BUILD)/nss-fail.so
 	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)/logs && chmod 1777 $(SAN_DIR)/logs
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pam_unshare-init $(HELPER_SRC) test/sanitize-options.c
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/pamhost test/pamhost.c test/sanitize-options.c -lpam
-	$(SAN_CC) $(SAN_FLAGS) $(WARN) -Dmain=helper_main -o $(SAN_DIR)/init_test nsinit/init/init_test.c $(HELPER_LIB_SRC) test/sanitize-options.c
+	$(SAN_CC) $(SAN_FLAGS) $(WARN) -o $(SAN_DIR)/init_test nsinit/init/init_test.c $(HELPER_LIB_SRC) test/sanitize-options.c
 	ln -s ../pam_unshare.so ../pam_unshare_go.so ../pam-unshare ../nss-fail.so $(SAN_DIR)/
 	$(SAN_DIR)/init_test
 	test/run-tests.sh $(SAN_DIR)
@@ -225,7 +226,7 @@ lint:
 	$(MAKE) --no-print-directory packaging-lint
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only $(HELPER_SRC) test/pamhost.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DPU_GO_MODULE='"/x"' front/front.c
-	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -Dmain=helper_main nsinit/init/init_test.c
+	$(CC) $(CFLAGS) $(WARN) -fsyntax-only nsinit/init/init_test.c nsinit/init/config_print.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DSANITIZE_LOG='"lint"' test/sanitize-options.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DNSS_NAME=hesiod test/nss-fail.c
 

@@ -19,10 +19,10 @@
 //   - The child is started by nsspawn.c with posix_spawn, so no Go code runs
 //     in a forked copy of the host, and Go's os/exec (whose pidfd probe
 //     child would become PID 1 and kill the namespace) is never used.
-//   - The child is the PID-1 helper, init/init.c, a separate single-threaded
+//   - The child is the PID-1 helper, init/*.c, a separate single-threaded
 //     C program. It makes / a slave mount, replaces /proc, reports readiness
 //     over the control socket (handshake.h), and then waits for the session
-//     to end, reaping orphans. See the comment at the top of init.c.
+//     to end, reaping orphans. See the comment at the top of init/main.c.
 //   - End asks the helper to tear down, reaps it, and moves the thread back
 //     to the namespaces Enter saved, so the host can open the next session.
 //   - EnterUser (scope=user) creates or joins a user's shared namespace

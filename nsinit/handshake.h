@@ -1,6 +1,6 @@
 /*
  * handshake.h - the wire contract between the host side of nsinit (Go, in
- * nsinit.go) and the PID-1 helper (C, in init/init.c).
+ * nsinit.go, helperargs.go, user.go) and the PID-1 helper (C, in init/).
  *
  * Both sides include this header, so each constant has exactly one
  * definition. Go reads them through cgo as C.NSINIT_*.
@@ -12,6 +12,67 @@
  * sets it with prctl(PR_SET_NAME); Go reads it as nsinit.HelperComm, and
  * pam-unshare status and the tests find helpers by it. At most 15 bytes. */
 #define NSINIT_HELPER_COMM "pam_unshare"
+
+/*
+ * The helper's command line: one table for both sides. The host writes it
+ * (HelperArgs.Argv, helperargs.go), the helper parses it (config_parse,
+ * init/args.c) into struct nsinit_config, and pam-unshare status reads it
+ * back from /proc/PID/cmdline (ParseHelperArgv). Both parsers read the
+ * same grammar and refuse the same words; TestHelperArgvCParser runs the C
+ * parser on what the Go side writes.
+ *
+ *   pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] [-u UID:GID]
+ *                    [-U [-H HOST_PID] [-L]] [--] SERVICE USER
+ *
+ * Each option is a word of its own, and a value is the next word. "--", or
+ * the first word that is not an option, ends the options; exactly SERVICE
+ * and USER follow (labels only, for ps and status). Numbers are whole
+ * decimal numbers, digits only. Go reads the letters as C.NSINIT_OPT_*.
+ */
+enum nsinit_opt {
+	/* -g GRACE_MS: the grace period of the teardown, 0 to
+	 * NSINIT_GRACE_MAX_MS; NSINIT_GRACE_DEFAULT_MS without -g. */
+	NSINIT_OPT_GRACE = 'g',
+	/* -m NSINIT_PROPAGATION_SLAVE (the default) or _PRIVATE: what / becomes
+	 * in the session's mount namespace. */
+	NSINIT_OPT_PROPAGATION = 'm',
+	/* -P: no pidfds; poll PID 2 and the host once a second instead. */
+	NSINIT_OPT_NO_PIDFD = 'P',
+	/* -u UID:GID: relay the systemd user manager of UID (init/relay.c). */
+	NSINIT_OPT_RELAY = 'u',
+	/* -U: per-user mode (scope=user, init/user.c); needs pidfds. */
+	NSINIT_OPT_PER_USER = 'U',
+	/* -H HOST_PID: the first host's PID, 1 to INT_MAX (status only). */
+	NSINIT_OPT_HOST_PID = 'H',
+	/* -L: linger; only with -U. */
+	NSINIT_OPT_LINGER = 'L',
+};
+
+/* The grace period without -g, and the module's default for grace=
+ * (options.DefaultGrace reads it through nsinit.DefaultGrace). */
+#define NSINIT_GRACE_DEFAULT_MS 1000
+/* The largest -g the helper takes: a sanity bound only. The module's own
+ * limit is options.MaxGrace (pam_unshare/options), 60 s. */
+#define NSINIT_GRACE_MAX_MS 86400000L
+/* The values of -m, and of the module's option propagation=. */
+#define NSINIT_PROPAGATION_SLAVE "slave"
+#define NSINIT_PROPAGATION_PRIVATE "private"
+
+/* The helper's configuration, as config_parse (init/args.c) reads it from
+ * the command line; HelperArgs (helperargs.go) is its Go form. */
+struct nsinit_config {
+	long grace_ms;            /* -g */
+	int propagation_private;  /* -m private; 0: slave */
+	int no_pidfd;             /* -P */
+	int relay;                /* -u given */
+	unsigned int relay_uid;   /* -u UID */
+	unsigned int relay_gid;   /* -u GID */
+	int per_user;             /* -U */
+	long host_pid;            /* -H; 0: absent */
+	int linger;               /* -L */
+	const char *service;      /* SERVICE */
+	const char *user;         /* USER */
+};
 
 /*
  * File descriptors the helper starts with. The host spawns the helper with

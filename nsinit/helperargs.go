@@ -1,8 +1,14 @@
 package nsinit
 
+/*
+#include "handshake.h"
+*/
+import "C"
+
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -12,14 +18,33 @@ import (
 // Enter starts.
 const HelperName = "pam_unshare-init"
 
+// The helper's options, "-" and the letters of enum nsinit_opt in
+// handshake.h, where the command line's grammar is written down.
+const (
+	optGrace       = "-" + string(rune(C.NSINIT_OPT_GRACE))
+	optPropagation = "-" + string(rune(C.NSINIT_OPT_PROPAGATION))
+	optNoPidfd     = "-" + string(rune(C.NSINIT_OPT_NO_PIDFD))
+	optRelay       = "-" + string(rune(C.NSINIT_OPT_RELAY))
+	optPerUser     = "-" + string(rune(C.NSINIT_OPT_PER_USER))
+	optHostPID     = "-" + string(rune(C.NSINIT_OPT_HOST_PID))
+	optLinger      = "-" + string(rune(C.NSINIT_OPT_LINGER))
+)
+
+// DefaultGrace is the helper's grace period when -g is absent, and the
+// module's default for grace= (NSINIT_GRACE_DEFAULT_MS in handshake.h).
+const DefaultGrace = time.Duration(C.NSINIT_GRACE_DEFAULT_MS) * time.Millisecond
+
+// maxHelperGrace is the largest -g the helper takes (NSINIT_GRACE_MAX_MS).
+const maxHelperGrace = time.Duration(C.NSINIT_GRACE_MAX_MS) * time.Millisecond
+
 // HelperArgs is the helper's command line, the one format that Enter
-// writes and pam-unshare status reads back from /proc/PID/cmdline. The
-// helper parses it with getopt (parse_args in init/init.c):
-//
-//	pam_unshare-init [-g GRACE_MS] [-m slave|private] [-P] [-u UID:GID]
-//	                 [-U [-H HOST_PID] [-L]] [--] SERVICE USER
+// writes and pam-unshare status reads back from /proc/PID/cmdline; the
+// helper parses it into struct nsinit_config (config_parse, init/args.c).
+// Its grammar, and what each option means, is in handshake.h ("The
+// helper's command line"); ParseHelperArgv follows it as the C parser
+// does, and TestHelperArgvCParser checks the two agree.
 type HelperArgs struct {
-	Grace       time.Duration // -g, in whole milliseconds; the helper's default is 1 s
+	Grace       time.Duration // -g, in whole milliseconds; DefaultGrace when absent
 	Propagation string        // -m: PropagationSlave or PropagationPrivate; empty means slave
 	NoPidfd     bool          // -P: the polling fallback
 	Relay       *Account      // -u UID:GID: relay this user's systemd manager (init/relay.c); nil: none
@@ -29,10 +54,6 @@ type HelperArgs struct {
 	Service     string        // a label only; "-" when there is none
 	User        string        // a label only; "-" when there is none
 }
-
-// defaultHelperGrace is the helper's grace period when -g is absent
-// (init.c's main); ParseHelperArgv reports it for such command lines.
-const defaultHelperGrace = time.Second
 
 // helperArgs is the command line Enter gives the helper for cfg.
 func helperArgs(cfg Config) HelperArgs {
@@ -50,33 +71,34 @@ func label(s string) string {
 // Argv is the command line, argv[0] included. "--" ends the options, so a
 // label that starts with "-" is not taken for one.
 func (a HelperArgs) Argv() []string {
-	argv := []string{HelperName, "-g", strconv.FormatInt(a.Grace.Milliseconds(), 10)}
+	argv := []string{HelperName, optGrace, strconv.FormatInt(a.Grace.Milliseconds(), 10)}
 	if a.Propagation == PropagationPrivate {
-		argv = append(argv, "-m", PropagationPrivate)
+		argv = append(argv, optPropagation, PropagationPrivate)
 	}
 	if a.NoPidfd {
-		argv = append(argv, "-P")
+		argv = append(argv, optNoPidfd)
 	}
 	if a.Relay != nil {
-		argv = append(argv, "-u", strconv.Itoa(a.Relay.UID)+":"+strconv.Itoa(a.Relay.GID))
+		argv = append(argv, optRelay, strconv.Itoa(a.Relay.UID)+":"+strconv.Itoa(a.Relay.GID))
 	}
 	if a.PerUser {
-		argv = append(argv, "-U")
+		argv = append(argv, optPerUser)
 		if a.HostPID > 0 {
-			argv = append(argv, "-H", strconv.Itoa(a.HostPID))
+			argv = append(argv, optHostPID, strconv.Itoa(a.HostPID))
 		}
 		if a.Linger {
-			argv = append(argv, "-L")
+			argv = append(argv, optLinger)
 		}
 	}
 	return append(argv, "--", a.Service, a.User)
 }
 
 // ParseHelperArgv reads a helper's command line, argv[0] included, as the
-// helper itself does: options until "--" or the first other word, then
-// exactly SERVICE and USER.
+// helper itself does (config_parse, init/args.c): one option a word, its
+// value the next word, until "--" or the first other word, then exactly
+// SERVICE and USER. It refuses what the helper refuses.
 func ParseHelperArgv(argv []string) (HelperArgs, error) {
-	a := HelperArgs{Grace: defaultHelperGrace, Propagation: PropagationSlave}
+	a := HelperArgs{Grace: DefaultGrace, Propagation: PropagationSlave}
 	if len(argv) == 0 {
 		return a, errors.New("empty helper command line")
 	}
@@ -88,63 +110,62 @@ func ParseHelperArgv(argv []string) (HelperArgs, error) {
 		i++
 		return argv[i], nil
 	}
-options:
 	for ; i < len(argv); i++ {
-		switch argv[i] {
-		case "--":
+		opt := argv[i]
+		if opt == "--" {
 			i++
-			break options
-		case "-g":
-			v, err := value("-g")
-			if err != nil {
+			break
+		}
+		if len(opt) < 2 || opt[0] != '-' {
+			break // the first label ("-" is one)
+		}
+		var v string
+		var err error
+		switch opt {
+		case optGrace, optPropagation, optRelay, optHostPID:
+			if v, err = value(opt); err != nil {
 				return a, err
 			}
-			ms, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || ms < 0 {
-				return a, fmt.Errorf("-g %q: not a grace period in milliseconds", v)
+		}
+		switch opt {
+		case optGrace:
+			ms, ok := decimal(v, int64(maxHelperGrace/time.Millisecond))
+			if !ok {
+				return a, fmt.Errorf("%s %q: not a grace period in milliseconds", opt, v)
 			}
 			a.Grace = time.Duration(ms) * time.Millisecond
-		case "-m":
-			v, err := value("-m")
-			if err != nil {
-				return a, err
-			}
+		case optPropagation:
 			if v != PropagationSlave && v != PropagationPrivate {
-				return a, fmt.Errorf("-m %q: not %s or %s", v, PropagationSlave, PropagationPrivate)
+				return a, fmt.Errorf("%s %q: not %s or %s", opt, v, PropagationSlave, PropagationPrivate)
 			}
 			a.Propagation = v
-		case "-P":
+		case optNoPidfd:
 			a.NoPidfd = true
-		case "-u":
-			v, err := value("-u")
-			if err != nil {
-				return a, err
-			}
+		case optRelay:
 			acct, err := parseAccount(v)
 			if err != nil {
-				return a, fmt.Errorf("-u %q: %v", v, err)
+				return a, fmt.Errorf("%s %q: %v", opt, v, err)
 			}
 			a.Relay = &acct
-		case "-U":
+		case optPerUser:
 			a.PerUser = true
-		case "-L":
+		case optLinger:
 			a.Linger = true
-		case "-H":
-			v, err := value("-H")
-			if err != nil {
-				return a, err
+		case optHostPID:
+			pid, ok := decimal(v, math.MaxInt32)
+			if !ok || pid == 0 {
+				return a, fmt.Errorf("%s %q: not a PID", opt, v)
 			}
-			pid, err := strconv.Atoi(v)
-			if err != nil || pid <= 0 {
-				return a, fmt.Errorf("-H %q: not a PID", v)
-			}
-			a.HostPID = pid
+			a.HostPID = int(pid)
 		default:
-			if len(argv[i]) > 1 && argv[i][0] == '-' {
-				return a, fmt.Errorf("unknown option %q", argv[i])
-			}
-			break options
+			return a, fmt.Errorf("unknown option %q", opt)
 		}
+	}
+	if a.Linger && !a.PerUser {
+		return a, fmt.Errorf("%s without %s", optLinger, optPerUser)
+	}
+	if a.PerUser && a.NoPidfd {
+		return a, fmt.Errorf("%s with %s", optPerUser, optNoPidfd)
 	}
 	if len(argv)-i != 2 {
 		return a, fmt.Errorf("want SERVICE and USER after the options, got %q", argv[i:])
@@ -153,13 +174,33 @@ options:
 	return a, nil
 }
 
+// maxID is the largest uid or gid: (uid_t)-1 means "no id" to the kernel.
+const maxID = math.MaxUint32 - 1
+
 // parseAccount reads -u's UID:GID, two decimal ids.
 func parseAccount(v string) (Account, error) {
 	u, g, ok := strings.Cut(v, ":")
-	uid, err1 := strconv.ParseUint(u, 10, 32)
-	gid, err2 := strconv.ParseUint(g, 10, 32)
-	if !ok || err1 != nil || err2 != nil {
+	uid, ok1 := decimal(u, maxID)
+	gid, ok2 := decimal(g, maxID)
+	if !ok || !ok1 || !ok2 {
 		return Account{}, errors.New("not UID:GID")
 	}
 	return Account{UID: int(uid), GID: int(gid)}, nil
+}
+
+// decimal reads a whole decimal number from 0 to max: digits only, no
+// sign or space, as parse_number in init/args.c.
+func decimal(s string, max int64) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var n int64
+	for _, c := range []byte(s) {
+		d := int64(c) - '0'
+		if d < 0 || d > 9 || n > (max-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
 }

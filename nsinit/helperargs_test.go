@@ -1,7 +1,12 @@
 package nsinit
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -118,6 +123,120 @@ func TestStepName(t *testing.T) {
 	for _, step := range []int{0, last + 1} {
 		if got, want := stepName(step), "helper: step "+strconv.Itoa(step); got != want {
 			t.Errorf("stepName(%d) = %q, want %q", step, got, want)
+		}
+	}
+}
+
+// cParser builds init/config_print.c with the helper's own parser
+// (init/args.c): a program that prints the struct nsinit_config it parses
+// from its command line, or exits 1 if the helper would refuse it.
+func cParser(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), HelperName)
+	if err := compileC(bin, "init/config_print.c", "init/args.c"); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// runCParser runs the C parser on argv (argv[0] included). ok is false if
+// it refused the command line.
+func runCParser(t *testing.T, bin string, argv []string) (out string, ok bool) {
+	t.Helper()
+	cmd := &exec.Cmd{Path: bin, Args: argv}
+	b, err := cmd.Output()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 1 {
+		return "", false
+	}
+	if err != nil {
+		t.Fatalf("%q: %v", argv, err)
+	}
+	return string(b), true
+}
+
+// cConfig is what config_print prints for a, field by field.
+func cConfig(a HelperArgs) string {
+	relay, uid, gid := 0, 0, 0
+	if a.Relay != nil {
+		relay, uid, gid = 1, a.Relay.UID, a.Relay.GID
+	}
+	b := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	return fmt.Sprintf("grace_ms=%d\npropagation=%s\nno_pidfd=%d\nrelay=%d\nrelay_uid=%d\nrelay_gid=%d\n"+
+		"per_user=%d\nhost_pid=%d\nlinger=%d\nservice=%s\nuser=%s\n",
+		a.Grace.Milliseconds(), a.Propagation, b(a.NoPidfd), relay, uid, gid,
+		b(a.PerUser), a.HostPID, b(a.Linger), a.Service, a.User)
+}
+
+// The helper's C parser reads what the Go side writes as the Go side means
+// it, and both refuse the same command lines (runc's nsenter_test.go
+// drives its C side from Go the same way): the helper's real parser, built
+// into a program of its own, not linked into this test.
+func TestHelperArgvCParser(t *testing.T) {
+	bin := cParser(t)
+	// Every command line Enter and EnterUser write comes back whole.
+	for _, want := range []HelperArgs{
+		helperArgs(Config{Propagation: PropagationSlave}),
+		helperArgs(Config{Grace: 2500 * time.Millisecond, Propagation: PropagationPrivate, NoPidfd: true, Service: "sshd", User: "bob"}),
+		helperArgs(Config{Grace: maxHelperGrace, Propagation: PropagationSlave, Service: "-odd-service", User: "-P"}),
+		helperArgs(Config{Propagation: PropagationSlave, Service: "sudo", User: "user with spaces",
+			UserManager: &Account{UID: maxID, GID: 0}}),
+		{Grace: time.Second, Propagation: PropagationSlave, PerUser: true, HostPID: math.MaxInt32, Linger: true,
+			Relay: &Account{UID: 1000, GID: 100}, Service: "cron", User: "alice"},
+		{Grace: 0, Propagation: PropagationPrivate, PerUser: true, Service: "su", User: "-"},
+	} {
+		argv := want.Argv()
+		got, ok := runCParser(t, bin, argv)
+		if !ok || got != cConfig(want) {
+			t.Errorf("%q: the helper parses\n%s(ok %v), want\n%s", argv, got, ok, cConfig(want))
+		}
+	}
+	// Hand-made command lines: the helper takes exactly those that
+	// ParseHelperArgv takes, with the same values.
+	for _, args := range [][]string{
+		{"su", "alice"},
+		{"-g", "500", "-P", "sudo", "bob"},
+		{"-m", "private", "-g", "0", "sshd", "carol"},
+		{"-g", "1000", "--", "-", "-odd-user"},
+		{"-H", "7", "su", "alice"},
+		{"-", "x"},
+		{},
+		{"su"},
+		{"su", "alice", "extra"},
+		{"su", "-P", "alice"},
+		{"-g"},
+		{"-g", "-5", "su", "alice"},
+		{"-g", "+5", "su", "alice"},
+		{"-g", " 5", "su", "alice"},
+		{"-g", "1s", "su", "alice"},
+		{"-g", "86400001", "su", "alice"},
+		{"-g5", "su", "alice"},
+		{"-m", "shared", "su", "alice"},
+		{"-x", "su", "alice"},
+		{"-UL", "su", "alice"},
+		{"-L", "su", "alice"},
+		{"-U", "-P", "su", "alice"},
+		{"-U", "-H", "0", "su", "alice"},
+		{"-U", "-H", "+5", "su", "alice"},
+		{"-U", "-H", "2147483648", "su", "alice"},
+		{"-u", "1000", "su", "alice"},
+		{"-u", "1000:-1", "su", "alice"},
+		{"-u", "4294967295:1", "su", "alice"},
+		{"-u", "x:1", "su", "alice"},
+	} {
+		argv := append([]string{HelperName}, args...)
+		want, err := ParseHelperArgv(argv)
+		got, ok := runCParser(t, bin, argv)
+		switch {
+		case ok != (err == nil):
+			t.Errorf("%q: the helper takes it: %v; ParseHelperArgv: %v", argv, ok, err)
+		case ok && got != cConfig(want):
+			t.Errorf("%q: the helper parses\n%s, ParseHelperArgv\n%s", argv, got, cConfig(want))
 		}
 	}
 }

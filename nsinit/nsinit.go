@@ -27,10 +27,11 @@ var DefaultHelperPath = "/usr/libexec/pam_unshare/" + HelperName
 // (NSINIT_HELPER_COMM in handshake.h).
 const HelperComm = C.NSINIT_HELPER_COMM
 
-// Propagation values for Config.Propagation.
+// Propagation values for Config.Propagation, the helper's -m and the
+// module's propagation= (NSINIT_PROPAGATION_* in handshake.h).
 const (
-	PropagationSlave   = "slave"
-	PropagationPrivate = "private"
+	PropagationSlave   = C.NSINIT_PROPAGATION_SLAVE
+	PropagationPrivate = C.NSINIT_PROPAGATION_PRIVATE
 )
 
 // readyTimeout bounds the wait for the helper's first message. The helper

@@ -137,7 +137,7 @@ var (
 	realHelperErr  error
 )
 
-// realHelper is init/init.c, init/user.c and init/relay.c, compiled once per run with $CC (cc).
+// realHelper is the helper (helperSources), compiled once per run with $CC (cc).
 func realHelper(t *testing.T) string {
 	t.Helper()
 	realHelperOnce.Do(func() {
@@ -146,20 +146,39 @@ func realHelper(t *testing.T) string {
 			realHelperErr = err
 			return
 		}
-		cc := os.Getenv("CC")
-		if cc == "" {
-			cc = "cc"
-		}
 		realHelperBin = filepath.Join(dir, HelperName)
-		out, err := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", realHelperBin, "init/init.c", "init/user.c", "init/relay.c").CombinedOutput()
-		if err != nil {
-			realHelperErr = fmt.Errorf("%s: %v\n%s", cc, err, out)
-		}
+		realHelperErr = compileC(realHelperBin, helperSources()...)
 	})
 	if realHelperErr != nil {
 		t.Fatal(realHelperErr)
 	}
 	return trustedCopy(t, realHelperBin)
+}
+
+// helperSources are the helper's C files: every init/*.c but the test
+// programs.
+func helperSources() []string {
+	all, _ := filepath.Glob("init/*.c")
+	var srcs []string
+	for _, f := range all {
+		if !strings.HasSuffix(f, "_test.c") && f != "init/config_print.c" {
+			srcs = append(srcs, f)
+		}
+	}
+	return srcs
+}
+
+// compileC builds a C program from srcs with $CC (cc), warnings as errors.
+func compileC(out string, srcs ...string) error {
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	args := append([]string{"-O2", "-Wall", "-Wextra", "-Werror", "-o", out}, srcs...)
+	if msg, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %v\n%s", cc, err, msg)
+	}
+	return nil
 }
 
 // threadState is what Enter changes on the calling thread and End and the

@@ -2,8 +2,8 @@
 # limits.sh - what the helper does when a user pushes on it: the relay's
 # cap on connections and the user's process limit (nsinit/init/relay.c),
 # listeners paused when accept() runs out of descriptors, and the helper's
-# own descriptor limit (nsinit/init/init.c). Sourced by run-tests.sh inside
-# its private world (lib.sh, tap.sh), after relay.sh, whose helpers it
+# own descriptor limit (nsinit/init/fd.c, main.c). Sourced by run-tests.sh
+# inside its private world (lib.sh, tap.sh), after relay.sh, whose helpers it
 # uses. Each t_limits_* test starts with no helper running and leaves none.
 
 # The relay's cap, from its one definition.

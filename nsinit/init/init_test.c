@@ -2,15 +2,28 @@
  * init_test.c - unit tests of the helper's small functions. Prints TAP.
  *
  * Built by "make test-unit" (and with sanitizers by "make test-sanitize")
- * with -Dmain=helper_main, so that init.c comes in whole, its static
- * functions included, and this file has the only main. Needs no root and
- * changes nothing: /proc is only read, and fixtures go to a temporary
- * directory.
+ * from this file and every file of the helper but main.c: it tests the
+ * functions init.h declares. Needs no root and changes nothing: /proc is
+ * only read, and fixtures go to a temporary directory.
  */
-#include "init.c"
-#undef main
-
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "../handshake.h"
+#include "init.h"
 
 static int tests, failed;
 
@@ -149,9 +162,10 @@ static void test_pid_running_real(void)
 	ok(pid_running(child) == 0, "pid_running: the same process reaped does not run");
 }
 
-/* parse_args on argv (NULL-terminated, without argv[0]); returns its result
- * and leaves what it parsed in *st. */
-static int parse(struct init *st, const char *const *args)
+/* config_parse on argv (NULL-terminated, without argv[0]); returns its
+ * result and leaves what it parsed in *st. *st is filled with garbage
+ * first, so every default it has after a parse is one the parser set. */
+static int parse(struct nsinit_config *st, const char *const *args)
 {
 	char *argv[16] = { "pam_unshare-init" };
 	int argc = 1;
@@ -159,30 +173,30 @@ static int parse(struct init *st, const char *const *args)
 	while (*args && argc < 15)
 		argv[argc++] = (char *)*args++;
 	argv[argc] = NULL;
-	*st = (struct init){ .grace_ms = 1000, .propagation = MS_SLAVE, .use_pidfd = 1 };
-	optind = 0; /* glibc: start over */
-	opterr = 0;
-	return parse_args(argc, argv, st);
+	memset(st, 0xa5, sizeof(*st));
+	return config_parse(argc, argv, st);
 }
 
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
-static void test_parse_args(void)
+static void test_config_parse(void)
 {
-	struct init st;
+	struct nsinit_config st;
 
-	ok(parse(&st, ARGS("su", "alice")) == 0 && st.grace_ms == 1000 && st.propagation == MS_SLAVE && st.use_pidfd,
-	   "parse_args: SERVICE USER alone keeps the defaults");
+	ok(parse(&st, ARGS("su", "alice")) == 0 && st.grace_ms == NSINIT_GRACE_DEFAULT_MS && !st.propagation_private && !st.no_pidfd &&
+		   !st.relay && !st.per_user && !st.linger && st.host_pid == 0 && strcmp(st.service, "su") == 0 &&
+		   strcmp(st.user, "alice") == 0,
+	   "config_parse: SERVICE USER alone keeps the defaults");
 	/* What nsinit's HelperArgs.Argv writes. */
 	ok(parse(&st, ARGS("-g", "2500", "-m", "private", "-P", "--", "sshd", "bob")) == 0 && st.grace_ms == 2500 &&
-		   st.propagation == MS_PRIVATE && !st.use_pidfd,
-	   "parse_args: -g -m private -P -- SERVICE USER");
-	ok(parse(&st, ARGS("-m", "slave", "-g", "0", "su", "alice")) == 0 && st.grace_ms == 0 && st.propagation == MS_SLAVE,
-	   "parse_args: -m slave, -g 0");
-	ok(parse(&st, ARGS("-g", "1000", "--", "-", "-odd-user")) == 0, "parse_args: labels after -- may start with -");
-	ok(parse(&st, ARGS("-m", "shared", "su", "alice")) < 0, "parse_args: -m shared is refused");
-	ok(parse(&st, ARGS("-g", "-5", "su", "alice")) < 0, "parse_args: a negative grace period is refused");
-	/* -g is whole decimal milliseconds up to GRACE_MAX_MS; strtol alone
+		   st.propagation_private && st.no_pidfd,
+	   "config_parse: -g -m private -P -- SERVICE USER");
+	ok(parse(&st, ARGS("-m", "slave", "-g", "0", "su", "alice")) == 0 && st.grace_ms == 0 && !st.propagation_private,
+	   "config_parse: -m slave, -g 0");
+	ok(parse(&st, ARGS("-g", "1000", "--", "-", "-odd-user")) == 0, "config_parse: labels after -- may start with -");
+	ok(parse(&st, ARGS("-m", "shared", "su", "alice")) < 0, "config_parse: -m shared is refused");
+	ok(parse(&st, ARGS("-g", "-5", "su", "alice")) < 0, "config_parse: a negative grace period is refused");
+	/* -g is whole decimal milliseconds up to NSINIT_GRACE_MAX_MS; strtol alone
 	 * would take each of these (as 12, 5, 5, 0, a clamped LONG_MAX, 0). */
 	{
 		static const char *const bad_grace[] = { "12x", " 5", "+5", "0x10", "99999999999999999999", "" };
@@ -190,26 +204,43 @@ static void test_parse_args(void)
 		for (size_t i = 0; i < sizeof(bad_grace) / sizeof(bad_grace[0]); i++) {
 			char desc[80];
 
-			snprintf(desc, sizeof(desc), "parse_args: -g '%s' is refused", bad_grace[i]);
+			snprintf(desc, sizeof(desc), "config_parse: -g '%s' is refused", bad_grace[i]);
 			ok(parse(&st, ARGS("-g", bad_grace[i], "su", "alice")) < 0, desc);
 		}
 	}
-	ok(parse(&st, ARGS("-g", "86400000", "su", "alice")) == 0 && st.grace_ms == GRACE_MAX_MS,
-	   "parse_args: -g GRACE_MAX_MS is taken");
-	ok(parse(&st, ARGS("-g", "86400001", "su", "alice")) < 0, "parse_args: -g above GRACE_MAX_MS is refused");
-	ok(parse(&st, ARGS("-x", "su", "alice")) < 0, "parse_args: an unknown option is refused");
-	ok(parse(&st, ARGS("-g")) < 0, "parse_args: -g without a value is refused");
-	ok(parse(&st, ARGS("su")) < 0, "parse_args: USER missing is refused");
-	ok(parse(&st, ARGS("su", "alice", "extra")) < 0, "parse_args: a third word is refused");
+	ok(parse(&st, ARGS("-g", "86400000", "su", "alice")) == 0 && st.grace_ms == NSINIT_GRACE_MAX_MS,
+	   "config_parse: -g NSINIT_GRACE_MAX_MS is taken");
+	ok(parse(&st, ARGS("-g", "86400001", "su", "alice")) < 0, "config_parse: -g above NSINIT_GRACE_MAX_MS is refused");
+	ok(parse(&st, ARGS("-x", "su", "alice")) < 0, "config_parse: an unknown option is refused");
+	ok(parse(&st, ARGS("-g")) < 0, "config_parse: -g without a value is refused");
+	ok(parse(&st, ARGS("su")) < 0, "config_parse: USER missing is refused");
+	ok(parse(&st, ARGS("su", "alice", "extra")) < 0, "config_parse: a third word is refused");
 	ok(parse(&st, ARGS("-g", "1000", "-U", "-H", "42", "-L", "--", "sshd", "bob")) == 0 && st.per_user && st.linger &&
 		   st.host_pid == 42,
-	   "parse_args: per-user mode -U -H PID -L");
-	ok(parse(&st, ARGS("-L", "su", "alice")) < 0, "parse_args: -L without -U is refused");
-	ok(parse(&st, ARGS("-U", "-P", "su", "alice")) < 0, "parse_args: -U with the polling fallback -P is refused");
-	ok(parse(&st, ARGS("-u", "1000:100", "sshd", "alice")) == 0 && st.relay.wanted && st.relay.uid == 1000 &&
-		   st.relay.gid == 100,
-	   "parse_args: -u UID:GID asks for the relay");
-	ok(parse(&st, ARGS("sshd", "alice")) == 0 && !st.relay.wanted, "parse_args: no -u, no relay");
+	   "config_parse: per-user mode -U -H PID -L");
+	/* -H is a PID, as ParseHelperArgv takes it: 1 to INT_MAX, digits only. */
+	{
+		static const char *const bad_pids[] = { "0", "-1", "+5", "12x", " 5", "2147483648", "" };
+
+		for (size_t i = 0; i < sizeof(bad_pids) / sizeof(bad_pids[0]); i++) {
+			char desc[64];
+
+			snprintf(desc, sizeof(desc), "config_parse: -H '%s' is refused", bad_pids[i]);
+			ok(parse(&st, ARGS("-U", "-H", bad_pids[i], "su", "alice")) < 0, desc);
+		}
+	}
+	ok(parse(&st, ARGS("-U", "-H", "2147483647", "su", "alice")) == 0 && st.host_pid == 2147483647,
+	   "config_parse: -H INT_MAX is taken");
+	/* One option a word, as the Go side writes and reads them. */
+	ok(parse(&st, ARGS("-UL", "su", "alice")) < 0, "config_parse: bundled options are refused");
+	ok(parse(&st, ARGS("-g5", "su", "alice")) < 0, "config_parse: a value in the option's word is refused");
+	ok(parse(&st, ARGS("su", "-P", "alice")) < 0, "config_parse: an option after the first label is read as a third label");
+	ok(parse(&st, ARGS("-L", "su", "alice")) < 0, "config_parse: -L without -U is refused");
+	ok(parse(&st, ARGS("-U", "-P", "su", "alice")) < 0, "config_parse: -U with the polling fallback -P is refused");
+	ok(parse(&st, ARGS("-u", "1000:100", "sshd", "alice")) == 0 && st.relay && st.relay_uid == 1000 &&
+		   st.relay_gid == 100,
+	   "config_parse: -u UID:GID asks for the relay");
+	ok(parse(&st, ARGS("sshd", "alice")) == 0 && !st.relay, "config_parse: no -u, no relay");
 	{
 		static const char *const bad_ids[] = { "1000", "1000:", ":100", "1000:100:1", "-1:100", "1000:+1",
 						       "10 00:1", "4294967295:1", "1:99999999999", "x:1", "" };
@@ -217,7 +248,7 @@ static void test_parse_args(void)
 		for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
 			char desc[64];
 
-			snprintf(desc, sizeof(desc), "parse_args: -u '%s' is refused", bad_ids[i]);
+			snprintf(desc, sizeof(desc), "config_parse: -u '%s' is refused", bad_ids[i]);
 			ok(parse(&st, ARGS("-u", bad_ids[i], "su", "alice")) < 0, desc);
 		}
 	}
@@ -407,7 +438,7 @@ int main(void)
 	test_pid_running_fixtures();
 	test_namespace_busy_fixtures();
 	test_pid_running_real();
-	test_parse_args();
+	test_config_parse();
 	test_mountinfo_parse();
 	test_procfs_is_ours();
 	test_proc_watch_pollfd();

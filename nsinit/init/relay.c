@@ -122,39 +122,6 @@ static int sys_move_mount(int from_dfd, const char *from, int to_dfd, const char
 	return (int)syscall(SYS_move_mount, from_dfd, from, to_dfd, to, flags);
 }
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-int relay_parse(const char *arg, struct relay *r)
-{
-	unsigned long ids[2];
-	const char *p = arg;
-
-	for (int i = 0; i < 2; i++) {
-		char *end;
-
-		if (*p < '0' || *p > '9')
-			break;
-		errno = 0;
-		ids[i] = strtoul(p, &end, 10);
-		if (errno != 0 || ids[i] >= (unsigned long)(uid_t)-1 || *end != (i == 0 ? ':' : '\0'))
-			break;
-		if (i == 1) {
-			r->uid = (uid_t)ids[0];
-			r->gid = (gid_t)ids[1];
-			r->wanted = 1;
-			return 0;
-		}
-		p = end + 1;
-	}
-	errno = EINVAL;
-	return -1;
-}
-
 /* Switch this (single-threaded) process to the mount namespace `ns_fd`.
  * Returns 0, or -1 with errno set. */
 static int enter_mnt_ns(int ns_fd)
@@ -869,14 +836,11 @@ static void relay_child(const struct relay *r, int client)
  * connection left queued would keep the listener readable. */
 static void relay_accept(struct relay *r)
 {
-	int fd = accept_from(r->listen_fd, r->uid);
+	int fd = listen_accept(r->listen_fd, r->uid, &r->pause);
 	pid_t pid;
 
-	if (fd < 0) {
-		(void)listen_failed(&r->pause, errno);
+	if (fd < 0)
 		return;
-	}
-	listen_served(&r->pause);
 	if (r->real_fd < 0 || !relay_room(r)) {
 		close(fd);
 		return;

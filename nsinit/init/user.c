@@ -2,7 +2,7 @@
  * user.c - per-user mode of pam_unshare-init (module option scope=user).
  *
  * One namespace serves every isolated session of one user. The first
- * login created it (init.c's main, with -U); it arrives here as the first
+ * login created it (main.c, with -U); it arrives here as the first
  * session, on NSINIT_FD_CONTROL with its host's pidfd NSINIT_FD_HOST. Later
  * logins connect to the rendezvous socket NSINIT_FD_LISTEN, which nsinit
  * (user.go) bound in a root-only directory, and send NSINIT_MSG_JOIN with
@@ -21,7 +21,7 @@
  * When the count drops to zero:
  *   - without linger, the rendezvous is withdrawn (the listening socket is
  *     closed, which also refuses any connection not yet accepted) and then
- *     the namespace is torn down by init.c's teardown();
+ *     the namespace is torn down by main's teardown();
  *   - with linger, the namespace stays while any process other than us
  *     runs in it; on a SIGCHLD that leaves it empty we withdraw and exit.
  * A login racing either end therefore gets this namespace while it still
@@ -38,9 +38,9 @@
  * Descriptors that arrive with anything we do not expect are closed.
  *
  * Proc mounts of other PID namespaces (a host /proc bound into a chroot)
- * are detached as in per-session mode, by the same code in init.c: main
- * sweeps once before READY, and this loop watches the mount table and
- * sweeps again whenever it changes, for every session at once.
+ * are detached as in per-session mode, by the same code (procwatch.c): main
+ * sweeps once before READY, and the loop (loop.c) watches the mount table
+ * and sweeps again whenever it changes, for every session at once.
  *
  * No allocation and no timers (but the retry of a failed sweep, and the
  * backoff of a listener paused for lack of descriptors): an idle
@@ -58,17 +58,6 @@
 #include "../handshake.h"
 #include "init.h"
 
-/* One pollfd per slot connection and one per host pidfd, plus the signalfd,
- * the mount table, the listening socket and the relay's two. */
-#define USER_MAX_POLL (5 + 2 * USER_MAX_SLOTS)
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 static int sessions(const struct user_ns *u)
 {
 	int n = 0;
@@ -85,7 +74,7 @@ static void slot_free(struct user_ns *u, int i)
 	/* Two descriptors are free: a listener paused for lack of them
 	 * tries again. */
 	listen_wake(&u->pause);
-	listen_wake(&u->relay->pause);
+	listen_wake(&u->loop->relay->pause);
 	u->slots[i].joined = 0;
 	while (u->nslots > 0 && u->slots[u->nslots - 1].ctl_fd < 0)
 		u->nslots--;
@@ -206,14 +195,11 @@ static ssize_t recv_msg(int sock, struct nsinit_msg *msg, int *fd)
 /* Accept one connection from root. Others are closed at once. */
 static void accept_one(struct user_ns *u)
 {
-	int fd = accept_from(u->listen_fd, 0);
+	int fd = listen_accept(u->listen_fd, 0, &u->pause);
 	int i;
 
-	if (fd < 0) {
-		(void)listen_failed(&u->pause, errno);
+	if (fd < 0)
 		return;
-	}
-	listen_served(&u->pause);
 	i = slot_new(u);
 	if (i < 0) {
 		syslog(LOG_ERR, "%d connections already; refusing another", USER_MAX_SLOTS);
@@ -284,7 +270,7 @@ static enum verdict slot_read(struct user_ns *u, int i)
 		msg = (struct nsinit_msg){ .type = NSINIT_MSG_JOINED };
 		/* A login that joins may have started the user manager (its
 		 * pam_systemd ran first): look for its socket again. */
-		relay_refresh(u->relay);
+		relay_refresh(u->loop->relay);
 		return send_msg(s->ctl_fd, &msg, u->self_fd) < 0 ? LEAVE : KEEP;
 	case NSINIT_MSG_STATUS:
 		close_fd(&fd);
@@ -299,62 +285,51 @@ static enum verdict slot_read(struct user_ns *u, int i)
 	return LEAVE;
 }
 
+/* A slot's source in the loop's table: its connection, or its host's
+ * pidfd. */
+#define TAG_HOST 1
+#define TAG(slot, host) ((slot) << 1 | (host))
+
 enum user_end user_serve(struct user_ns *u)
 {
-	struct pollfd pfd[USER_MAX_POLL];
-	/* Which slot each pollfd belongs to, and whether it is the host pidfd. */
-	short slot_of[USER_MAX_POLL];
-	char is_host[USER_MAX_POLL];
+	struct loop *l = u->loop;
 
 	for (;;) {
-		int n = 0, end = 0, timeout = -1, i_listen = -1, first_slot;
+		int end = 0, i_listen = -1, first_slot;
 
-		pfd[n++] = (struct pollfd){ .fd = u->sig_fd, .events = POLLIN };
-		pfd[n++] = proc_watch_pollfd(u->procs, &timeout);
-		pfd[n++] = relay_listen_pollfd(u->relay, 1, &timeout);
-		pfd[n++] = relay_watch_pollfd(u->relay);
-		if (u->listen_fd >= 0) {
-			i_listen = n;
-			pfd[n++] = listen_pollfd(u->listen_fd, &u->pause, &timeout);
-		}
-		first_slot = n;
+		loop_begin(l, -1, 1);
+		if (u->listen_fd >= 0)
+			i_listen = loop_add(l, listen_pollfd(u->listen_fd, &u->pause, &l->timeout), 0);
+		first_slot = l->n;
 		for (int i = 0; i < u->nslots; i++) {
 			if (u->slots[i].ctl_fd < 0)
 				continue;
-			slot_of[n] = (short)i, is_host[n] = 0;
-			pfd[n++] = (struct pollfd){ .fd = u->slots[i].ctl_fd, .events = POLLIN };
-			if (u->slots[i].host_fd >= 0) {
-				slot_of[n] = (short)i, is_host[n] = 1;
-				pfd[n++] = (struct pollfd){ .fd = u->slots[i].host_fd, .events = POLLIN };
-			}
+			loop_add(l, (struct pollfd){ .fd = u->slots[i].ctl_fd, .events = POLLIN }, TAG(i, 0));
+			if (u->slots[i].host_fd >= 0)
+				loop_add(l, (struct pollfd){ .fd = u->slots[i].host_fd, .events = POLLIN }, TAG(i, TAG_HOST));
 		}
-		if (poll(pfd, (nfds_t)n, timeout) < 0) {
-			if (errno == EINTR)
-				continue;
-			syslog(LOG_ERR, "poll: %m; ending the namespace");
+		switch (loop_wait(l)) {
+		case LOOP_AGAIN:
+			continue;
+		case LOOP_END:
 			withdraw(u);
 			return USER_END_TEARDOWN;
-		}
-		if ((pfd[0].revents & POLLIN) && signals_drain(u->sig_fd, u->relay)) {
-			withdraw(u);
-			return USER_END_TEARDOWN;
+		case LOOP_READY:
+			break;
 		}
 		/* First in each round, before joins are answered: a mount that
 		 * woke us is detached before anyone new enters. */
-		proc_watch_check(u->procs, pfd[1].revents);
-		if (pfd[1].revents & (POLLPRI | POLLERR))
-			relay_refresh(u->relay);
-		relay_check(u->relay, pfd[2].revents, pfd[3].revents);
+		loop_shared(l);
 		/* Sessions leave before anyone new is accepted, so a leave that
 		 * empties the namespace withdraws the queued connections too. */
-		for (int k = first_slot; k < n && !end; k++) {
-			int i = slot_of[k];
+		for (int k = first_slot; k < l->n && !end; k++) {
+			int i = l->tag[k] >> 1, is_host = l->tag[k] & TAG_HOST;
 			enum verdict v;
 
 			/* Skip a slot that a message earlier in this round freed. */
-			if (!pfd[k].revents || pfd[k].fd != (is_host[k] ? u->slots[i].host_fd : u->slots[i].ctl_fd))
+			if (!l->pfd[k].revents || l->pfd[k].fd != (is_host ? u->slots[i].host_fd : u->slots[i].ctl_fd))
 				continue;
-			v = is_host[k] ? LEAVE : slot_read(u, i);
+			v = is_host ? LEAVE : slot_read(u, i);
 			if (v == STOP) {
 				end = 1; /* its connection closes when we exit */
 				break;
@@ -382,7 +357,7 @@ enum user_end user_serve(struct user_ns *u)
 			withdraw(u);
 			return USER_END_EMPTY;
 		}
-		if (i_listen >= 0 && u->listen_fd >= 0 && (pfd[i_listen].revents & POLLIN))
+		if (i_listen >= 0 && u->listen_fd >= 0 && (l->pfd[i_listen].revents & POLLIN))
 			accept_one(u);
 	}
 }

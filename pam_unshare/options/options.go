@@ -10,14 +10,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pam-unshare/pam-unshare/nsinit"
 )
 
 // Defaults.
 const (
-	DefaultPropagation = "slave"
+	DefaultPropagation = nsinit.PropagationSlave
 	DefaultScope       = ScopeSession
 	DefaultUserManager = UserManagerRelay
-	DefaultGrace       = time.Second
+	DefaultGrace       = nsinit.DefaultGrace
 	// MaxGrace bounds grace=: pam_close_session waits for the teardown,
 	// so a huge value would hang logouts.
 	MaxGrace = 60 * time.Second
@@ -120,7 +122,7 @@ func Parse(args []string) (Options, error) {
 		case "only_groups":
 			o.OnlyGroups, err = parseNames(value, hasValue, false)
 		case "propagation":
-			o.Propagation, err = parseChoice(value, hasValue, "slave", "private")
+			o.Propagation, err = parseChoice(value, hasValue, nsinit.PropagationSlave, nsinit.PropagationPrivate)
 		case "grace":
 			o.Grace, err = parseGrace(value, hasValue)
 		case "helper":
