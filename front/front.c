@@ -32,9 +32,10 @@
  *
  * The library must be of this build: it exports PU_GO_ABI_FUNC, which
  * must return PU_GO_ABI (both in pam_unshare/abi/abi.h, the interface's
- * one header). That also makes sure that the object dlopen returned is ours: glibc
- * matches an already loaded object by its name, and "/proc/self/fd/N" is a
- * name that another loader could have used for another file.
+ * one header). That also makes sure that the object dlopen returned is
+ * ours: glibc matches an already loaded object by its name, and
+ * "/proc/self/fd/N" is a name that another loader could have used for
+ * another file.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
