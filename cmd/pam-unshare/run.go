@@ -75,15 +75,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o, _ := options.Parse(modArgs) // checked by moduleOptions
-	plan, err := planRun(cmd, *userName, o, os.Environ())
+	p, err := planRun(cmd, *userName, o, os.Environ())
 	if err != nil {
 		return err
 	}
-	plan.cfg.NoPidfd = *poll
+	p.cfg.NoPidfd = *poll
 	if os.Geteuid() != 0 {
 		return errors.New("run needs root: creating PID and mount namespaces needs CAP_SYS_ADMIN")
 	}
-	status, err := runIsolated(plan, stderr)
+	status, err := runIsolated(p, stderr)
 	if err != nil {
 		return err
 	}
