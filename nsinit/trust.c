@@ -51,10 +51,8 @@ static int check_dirs(struct pu_trust *t, const struct stat *file)
 	for (;;) {
 		const char *end;
 
-		if (fstat(dir, &st) < 0) {
-			untrusted(t, "directory %s: %s", name, strerror(errno));
-			goto out;
-		}
+		if (fstat(dir, &st) < 0)
+			goto failed;
 		if (!trusted_dir(&st)) {
 			untrusted(t, "directory %s must be owned by root and not "
 				  "writable by group or others", name);
@@ -69,10 +67,8 @@ static int check_dirs(struct pu_trust *t, const struct stat *file)
 		name[end - t->real] = '\0';
 		sub = openat(dir, name + (next - t->real),
 			     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0) {
-			untrusted(t, "directory %s: %s", name, strerror(errno));
-			goto out;
-		}
+		if (sub < 0)
+			goto failed;
 		close(dir);
 		dir = sub;
 		next = end + 1;
@@ -83,6 +79,9 @@ static int check_dirs(struct pu_trust *t, const struct stat *file)
 		goto out;
 	}
 	rc = 0;
+	goto out;
+failed:
+	untrusted(t, "directory %s: %s", name, strerror(errno));
 out:
 	close(dir);
 	return rc;
@@ -111,13 +110,12 @@ int pu_trust_fd(int fd, int executable, struct pu_trust *t)
 		return untrusted(t, "mode %04o: not executable", perm);
 	/* The path the descriptor really reached, every symlink resolved. */
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, t->real, sizeof(t->real));
-	if (n < 0 || (size_t)n >= sizeof(t->real)) {
-		int err = n < 0 ? errno : ENAMETOOLONG;
-
+	/* A path too long for real is cut short, and then fails the walk. */
+	n = readlink(link, t->real, sizeof(t->real) - 1);
+	if (n < 0) {
 		t->real[0] = '\0';
 		return untrusted(t, "cannot find its real path in /proc/self/fd: %s",
-				 strerror(err));
+				 strerror(errno));
 	}
 	t->real[n] = '\0';
 	/* Not below /: a pipe, a socket, an anonymous inode. A file unlinked
