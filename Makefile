@@ -117,20 +117,25 @@ build: $(BUILD)/pam_unshare.so $(BUILD)/pam_unshare_go.so $(BUILD)/pam_unshare-i
 
 # The module pam.d names: a small C front (front/front.c) that loads the Go
 # library from $(GO_MODULE) only when a session is opened. Its version
-# script exports the two PAM entry points and nothing else.
-$(BUILD)/pam_unshare.so: front/front.c front/exports.map
+# script exports the two PAM entry points and nothing else. It checks the
+# Go library with nsinit/trust.c, the file rule the Go code (through cgo)
+# applies to the helper, and with the interface in pam_unshare/abi/abi.h.
+FRONT_SRC := front/front.c nsinit/trust.c
+$(BUILD)/pam_unshare.so: $(FRONT_SRC) nsinit/trust.h pam_unshare/abi/abi.h front/exports.map
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -DPU_GO_MODULE='"$(GO_MODULE)"' \
 		-Wl,--version-script=front/exports.map -Wl,-z,now -Wl,-z,relro $(LDFLAGS) \
-		-o $@ front/front.c -lpam -ldl -lpthread
+		-o $@ $(FRONT_SRC) -lpam -ldl -lpthread
 
 # The Go library: a c-shared Go library. The version script keeps
 # everything but the two PAM entry points and the interface check out of
-# the dynamic symbol table.
+# the dynamic symbol table. -z defs: no symbol may be left undefined, so
+# the library does not link if its interface check is exported under
+# another name than pam_unshare/abi/abi.h gives (glue.c refers to it).
 $(BUILD)/pam_unshare_go.so: $(GO_SOURCES)
 	@mkdir -p $(BUILD)
 	$(GO) build $(GOFLAGS) -buildmode=c-shared \
-		-ldflags '$(LDFLAGS_GO) -extldflags -Wl,--version-script=$(CURDIR)/pam_unshare/exports.map' \
+		-ldflags '$(LDFLAGS_GO) -extldflags "-Wl,--version-script=$(CURDIR)/pam_unshare/exports.map -Wl,-z,defs"' \
 		-o $@ ./pam_unshare
 	@rm -f $(BUILD)/pam_unshare_go.h
 
@@ -225,7 +230,7 @@ lint:
 	test/vm/scenarios.sh --list $(VM_SCENARIOS_TRIXIE) >/dev/null
 	$(MAKE) --no-print-directory packaging-lint
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only $(HELPER_SRC) test/pamhost.c
-	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DPU_GO_MODULE='"/x"' front/front.c
+	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DPU_GO_MODULE='"/x"' $(FRONT_SRC)
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only nsinit/init/init_test.c nsinit/init/config_print.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DSANITIZE_LOG='"lint"' test/sanitize-options.c
 	$(CC) $(CFLAGS) $(WARN) -fsyntax-only -DNSS_NAME=hesiod test/nss-fail.c

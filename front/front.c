@@ -13,10 +13,11 @@
  *
  *  - Load only what root put in place. The library is opened once, checked
  *    through that descriptor (root-owned regular file, not writable by group
- *    or others, nor is any directory above its real path; the same rules as
- *    the PID-1 helper, nsinit/trust.go) and loaded through the same
- *    descriptor (/proc/self/fd/N), so nothing can be swapped between the
- *    check and the load. Any failure refuses the session with
+ *    or others, nor is any directory above its real path: pu_trust_fd,
+ *    nsinit/trust.c, the very code the Go library runs on the PID-1 helper
+ *    and pam-unshare doctor on every file it checks) and loaded through the
+ *    same descriptor (/proc/self/fd/N), so nothing can be swapped between
+ *    the check and the load. Any failure refuses the session with
  *    PAM_SYSTEM_ERR and one syslog line naming the cause.
  *
  *  - No Go in a forked copy of the host. Only the forking thread survives
@@ -29,18 +30,18 @@
  *    pam_set_data cleanup (pam_unshare/glue.c) is C and makes the same
  *    check before it calls into Go.
  *
- * The library must be of this build: it exports pam_unshare_go_abi(),
- * which must return PU_GO_ABI (defined in pam_unshare/module.go too).
- * That also makes sure that the object dlopen returned is ours: glibc
- * matches an already loaded object by its name, and "/proc/self/fd/N" is a
- * name that another loader could have used for another file.
+ * The library must be of this build: it exports PU_GO_ABI_FUNC, which
+ * must return PU_GO_ABI (both in pam_unshare/abi/abi.h, the interface's
+ * one header). That also makes sure that the object dlopen returned is
+ * ours: glibc matches an already loaded object by its name, and
+ * "/proc/self/fd/N" is a name that another loader could have used for
+ * another file.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -48,7 +49,6 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -56,13 +56,12 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+#include "../nsinit/trust.h"
+#include "../pam_unshare/abi/abi.h"
+
 #ifndef PU_GO_MODULE
 #error "PU_GO_MODULE (the Go library's installed path) is set by the Makefile"
 #endif
-
-/* The interface version between this file and the Go library; the same
- * value is returned by pam_unshare_go_abi() in pam_unshare/module.go. */
-#define PU_GO_ABI 1
 
 /* The pam_set_data key for the pid that opened the session. */
 #define OWNER_KEY "pam_unshare:front-owner"
@@ -77,60 +76,6 @@ static struct {
 	pid_t loaded_by;
 } go;
 static pthread_mutex_t go_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/*
- * Check that only root could have put the file open on fd in place, and
- * that every directory above its real path is root's too. Returns NULL, or
- * what is wrong (in `buf` or a constant).
- */
-static const char *untrusted(int fd, char *buf, size_t len)
-{
-	char link[32], real[PATH_MAX];
-	struct stat st;
-	ssize_t n;
-
-	if (fstat(fd, &st) < 0)
-		return strerror(errno);
-	if (!S_ISREG(st.st_mode))
-		return "not a regular file";
-	if (st.st_uid != 0) {
-		snprintf(buf, len, "owned by uid %u, must be owned by root",
-			 (unsigned)st.st_uid);
-		return buf;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(buf, len, "mode %04o: must not be writable by group or others",
-			 (unsigned)(st.st_mode & 07777));
-		return buf;
-	}
-	/* The path the descriptor really reached, symlinks resolved. */
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, real, sizeof(real) - 1);
-	if (n <= 0 || real[0] != '/') {
-		snprintf(buf, len, "cannot resolve its real path through %s", link);
-		return buf;
-	}
-	real[n] = '\0';
-	/* Walk the directories above it, up to "/". A sticky directory such
-	 * as /tmp is accepted, as for the helper: others cannot replace a
-	 * root-owned entry in it. */
-	for (char *slash = strrchr(real, '/'); slash; slash = strrchr(real, '/')) {
-		slash[slash == real] = '\0'; /* "/a/b" -> "/a"; "/a" -> "/" */
-		if (stat(real, &st) < 0) {
-			snprintf(buf, len, "directory %s: %s", real, strerror(errno));
-			return buf;
-		}
-		if (st.st_uid != 0 ||
-		    ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
-			snprintf(buf, len, "directory %s must be owned by root and "
-				 "not writable by group or others", real);
-			return buf;
-		}
-		if (slash == real)
-			return NULL;
-	}
-	return NULL;
-}
 
 /* At most this many threads in the host when the library is loaded, for
  * the Go runtime to start on one CPU (see go_dlopen); sshd, su, sudo and
@@ -279,7 +224,7 @@ static void *go_dlopen(const char *path, int (**abi)(void))
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &host_mask);
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	*(void **)abi = h ? dlsym(h, "pam_unshare_go_abi") : NULL;
+	*(void **)abi = h ? dlsym(h, PU_GO_ABI_SYMBOL) : NULL;
 	if (*abi)
 		(*abi)(); /* the runtime is up once this returns */
 	pthread_sigmask(SIG_SETMASK, &host_mask, NULL);
@@ -304,8 +249,8 @@ static void *go_dlopen(const char *path, int (**abi)(void))
  * -1 after logging why. Called with go_lock held. */
 static int load_go(pam_handle_t *pamh)
 {
-	char fdpath[32], why[PATH_MAX + 128];
-	const char *problem;
+	struct pu_trust trust;
+	char fdpath[32];
 	int (*abi)(void);
 	void *h;
 	int fd;
@@ -323,10 +268,9 @@ static int load_go(pam_handle_t *pamh)
 			   "refusing the session", PU_GO_MODULE);
 		return -1;
 	}
-	problem = untrusted(fd, why, sizeof(why));
-	if (problem) {
+	if (pu_trust_fd(fd, 0, &trust) < 0) {
 		pam_syslog(pamh, LOG_ERR, "untrusted Go module %s: %s; refusing the "
-			   "session", PU_GO_MODULE, problem);
+			   "session", PU_GO_MODULE, trust.problem);
 		close(fd);
 		return -1;
 	}

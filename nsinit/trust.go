@@ -1,12 +1,21 @@
 package nsinit
 
+// The file rule itself is C (trust.c), shared with the front module
+// (front/front.c), which must check the Go library before any Go is loaded.
+// What stays here is Go's view of it: opening the file, naming it in
+// errors, and the rule for a running helper whose file was replaced, which
+// only the module needs.
+
+/*
+#include "trust.h"
+*/
+import "C"
+
 import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -46,7 +55,8 @@ func CheckTrusted(path string, executable bool) error {
 // The checks are made on descriptors, not names: the file is fstat'ed
 // once open, its real path is read back from /proc/self/fd, and the
 // directories of that path are walked from / with O_NOFOLLOW, each
-// fstat'ed; the last one must still hold the file that was opened.
+// fstat'ed; the last one must still hold the file that was opened. That
+// is pu_trust_fd (trust.c), the code front/front.c runs on the Go library.
 func OpenTrusted(path string, executable bool) (int, error) {
 	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -61,75 +71,23 @@ func OpenTrusted(path string, executable bool) (int, error) {
 	return fd, nil
 }
 
+// checkOpened applies the file rule (pu_trust_fd, trust.c) to the file
+// open on fd. A problem found on the real path is prefixed with that path
+// when it differs from the configured one.
 func checkOpened(fd int, path string, executable bool) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return &TrustError{path, err.Error()}
+	var t C.struct_pu_trust
+	exe := C.int(0)
+	if executable {
+		exe = 1
 	}
-	perm := st.Mode & 0o7777
-	switch {
-	case st.Mode&unix.S_IFMT != unix.S_IFREG:
-		return &TrustError{path, "not a regular file"}
-	case st.Uid != 0:
-		return &TrustError{path, fmt.Sprintf("owned by uid %d, must be owned by root", st.Uid)}
-	case perm&0o022 != 0:
-		return &TrustError{path, fmt.Sprintf("mode %04o: must not be writable by group or others", perm)}
-	case executable && perm&0o100 == 0:
-		return &TrustError{path, fmt.Sprintf("mode %04o: not executable", perm)}
+	if C.pu_trust_fd(C.int(fd), exe, &t) == 0 {
+		return nil
 	}
-	realPath, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
-	if err != nil {
-		return &TrustError{path, fmt.Sprintf("cannot find its real path in /proc/self/fd: %v", err)}
+	problem := C.GoString(&t.problem[0])
+	if real := C.GoString(&t.real[0]); real != "" && real != filepath.Clean(path) {
+		problem = "real path " + real + ": " + problem
 	}
-	// The problems below are about the real path; name it when the
-	// configured one differs.
-	where := ""
-	if realPath != filepath.Clean(path) {
-		where = "real path " + realPath + ": "
-	}
-	if !filepath.IsAbs(realPath) {
-		// "/x (deleted)" is absolute too, and fails the walk below.
-		return &TrustError{path, where + "not a path below /"}
-	}
-	return checkDirs(path, where, realPath, &st)
-}
-
-// checkDirs walks the directories of realPath from / down, each opened
-// with O_NOFOLLOW below the one before, and checks each of them. The last
-// one must hold, under the file's name, the file whose stat is file.
-func checkDirs(path, where, realPath string, file *unix.Stat_t) error {
-	dir, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &TrustError{path, where + "directory /: " + err.Error()}
-	}
-	defer func() { unix.Close(dir) }()
-	name := "/"
-	parts := strings.Split(strings.Trim(filepath.Dir(realPath), "/"), "/")
-	for i := 0; ; i++ {
-		var st unix.Stat_t
-		if err := unix.Fstat(dir, &st); err != nil {
-			return &TrustError{path, fmt.Sprintf("%sdirectory %s: %v", where, name, err)}
-		}
-		sticky := st.Mode&unix.S_ISVTX != 0
-		if st.Uid != 0 || (st.Mode&0o022 != 0 && !sticky) {
-			return &TrustError{path, fmt.Sprintf("%sdirectory %s must be owned by root and not writable by group or others", where, name)}
-		}
-		if i == len(parts) || parts[i] == "" {
-			break
-		}
-		next, err := unix.Openat(dir, parts[i], unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		name = filepath.Join(name, parts[i])
-		if err != nil {
-			return &TrustError{path, fmt.Sprintf("%sdirectory %s: %v", where, name, err)}
-		}
-		unix.Close(dir)
-		dir = next
-	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(dir, filepath.Base(realPath), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Dev != file.Dev || st.Ino != file.Ino {
-		return &TrustError{path, where + "replaced while being checked"}
-	}
-	return nil
+	return &TrustError{path, problem}
 }
 
 // deletedSuffix is what the kernel appends to the path of a file that was

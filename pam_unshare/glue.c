@@ -9,6 +9,7 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+#include "abi/abi.h"
 #include "glue.h"
 
 /* The pam_set_data key for our state. */
@@ -17,6 +18,13 @@
 /* Defined in module.go (//export puEndAbandoned). Ends session `id` when the
  * host calls pam_end without pam_close_session. */
 extern void puEndAbandoned(pam_handle_t *pamh, long id);
+
+/* Defined in module.go (//export pam_unshare_go_abi): the interface check
+ * the front module looks up by the name abi.h gives. Referring to it by
+ * that name here makes the library fail to link if the export is spelt
+ * otherwise. */
+extern int PU_GO_ABI_FUNC(void);
+int (*const pu_go_abi_check)(void) = PU_GO_ABI_FUNC;
 
 struct state {
 	long id;     /* key into module.go's session table */

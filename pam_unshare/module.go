@@ -47,6 +47,8 @@ import (
 	"unsafe"
 
 	"github.com/msteinert/pam/v2"
+
+	"github.com/pam-unshare/pam-unshare/pam_unshare/abi"
 )
 
 //export pam_sm_open_session
@@ -59,16 +61,13 @@ func pam_sm_close_session(pamh *C.pam_handle_t, flags, argc C.int, argv **C.char
 	return adapt(pamh, argc, argv, closeSession)
 }
 
-// goABI is the interface version between this library and the C front
-// module; PU_GO_ABI in front/front.c must be the same. Change both when the
-// entry points or what the front does around them change.
-const goABI = 1
-
 // pam_unshare_go_abi lets the front module check that it loaded this
-// library, of the same interface version.
+// library, of the same interface version (abi/abi.h: PU_GO_ABI, and this
+// function's name, PU_GO_ABI_FUNC, which cgo needs spelt out here; glue.c
+// refers to it by the header's name, so the two cannot differ).
 //
 //export pam_unshare_go_abi
-func pam_unshare_go_abi() C.int { return goABI }
+func pam_unshare_go_abi() C.int { return abi.Version }
 
 // puEndAbandoned is called by glue.c's pam_set_data cleanup when the host
 // ends the PAM transaction without pam_close_session.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/plan"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/policy"
 )
 
@@ -119,16 +120,9 @@ func openSession(h host, args []string) pam.Error {
 		l.errorf("a session is already open in this PAM transaction; refusing a second one")
 		return pam.ErrSystem
 	}
-	cfg := nsinit.Config{
-		HelperPath:  opts.Helper,
-		Propagation: opts.Propagation,
-		Grace:       opts.Grace,
-		Service:     service,
-		User:        userName,
-	}
 	l.debugf("entering %s PID and mount namespaces for user %s (propagation=%s, grace=%v, linger=%v, helper=%s)",
-		scopeWords(opts.Scope), userName, opts.Propagation, opts.Grace, opts.Linger, cfg.Helper())
-	ns, err := enter(l, cfg, opts, userName)
+		scopeWords(opts.Scope), userName, opts.Propagation, opts.Grace, opts.Linger, nsinit.Config{HelperPath: opts.Helper}.Helper())
+	ns, err := enter(l, opts, service, userName)
 	if err != nil {
 		return l.refuse(err, userName, "cannot isolate the session of user "+userName)
 	}
@@ -174,29 +168,37 @@ func closeSession(h host, args []string) pam.Error {
 }
 
 // enter puts the host thread into the session's namespace: a new one, or
-// with scope=user the user's shared one, joined or created.
-func enter(l logger, cfg nsinit.Config, opts options.Options, userName string) (*nsinit.Session, error) {
-	if opts.Scope != options.ScopeUser && opts.UserManager == options.UserManagerOff {
-		return nsinit.Enter(cfg)
+// with scope=user the user's shared one, joined or created, as the plan
+// for these options says.
+func enter(l logger, opts options.Options, service, userName string) (*nsinit.Session, error) {
+	acct := plan.Account{Name: userName}
+	if plan.NeedsIDs(opts) {
+		// The namespace is keyed by UID, and the relay runs as the
+		// account: names can alias one account, so look it up once, here.
+		var err error
+		if acct.UID, acct.GID, err = lookupIDs(userName); err != nil {
+			return nil, err
+		}
 	}
-	// The namespace is keyed by UID, and the relay runs as the account:
-	// names can alias one account, so look it up once, here.
+	req := plan.Make(opts, service, acct)
+	if !req.PerUser {
+		return nsinit.Enter(req.Config)
+	}
+	return enterUser(l, req.Config, req.UID, req.Linger)
+}
+
+// lookupIDs is the UID and GID of the account userName.
+func lookupIDs(userName string) (uid, gid int, err error) {
 	u, err := user.Lookup(userName)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %v", policy.ErrUnknownUser, userName, err)
+		return 0, 0, fmt.Errorf("%w %q: %v", policy.ErrUnknownUser, userName, err)
 	}
 	uid, err1 := strconv.Atoi(u.Uid)
 	gid, err2 := strconv.Atoi(u.Gid)
 	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("user %s has a non-numeric uid or gid %q:%q", userName, u.Uid, u.Gid)
+		return 0, 0, fmt.Errorf("user %s has a non-numeric uid or gid %q:%q", userName, u.Uid, u.Gid)
 	}
-	if opts.UserManager == options.UserManagerRelay {
-		cfg.UserManager = &nsinit.Account{UID: uid, GID: gid}
-	}
-	if opts.Scope != options.ScopeUser {
-		return nsinit.Enter(cfg)
-	}
-	return enterUser(l, cfg, uid, opts.Linger)
+	return uid, gid, nil
 }
 
 // enterUser is EnterUser, with its two ways out into a namespace of the

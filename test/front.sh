@@ -54,8 +54,38 @@ assert_go_refused() {
 		no_helpers && no_other_pidns && host_proc_intact
 }
 
+# front_and_doctor_agree WANT: the one trust rule (nsinit/trust.c) has two
+# entry points, and both reach the same verdict on the file now at
+# GO_MODULE: the front module when a session loads it, and doctor (through
+# nsinit, as for the helper) when it checks it. WANT is "ok", or words the
+# problem both name must hold. Doctor names the real path before a problem
+# found there ("real path R: "), the front's syslog line does not.
+front_and_doctor_agree() {
+	local want=$1 mark out front doctor
+	mark=$(syslog_mark)
+	out=$(pamhost -s pamhost -u pu-alice -- /bin/true 2>&1)
+	echo "$out"
+	if grep -q 'open=PAM_SUCCESS' <<<"$out"; then
+		front=ok
+	else
+		wait_until 2 syslog_count_at_least "$mark" 1 "untrusted Go module $GO_MODULE: "
+		front=$(syslog_since "$mark" |
+			sed -n "s|.*pam_unshare(pamhost:session): untrusted Go module $GO_MODULE: \(.*\); refusing the session\$|\1|p")
+	fi
+	doctor=$("$BUILD"/pam-unshare doctor --pamd "$W/pam.d" --module "$MODULE" --go-module "$GO_MODULE" \
+		--helper "$HELPER" 2>&1 | sed -n -e "s|^✓ Go library $GO_MODULE: .*|ok|p" \
+		-e "s|^✗ Go library $GO_MODULE: \(real path [^:]*: \)\{0,1\}\(.*\) (pam_unshare.so refuses every session with PAM_SYSTEM_ERR)\$|\2|p")
+	echo "front: $front"
+	echo "doctor: $doctor"
+	[ -n "$front" ] && [ "$front" = "$doctor" ] && case $want in
+	ok) [ "$front" = ok ] ;;
+	*) [ "$front" != ok ] && [[ $front == *"$want"* ]] ;;
+	esac
+}
+
 t_front_untrusted_go() {
 	local good=$W/go-module.good dir=$W/userdir permit
+	local rootdir=$W/rootonly sticky=$W/sticky userdir=$W/userlib d
 	cp -p "$GO_MODULE" "$good"
 	chown pu-alice "$GO_MODULE"
 	check "a Go library owned by a user is refused, and syslog says why" \
@@ -79,7 +109,44 @@ t_front_untrusted_go() {
 	check "another library at the Go library's path is refused" \
 		assert_go_refused "the Go module $GO_MODULE is not from this build of pam_unshare (interface [0-9]* expected)"
 	install -m 0644 "$good" "$GO_MODULE"
-	rm -rf "$dir" "$good"
+	# The same files through both entry points of the trust rule, each
+	# planted at GO_MODULE: a copy, or a symlink to one elsewhere.
+	mkdir -p "$rootdir" "$sticky" "$userdir"
+	chmod 0755 "$rootdir"
+	chmod 1777 "$sticky"
+	chown pu-alice "$userdir"
+	for d in "$rootdir" "$sticky" "$userdir"; do install -m 0644 "$good" "$d/lib.so"; done
+	ln -sfn "$userdir" "$W/dirlink"
+	check "trust rule, the front and doctor agree: a root-owned 0644 library is loaded" \
+		front_and_doctor_agree ok
+	chmod 0646 "$GO_MODULE"
+	check "trust rule, the front and doctor agree: an other-writable library is refused" \
+		front_and_doctor_agree "mode 0646: must not be writable by group or others"
+	chmod 0644 "$GO_MODULE"
+	chown pu-alice "$GO_MODULE"
+	check "trust rule, the front and doctor agree: a library owned by a user is refused" \
+		front_and_doctor_agree "owned by uid $(id -u pu-alice), must be owned by root"
+	rm -f "$GO_MODULE"
+	mkdir "$GO_MODULE"
+	check "trust rule, the front and doctor agree: a directory is refused" \
+		front_and_doctor_agree "not a regular file"
+	rmdir "$GO_MODULE"
+	ln -s "$rootdir/lib.so" "$GO_MODULE"
+	check "trust rule, the front and doctor agree: a symlink through root-only directories is followed" \
+		front_and_doctor_agree ok
+	chmod 0775 "$rootdir"
+	check "trust rule, the front and doctor agree: a group-writable directory on the real path is refused" \
+		front_and_doctor_agree "directory $rootdir must be owned by root and not writable by group or others"
+	chmod 0755 "$rootdir"
+	ln -sfn "$sticky/lib.so" "$GO_MODULE"
+	check "trust rule, the front and doctor agree: a root-owned library in a sticky directory is loaded" \
+		front_and_doctor_agree ok
+	ln -sfn "$W/dirlink/lib.so" "$GO_MODULE"
+	check "trust rule, the front and doctor agree: a symlinked directory a user owns is refused" \
+		front_and_doctor_agree "directory $userdir must be owned by root and not writable by group or others"
+	rm -f "$GO_MODULE"
+	install -m 0644 "$good" "$GO_MODULE"
+	rm -rf "$dir" "$good" "$rootdir" "$sticky" "$userdir" "$W/dirlink"
 }
 
 # assert_child_close_harmless: the host forks after open; the child calls

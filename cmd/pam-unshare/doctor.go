@@ -21,6 +21,7 @@ import (
 
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 	"github.com/pam-unshare/pam-unshare/nsinit"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/abi"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/policy"
 )
@@ -55,7 +56,7 @@ type doctorReport struct {
 var goModulePath = "/usr/libexec/pam_unshare/pam_unshare_go.so"
 
 // goModuleABI is the symbol front/front.c checks the Go library by.
-const goModuleABI = "pam_unshare_go_abi"
+const goModuleABI = abi.Symbol
 
 // pamDir is the PAM module directory the module is installed in. The
 // Makefile sets it with -ldflags -X from PAMDIR, as it sets

@@ -24,6 +24,7 @@ import (
 
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/plan"
 )
 
 // runService is the service name the helper shows for "run" sessions.
@@ -74,15 +75,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o, _ := options.Parse(modArgs) // checked by moduleOptions
-	plan, err := planRun(cmd, *userName, o, os.Environ())
+	p, err := planRun(cmd, *userName, o, os.Environ())
 	if err != nil {
 		return err
 	}
-	plan.cfg.NoPidfd = *poll
+	p.cfg.NoPidfd = *poll
 	if os.Geteuid() != 0 {
 		return errors.New("run needs root: creating PID and mount namespaces needs CAP_SYS_ADMIN")
 	}
-	status, err := runIsolated(plan, stderr)
+	status, err := runIsolated(p, stderr)
 	if err != nil {
 		return err
 	}
@@ -99,12 +100,7 @@ func planRun(cmd []string, userName string, o options.Options, env []string) (ru
 		// run always builds a fresh one, so say so rather than ignore it.
 		return runPlan{}, errors.New("run always creates a new namespace; scope=user applies to PAM sessions only")
 	}
-	p := runPlan{cfg: nsinit.Config{
-		HelperPath:  o.Helper,
-		Propagation: o.Propagation,
-		Grace:       o.Grace,
-		Service:     runService,
-	}}
+	var p runPlan
 	path, err := exec.LookPath(cmd[0])
 	if err != nil {
 		return p, fmt.Errorf("%s: %w", cmd[0], err)
@@ -113,13 +109,11 @@ func planRun(cmd []string, userName string, o options.Options, env []string) (ru
 		return p, err
 	}
 	if userName == "" {
-		u, err := user.Current()
-		if err == nil {
-			p.cfg.User = u.Username
-		} else {
-			p.cfg.User = strconv.Itoa(os.Getuid())
+		me := plan.Account{Name: strconv.Itoa(os.Getuid()), UID: os.Getuid(), GID: os.Getgid()}
+		if u, err := user.Current(); err == nil {
+			me.Name = u.Username
 		}
-		p.cfg.UserManager = relayFor(o, os.Getuid(), os.Getgid())
+		p.cfg = plan.Make(o, runService, me).Config
 		p.argv = append([]string{path}, cmd[1:]...)
 		p.env = env
 		return p, nil
@@ -136,23 +130,12 @@ func planRun(cmd []string, userName string, o options.Options, env []string) (ru
 	if p.argv, err = asUserArgv(u, path, cmd[1:]); err != nil {
 		return p, err
 	}
-	p.cfg.User = u.Username
-	p.cfg.UserManager = relayFor(o, uid, gid)
+	p.cfg = plan.Make(o, runService, plan.Account{Name: u.Username, UID: uid, GID: gid}).Config
 	p.asUser, p.uid = true, uid
 	// setpriv --reset-env keeps TERM and sets HOME, SHELL, USER, LOGNAME
 	// and PATH for the user, as su does; asUserArgv adds XDG_RUNTIME_DIR.
 	p.env = filterEnv(env, "TERM")
 	return p, nil
-}
-
-// relayFor is the account whose systemd user manager the helper relays
-// into the session, as the module does for the session's user: the one the
-// command runs as, unless user_manager=off.
-func relayFor(o options.Options, uid, gid int) *nsinit.Account {
-	if o.UserManager == options.UserManagerOff {
-		return nil
-	}
-	return &nsinit.Account{UID: uid, GID: gid}
 }
 
 // runtimeDirRoot holds each user's runtime directory, /run/user/UID, which

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/plan"
 )
 
 func TestPlanRun(t *testing.T) {
@@ -58,6 +60,11 @@ func TestPlanRun(t *testing.T) {
 	want := setprivPaths[0] + " --reuid=0 --regid=0 --init-groups --reset-env -- " + id + " -u"
 	if strings.Join(p.argv, " ") != want || strings.Join(p.env, " ") != "TERM=xterm" || p.cfg.User != "root" {
 		t.Errorf("argv %q env %q user %q", p.argv, p.env, p.cfg.User)
+	}
+	// What a PAM session of root with these options gets, under run's
+	// service name.
+	if session := plan.Make(o, runService, plan.Account{Name: "root"}).Config; !reflect.DeepEqual(p.cfg, session) {
+		t.Errorf("run's namespace %+v, a session's %+v", p.cfg, session)
 	}
 }
 

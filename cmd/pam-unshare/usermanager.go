@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+	"github.com/pam-unshare/pam-unshare/pam_unshare/plan"
 )
 
 // userManagerCheck is the check's name in the report.
@@ -241,20 +242,20 @@ func pickManagerUser(runRoot, want string) (*user.User, string) {
 		filepath.Join(runRoot, "UID", managerSocket), howTo)
 }
 
-// sessionOptions are the module arguments of the test session: the helper
-// under test, relaying, and the propagation= of the first service that
-// relays, since the relay's mount lives in the session's mount table.
+// sessionOptions are the module arguments of the test session: those of
+// the first service that relays (the relay's mount lives in the session's
+// mount table, which propagation= shapes), as run takes them
+// (plan.RunOptions), with the helper under test, relaying.
 func sessionOptions(helper string, services []moduleService) string {
-	args := []string{"helper=" + helper}
+	o, _ := options.Parse(nil) // the defaults
 	for _, s := range services {
 		if s.opts.UserManager != options.UserManagerOff {
-			if s.opts.Propagation != options.DefaultPropagation {
-				args = append(args, "propagation="+s.opts.Propagation)
-			}
+			o = s.opts
 			break
 		}
 	}
-	return strings.Join(append(args, "user_manager="+options.UserManagerRelay), " ")
+	o.Helper, o.UserManager = helper, options.UserManagerRelay
+	return plan.RunOptions(o)
 }
 
 // shellJoin quotes args that need it, for a command line to copy.
