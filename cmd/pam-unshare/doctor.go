@@ -4,7 +4,6 @@ package main
 // files that use the module use it correctly.
 
 import (
-	"bufio"
 	"debug/elf"
 	"encoding/json"
 	"errors"
@@ -23,6 +22,8 @@ import (
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/policy"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
 
 // Check results.
@@ -235,54 +236,10 @@ func checkPidfd() check {
 	return c
 }
 
-// rootPropagation returns the propagation type of "/" in a mountinfo file:
-// "shared", "slave", "shared and slave", "unbindable" or "private". An
-// empty string means "/" was not found.
-func rootPropagation(mountinfo string) string {
-	prop := ""
-	sc := bufio.NewScanner(strings.NewReader(mountinfo))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SRC SUPEROPTS
-		f := strings.Fields(sc.Text())
-		if len(f) < 7 || f[4] != "/" {
-			continue
-		}
-		var shared, slave, unbindable bool
-		for _, o := range f[6:] {
-			if o == "-" {
-				break
-			}
-			switch {
-			case strings.HasPrefix(o, "shared:"):
-				shared = true
-			case strings.HasPrefix(o, "master:"):
-				slave = true
-			case o == "unbindable":
-				unbindable = true
-			}
-		}
-		// A later line for "/" is mounted on top of the earlier ones.
-		switch {
-		case shared && slave:
-			prop = "shared and slave"
-		case shared:
-			prop = "shared"
-		case slave:
-			prop = "slave"
-		case unbindable:
-			prop = "unbindable"
-		default:
-			prop = "private"
-		}
-	}
-	return prop
-}
-
 // checkPropagation reports how / propagates; the module copes with each.
 func checkPropagation(mountinfo string) check {
 	c := check{Name: "propagation of /"}
-	p := rootPropagation(mountinfo)
+	p := procfs.RootPropagation(mountinfo)
 	switch p {
 	case "":
 		c.Status, c.Message = statusWarn, "cannot read / from /proc/self/mountinfo"

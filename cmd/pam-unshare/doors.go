@@ -5,7 +5,6 @@ package main
 // doctor lists each door on its own line.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,8 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
 
 // processService is a PAM service through which a user gets processes.
@@ -364,79 +364,15 @@ func runningBus() string {
 	return ""
 }
 
-// procMount is one procfs mount in a mountinfo file.
-type procMount struct {
-	point string
-	root  string // the directory of the procfs shown there ("/" or a subdirectory)
-	super string // super options: "rw,hidepid=invisible"
-}
-
-// procMounts returns the procfs mounts of a mountinfo file, in order.
-func procMounts(mountinfo string) []procMount {
-	var out []procMount
-	sc := bufio.NewScanner(strings.NewReader(mountinfo))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SRC SUPEROPTS
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 3 || g[0] != "proc" {
-			continue
-		}
-		out = append(out, procMount{point: unescapeMount(f[4]), root: unescapeMount(f[3]), super: g[2]})
-	}
-	return out
-}
-
-// unescapeMount undoes mountinfo's octal escapes ("\040" for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// procHidepid returns the hidepid= value of the procfs mounted at /proc in
-// a mountinfo file ("0" when it has none, "" when nothing is mounted there).
-func procHidepid(mountinfo string) string {
-	hp := ""
-	for _, m := range procMounts(mountinfo) {
-		if m.point != "/proc" {
-			continue
-		}
-		hp = "0"
-		for _, o := range strings.Split(m.super, ",") {
-			if v, ok := strings.CutPrefix(o, "hidepid="); ok {
-				hp = v
-			}
-		}
-	}
-	return hp
-}
-
 // foreignProcDoor reports procfs mounts other than /proc: a host /proc
 // bound into a chroot, or a second procfs instance.
 func foreignProcDoor(mountinfo string) check {
 	c := check{Name: "foreign procfs mounts"}
-	for _, m := range procMounts(mountinfo) {
-		if m.point == "/proc" {
+	for _, m := range procfs.ProcMounts(mountinfo) {
+		if m.Point == "/proc" {
 			continue
 		}
-		c.Details = append(c.Details, fmt.Sprintf("%s (procfs %s, %s)", m.point, m.root, m.super))
+		c.Details = append(c.Details, fmt.Sprintf("%s (procfs %s, %s)", m.Point, m.Root, m.Super))
 	}
 	if len(c.Details) == 0 {
 		c.Status, c.Message = statusOK, "none: /proc is the only procfs mount on the host"
@@ -452,7 +388,7 @@ func foreignProcDoor(mountinfo string) check {
 // not depend on it).
 func hidepidInfo(mountinfo string) check {
 	c := check{Name: "host /proc hidepid", Status: statusOK}
-	switch hp := procHidepid(mountinfo); hp {
+	switch hp := procfs.Hidepid(mountinfo); hp {
 	case "":
 		c.Status, c.Message = statusSkip, "no procfs at /proc"
 	case "0", "off":

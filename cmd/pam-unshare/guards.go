@@ -27,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
 
 // Paths of the guard files.
@@ -328,7 +330,7 @@ func userManagers() []userManager {
 		if uid == 0 {
 			continue // root sees every process anyway
 		}
-		hp := procHidepid(readFileOr(fmt.Sprintf("/proc/%d/mountinfo", pid)))
+		hp := procfs.Hidepid(readFileOr(fmt.Sprintf("/proc/%d/mountinfo", pid)))
 		out = append(out, userManager{pid: pid, uid: uid, guarded: hp == "invisible" || hp == "2"})
 	}
 	return out

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
 
 // Capabilities that let a process see or become what hidepid= hides:
@@ -149,9 +151,9 @@ func readHostProcs(proc string) ([]hostProc, error) {
 		dir := filepath.Join(proc, strconv.Itoa(p.pid))
 		h := hostProc{procInfo: p}
 		status := readFileOr(filepath.Join(dir, "status"))
-		h.gids = append(parseInts(statusValue(status, "Gid")), parseInts(statusValue(status, "Groups"))...)
-		h.capPrm, _ = strconv.ParseUint(statusValue(status, "CapPrm"), 16, 64)
-		h.capEff, _ = strconv.ParseUint(statusValue(status, "CapEff"), 16, 64)
+		h.gids = append(procfs.Ints(procfs.StatusValue(status, "Gid")), procfs.Ints(procfs.StatusValue(status, "Groups"))...)
+		h.capPrm, _ = strconv.ParseUint(procfs.StatusValue(status, "CapPrm"), 16, 64)
+		h.capEff, _ = strconv.ParseUint(procfs.StatusValue(status, "CapEff"), 16, 64)
 		h.cgroup = readFileOr(filepath.Join(dir, "cgroup"))
 		h.mountinfo = readFileOr(filepath.Join(dir, "mountinfo"))
 		h.owner = -1
@@ -165,17 +167,6 @@ func readHostProcs(proc string) ([]hostProc, error) {
 		out = append(out, h)
 	}
 	return out, nil
-}
-
-// statusValue returns the value of one "Key:\tvalue" line of
-// /proc/PID/status, trimmed ("" when absent).
-func statusValue(status, key string) string {
-	for _, l := range strings.Split(status, "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && k == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // privileged reports whether a process is root or can act as root, or pass
@@ -220,13 +211,11 @@ func (p hostProc) sdPam() bool {
 // shows every process to a reader with groups gids; why says how.
 func procShowsAll(super string, gids []int) (bool, string) {
 	hidepid, gid := "0", -1
-	for _, o := range strings.Split(super, ",") {
-		if v, ok := strings.CutPrefix(o, "hidepid="); ok {
-			hidepid = v
-		}
-		if v, ok := strings.CutPrefix(o, "gid="); ok {
-			gid, _ = strconv.Atoi(v)
-		}
+	if v, ok := procfs.Option(super, "hidepid"); ok {
+		hidepid = v
+	}
+	if v, ok := procfs.Option(super, "gid"); ok {
+		gid, _ = strconv.Atoi(v)
 	}
 	switch hidepid {
 	case "0", "off":
@@ -245,18 +234,18 @@ func procShowsAll(super string, gids []int) (bool, string) {
 // shows it every process ("/proc (no hidepid=)"), or "".
 // A procfs mounted on top of another at the same point (ProtectProc=
 // mounts its own over /proc) hides the one below: the last line for a
-// mount point wins, as in procHidepid.
+// mount point wins, as in procfs.Hidepid.
 func openProc(p hostProc) string {
-	top := map[string]procMount{}
+	top := map[string]procfs.Mount{}
 	var points []string
-	for _, m := range procMounts(p.mountinfo) {
-		if _, ok := top[m.point]; !ok {
-			points = append(points, m.point)
+	for _, m := range procfs.ProcMounts(p.mountinfo) {
+		if _, ok := top[m.Point]; !ok {
+			points = append(points, m.Point)
 		}
-		top[m.point] = m
+		top[m.Point] = m
 	}
 	for _, pt := range points {
-		if all, why := procShowsAll(top[pt].super, p.gids); all {
+		if all, why := procShowsAll(top[pt].Super, p.gids); all {
 			return pt + " (" + why + ")"
 		}
 	}

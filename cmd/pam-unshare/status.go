@@ -18,6 +18,8 @@ import (
 
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
 
 // userHZ is the unit of the start time in /proc/PID/stat. The kernel fixes
@@ -69,7 +71,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	uptime, err := readUptime("/proc/uptime")
+	uptime, err := procfs.Uptime("/proc/uptime")
 	if err != nil {
 		return err
 	}
@@ -239,7 +241,7 @@ func findSessions(procs []procInfo, helpers map[string]bool, uptime float64) []s
 // readProcs reads every process of a proc mount. Processes that exit while
 // it reads, or that it may not read, are skipped or read in part.
 func readProcs(proc string) ([]procInfo, error) {
-	pids, err := procPIDs(proc)
+	pids, err := procfs.PIDs(proc)
 	if err != nil {
 		return nil, err
 	}
@@ -260,99 +262,17 @@ func readProc(dir string, pid int) (procInfo, bool) {
 	if err != nil {
 		return p, false
 	}
-	p.comm, p.nsPID, p.uids = parseStatus(string(status))
+	p.comm, p.nsPID, p.uids = procfs.ParseStatus(string(status))
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil {
 		return p, false
 	}
-	p.start = parseStartTime(string(stat))
-	p.ppid = parsePPID(string(stat))
+	p.start = procfs.StartTime(string(stat))
+	p.ppid = procfs.PPID(string(stat))
 	if cl, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
-		p.cmdline = splitCmdline(cl)
+		p.cmdline = procfs.SplitCmdline(cl)
 	}
 	p.exe, _ = os.Readlink(filepath.Join(dir, "exe"))
 	p.pidNS, _ = os.Readlink(filepath.Join(dir, "ns", "pid"))
 	return p, true
-}
-
-// parseStatus returns the Name:, NSpid: and Uid: fields of
-// /proc/PID/status. A field that does not parse is returned empty.
-func parseStatus(s string) (comm string, nsPID, uids []int) {
-	for _, line := range strings.Split(s, "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "Name":
-			comm = strings.TrimSpace(v)
-		case "NSpid":
-			nsPID = parseInts(v)
-		case "Uid":
-			uids = parseInts(v)
-		}
-	}
-	return comm, nsPID, uids
-}
-
-// parseInts parses blank-separated decimal numbers; nil if any is not one.
-func parseInts(s string) []int {
-	var out []int
-	for _, f := range strings.Fields(s) {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			return nil
-		}
-		out = append(out, n)
-	}
-	return out
-}
-
-// statField returns field n (numbered from 1, as in proc(5)) of a
-// /proc/PID/stat line, n >= 3, or "" if the line has no such field. comm,
-// field 2, may contain spaces and parentheses, so fields are counted after
-// the last ')'.
-func statField(stat string, n int) string {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
-	if n < 3 || n-3 >= len(f) {
-		return ""
-	}
-	return f[n-3]
-}
-
-// parseStartTime returns field 22 (starttime) of /proc/PID/stat, 0 if absent.
-func parseStartTime(stat string) int64 {
-	n, _ := strconv.ParseInt(statField(stat, 22), 10, 64)
-	return n
-}
-
-// parsePPID returns field 4 (ppid) of /proc/PID/stat, 0 if absent.
-func parsePPID(stat string) int {
-	n, _ := strconv.Atoi(statField(stat, 4))
-	return n
-}
-
-func splitCmdline(b []byte) []string {
-	s := strings.TrimRight(string(b), "\x00")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\x00")
-}
-
-// readUptime returns the first number of /proc/uptime.
-func readUptime(path string) (float64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0, fmt.Errorf("%s: empty", path)
-	}
-	return strconv.ParseFloat(f[0], 64)
 }
