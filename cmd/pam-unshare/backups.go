@@ -19,6 +19,8 @@ import (
 	"strings"
 
 	"github.com/pam-unshare/pam-unshare/nsinit"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/atomicfile"
 )
 
 // systemBackupDir holds the backups of the files in defaultPamd.
@@ -113,7 +115,7 @@ func moveFile(pamd, old, dst string) error {
 	if err := makeBackupDir(pamd); err != nil {
 		return err
 	}
-	if err := writeAtomic(dst, data, st); err != nil {
+	if err := atomicfile.Write(dst, data, st); err != nil {
 		return err
 	}
 	return os.Remove(old)

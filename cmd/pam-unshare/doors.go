@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/guards"
 )
 
 // processService is a PAM service through which a user gets processes.
@@ -249,26 +251,27 @@ func serviceDoor(r Resolver, pamd string, s processService) check {
 
 // userManagerDoor reports the user-manager guard.
 func userManagerDoor() check {
-	c := check{Name: "user-manager guard"}
-	if !systemdBooted() {
+	guardPath := guards.Lookup(guards.UserManager).Path
+	c := check{Name: guards.UserManager}
+	if !guards.SystemdBooted() {
 		c.Status, c.Message = statusOK, "not booted with systemd: no systemd user manager"
 		return c
 	}
-	if v := systemdVersion(); v > 0 && v < minProtectProcSystemd {
+	if v := guards.SystemdVersion(); v > 0 && v < guards.MinProtectProcSystemd {
 		c.Status = statusFail
 		c.Message = fmt.Sprintf("systemd %d has no ProtectProc= (needs %d): systemd-run --user, user units and timers "+
-			"see every process, and this cannot be closed on this systemd", v, minProtectProcSystemd)
+			"see every process, and this cannot be closed on this systemd", v, guards.MinProtectProcSystemd)
 		return c
 	}
-	data, err := os.ReadFile(userManagerGuardPath)
+	data, err := os.ReadFile(guardPath)
 	if err != nil {
 		c.Status = statusFail
 		c.Message = "not installed: systemd-run --user, user units and timers see every process on the host"
-		c.Details = []string{"fix: " + progName + " enable (installs " + userManagerGuardPath + ")"}
+		c.Details = []string{"fix: " + progName + " enable (installs " + guardPath + ")"}
 		return c
 	}
 	if !strings.Contains(string(data), "\nProtectProc=invisible\n") {
-		c.Status, c.Message = statusFail, userManagerGuardPath+" does not set ProtectProc=invisible"
+		c.Status, c.Message = statusFail, guardPath+" does not set ProtectProc=invisible"
 		return c
 	}
 	// What systemd loaded, which differs until daemon-reload.
@@ -279,8 +282,8 @@ func userManagerDoor() check {
 		c.Details = []string{"fix: systemctl daemon-reload"}
 		return c
 	}
-	c.Status, c.Message = statusOK, "user managers get a /proc that shows only their user's processes ("+userManagerGuardPath+")"
-	if lagging := unguardedUserManagers(); len(lagging) > 0 {
+	c.Status, c.Message = statusOK, "user managers get a /proc that shows only their user's processes ("+guardPath+")"
+	if lagging := guards.UnguardedUserManagers(); len(lagging) > 0 {
 		c.Status = statusFail
 		c.Message = "user managers started before the guard still see every process: " + strings.Join(lagging, ", ")
 		c.Details = []string{"they pick it up when they restart: when the user's last session ends, " +
@@ -291,31 +294,31 @@ func userManagerDoor() check {
 
 // dbusDoor reports the D-Bus guard, asking the bus itself whether it bites.
 func dbusDoor(root bool) check {
-	c := check{Name: "D-Bus guard"}
-	h := guardHost{root: "/"}
-	if !h.dbusConfigured() {
+	guardPath := guards.Lookup(guards.DBus).Path
+	c := check{Name: guards.DBus}
+	if !guards.Live.DBusConfigured() {
 		c.Status, c.Message = statusOK, "no D-Bus system bus configured"
 		return c
 	}
 	if bus := runningBus(); bus != "" {
 		c.Details = append(c.Details, "system bus: "+bus)
 	}
-	if _, err := os.Stat(dbusGuardPath); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(guardPath); errors.Is(err, fs.ErrNotExist) {
 		c.Status = statusFail
 		c.Message = "not installed: systemctl status, loginctl user-status and busctl show every user's command lines"
-		c.Details = append(c.Details, "fix: "+progName+" enable (installs "+dbusGuardPath+")")
+		c.Details = append(c.Details, "fix: "+progName+" enable (installs "+guardPath+")")
 		return c
 	}
-	if !systemdBooted() {
+	if !guards.SystemdBooted() {
 		c.Status, c.Message = statusOK, "installed; no systemd on the bus to ask"
 		return c
 	}
 	if !root {
 		// As the caller: the probe is what this user could do.
-		denied, said, err := probeAsCaller()
+		denied, said, err := guards.ProbeDBus(false)
 		return dbusVerdict(c, denied, said, err, "this user")
 	}
-	denied, said, err := probeDBusGuard()
+	denied, said, err := guards.ProbeDBus(true)
 	return dbusVerdict(c, denied, said, err, "user nobody")
 }
 
@@ -328,24 +331,10 @@ func dbusVerdict(c check, denied bool, said string, err error, who string) check
 	default:
 		c.Status = statusFail
 		c.Message = "installed, but the bus still answers GetUnitProcesses to " + who
-		c.Details = append(c.Details, "the bus rejected or has not loaded "+dbusGuardPath+
+		c.Details = append(c.Details, "the bus rejected or has not loaded "+guards.Lookup(guards.DBus).Path+
 			": reload it (systemctl reload dbus) and look for the reason in its log (journalctl -u dbus)")
 	}
 	return c
-}
-
-// probeAsCaller is probeDBusGuard without changing identity.
-func probeAsCaller() (bool, string, error) {
-	out, err := exec.Command("busctl", "--system", "--timeout=10", "call", "org.freedesktop.systemd1",
-		"/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "GetUnitProcesses", "s", "init.scope").CombinedOutput()
-	said := strings.TrimSpace(string(out))
-	if err == nil {
-		return false, firstLine(said), nil
-	}
-	if strings.Contains(said, "Access denied") {
-		return true, firstLine(said), nil
-	}
-	return false, said, fmt.Errorf("busctl: %v: %s", err, said)
 }
 
 // runningBus names the system bus implementation that is running.

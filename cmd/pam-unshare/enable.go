@@ -10,9 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/atomicfile"
 )
 
 // defaultPamd is where PAM reads service files.
@@ -182,51 +183,8 @@ func writeService(path, bak, pamd string, data []byte) error {
 	if err := makeBackupDir(pamd); err != nil {
 		return err
 	}
-	if err := writeAtomic(bak, old, st); err != nil {
+	if err := atomicfile.Write(bak, old, st); err != nil {
 		return fmt.Errorf("keeping a backup: %w", err)
 	}
-	return writeAtomic(path, data, st)
-}
-
-// writeAtomic writes data to path through a temporary file, with the mode
-// and owner of like.
-func writeAtomic(path string, data []byte, like os.FileInfo) (err error) {
-	dir, base := filepath.Dir(path), filepath.Base(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(like.Mode().Perm()); err != nil {
-		return err
-	}
-	if sys, ok := like.Sys().(*syscall.Stat_t); ok {
-		if err = f.Chown(int(sys.Uid), int(sys.Gid)); err != nil && os.Geteuid() == 0 {
-			return err
-		}
-		err = nil // not root: the file keeps our own ids, which is all we can do
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, data, st)
 }

@@ -19,6 +19,8 @@ import (
 	"syscall"
 
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/guards"
 )
 
 // Capabilities that let a process see or become what hidepid= hides:
@@ -84,7 +86,7 @@ func liveHostEnv(pamd string) hostEnv {
 		hostNS, _ = os.Readlink("/proc/self/ns/pid")
 	}
 	r := newDirResolver(pamd)
-	_, umErr := os.Stat(userManagerGuardPath)
+	_, umErr := os.Stat(guards.Lookup(guards.UserManager).Path)
 	return hostEnv{
 		proc:      "/proc",
 		hostPidNS: hostNS,
