@@ -259,3 +259,35 @@ func TestStackCheckSystemd(t *testing.T) {
 		}
 	}
 }
+
+// enable and the door checks decide by StackProblem.Sound; doctor's report
+// on the same stack fails exactly when Sound is false.
+func TestSoundAgreesWithDoctor(t *testing.T) {
+	stacks := map[string]string{
+		"last":        "session required pam_unix.so\nsession required pam_unshare.so\n",
+		"sufficient":  "session sufficient pam_permit.so\nsession required pam_unshare.so\n",
+		"done":        "session [success=done default=ignore] pam_permit.so\nsession required pam_unshare.so\n",
+		"jump":        "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_unshare.so\n",
+		"inner jump":  "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_limits.so\nsession required pam_unshare.so\n",
+		"optional":    "session required pam_unix.so\nsession optional pam_unshare.so\n",
+		"ignored":     "session required pam_unix.so\nsession [default=ignore] pam_unshare.so\n",
+		"not last":    "session required pam_unshare.so\nsession required pam_unix.so\n",
+		"twice":       "session required pam_unshare.so\nsession required pam_unshare.so\n",
+		"via include": "session include inc\n",
+	}
+	sound := 0
+	for name, file := range stacks {
+		r := pamstack.Files{"x": file, "inc": "session required pam_unshare.so\n"}
+		p := mustStack(t, r, "x")
+		doctorOK := stackCheck(p, nil, "").Status != statusFail
+		if p.Sound() != doctorOK {
+			t.Errorf("%s: Sound %v, doctor passes %v", name, p.Sound(), doctorOK)
+		}
+		if doctorOK {
+			sound++
+		}
+	}
+	if sound != 3 {
+		t.Errorf("%d sound stacks, want 3 (last, inner jump, via include)", sound)
+	}
+}

@@ -183,7 +183,7 @@ func isolatedThroughInclude(r Resolver, name string) (string, bool) {
 		}
 	}
 	found, p, err := checkStack(r, name)
-	if err != nil || !found || stackCheck(p, nil, "").Status == statusFail {
+	if err != nil || !found || !p.Sound() {
 		return "", false
 	}
 	return fmt.Sprintf("%s: isolated through %s line %d, which it includes (the module runs once per session)",
@@ -239,7 +239,7 @@ func serviceDoor(r Resolver, pamd string, s processService) check {
 			fix += " " + s.name + " (not enabled by default: a graphical session under the module is untested)"
 		}
 		c.Details = []string{"fix: " + fix}
-	case stackCheck(p, nil, "").Status == statusFail:
+	case !p.Sound():
 		c.Status = statusFail
 		c.Message = fmt.Sprintf("%s is in its session stack but not safely (see \"service %s\" above)", moduleName, s.name)
 	default:

@@ -97,7 +97,7 @@ func liveHostEnv(pamd string) hostEnv {
 		},
 		moduleRuns: func(svc string) bool {
 			found, p, err := checkStack(r, svc)
-			return err == nil && found && stackCheck(p, nil, "").Status != statusFail
+			return err == nil && found && p.Sound()
 		},
 		unitGuarded: func(unit string) bool {
 			_, err := os.Stat(unitGuardPath(unit))

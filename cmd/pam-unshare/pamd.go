@@ -463,3 +463,13 @@ func checkStack(r Resolver, name string) (found bool, p stackProblem, err error)
 	}
 	return true, p, nil
 }
+
+// Sound reports whether the stack runs the module as a session needs it:
+// libpam cannot open a session without it or jump over it, nothing runs
+// after it, and it runs once. enable and the door checks decide by this;
+// doctor's report says which of these fails.
+func (p stackProblem) Sound() bool {
+	r := p.report
+	return r.SkippedOpen == nil && r.ErrorIgnored == nil && r.SkippedRefused == nil &&
+		len(p.after) == 0 && len(p.dups) == 0
+}

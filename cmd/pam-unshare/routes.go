@@ -209,7 +209,7 @@ func liveSudoRoutes(pamd string) []check {
 	r := newDirResolver(pamd)
 	out := sudoRoutes(lines, func(svc string) bool {
 		found, p, err := checkStack(r, svc)
-		return err == nil && found && stackCheck(p, nil, "").Status != statusFail
+		return err == nil && found && p.Sound()
 	})
 	for _, e := range errs {
 		out = append(out, check{Name: "route sudo", Status: statusSkip, Message: "cannot read sudoers: " + e.Error()})
