@@ -18,12 +18,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/policy"
-
-	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
 
 // Check results.
@@ -65,8 +65,8 @@ var pamDir = "/usr/lib/security"
 
 func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("doctor", stderr)
-	pamd := fs.String("pamd", defaultPamd, "read PAM service files in `DIR`")
-	module := fs.String("module", filepath.Join(pamDir, moduleName), "check the module at `PATH`")
+	pamd := fs.String("pamd", pamconf.DefaultDir, "read PAM service files in `DIR`")
+	module := fs.String("module", filepath.Join(pamDir, pamconf.ModuleName), "check the module at `PATH`")
 	goModule := fs.String("go-module", goModulePath, "check the Go library pam_unshare.so loads at `PATH`")
 	helper := fs.String("helper", nsinit.DefaultHelperPath, "check the PID-1 helper at `PATH`, and run the test session with it")
 	managerUser := fs.String("manager-user", "", "run the systemctl --user check as `USER` (default: the first user, by UID, whose systemd user manager runs; root last)")
@@ -88,7 +88,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	checks = append(checks, checkModule(*module))
 	checks = append(checks, checkGoModule(*goModule))
 	helpers := []string{*helper}
-	pamChecks, extra := checkPamd(newDirResolver(*pamd), *pamd)
+	pamChecks, extra := checkPamd(pamconf.NewDirResolver(*pamd), *pamd)
 	for _, h := range extra {
 		if h != *helper {
 			helpers = append(helpers, h)
@@ -98,12 +98,12 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 		checks = append(checks, checkHelper(h))
 	}
 	checks = append(checks, pamChecks...)
-	checks = append(checks, checkNames(moduleServices(newDirResolver(*pamd)), policy.System))
+	checks = append(checks, checkNames(moduleServices(pamconf.NewDirResolver(*pamd)), policy.System))
 	checks = append(checks, checkEndToEnd(root, *helper))
 	systemctl, _ := exec.LookPath("systemctl")
 	checks = append(checks, checkUserManager(managerProbe{
 		root: root, helper: *helper, managerUser: *managerUser,
-		services: moduleServices(newDirResolver(*pamd)), systemctl: systemctl,
+		services: moduleServices(pamconf.NewDirResolver(*pamd)), systemctl: systemctl,
 		inSession: runSelf, onHost: runOnHost,
 	}))
 
@@ -396,7 +396,7 @@ func checkHelper(path string) check {
 
 // checkPamd checks every service whose session stack runs the module. It
 // also returns the helper= paths the services name.
-func checkPamd(r Resolver, pamd string) ([]check, []string) {
+func checkPamd(r pamconf.Resolver, pamd string) ([]check, []string) {
 	names, err := r.List()
 	if err != nil {
 		return []check{{Name: "pam.d", Status: statusFail, Message: err.Error()}}, nil
@@ -404,11 +404,11 @@ func checkPamd(r Resolver, pamd string) ([]check, []string) {
 	var checks []check
 	var helpers []string
 	for _, n := range names {
-		found, p, err := checkStack(r, n)
+		found, p, err := pamconf.CheckStack(r, n)
 		if err != nil {
 			// A file that is not a readable service is not ours to judge,
 			// unless it mentions the module.
-			if data, rerr := r.Read(n); rerr == nil && strings.Contains(string(data), moduleName) {
+			if data, rerr := r.Read(n); rerr == nil && strings.Contains(string(data), pamconf.ModuleName) {
 				checks = append(checks, check{Name: "service " + n, Status: statusFail, Message: err.Error()})
 			}
 			continue
@@ -416,17 +416,17 @@ func checkPamd(r Resolver, pamd string) ([]check, []string) {
 		if !found {
 			continue
 		}
-		args := p.entry.Args
+		args := p.Entry.Args
 		o, argErr := options.Parse(args)
 		if argErr == nil && o.Helper != "" {
 			helpers = append(helpers, o.Helper)
 		}
-		c := stackCheck(p, argErr, fixCommand(pamd, p.entry.File, args))
+		c := stackCheck(p, argErr, fixCommand(pamd, p.Entry.File, args))
 		checks = append(checks, c)
 	}
 	if len(checks) == 0 {
 		checks = append(checks, check{Name: "pam.d", Status: statusOK,
-			Message: fmt.Sprintf("no service in %s uses %s yet (see \"%s enable\")", pamd, moduleName, progName)})
+			Message: fmt.Sprintf("no service in %s uses %s yet (see \"%s enable\")", pamd, pamconf.ModuleName, progName)})
 	}
 	return checks, helpers
 }
@@ -435,7 +435,7 @@ func checkPamd(r Resolver, pamd string) ([]check, []string) {
 // the end with the same arguments.
 func fixCommand(pamd, file string, args []string) string {
 	cmd := progName + " enable"
-	if pamd != defaultPamd {
+	if pamd != pamconf.DefaultDir {
 		cmd += " --pamd " + pamd
 	}
 	if len(args) > 0 {
@@ -447,60 +447,60 @@ func fixCommand(pamd, file string, args []string) string {
 // stackCheck turns a service's stack analysis into a report line. argErr is
 // the module line's argument error, if any; fix is the command that repairs
 // the order.
-func stackCheck(p stackProblem, argErr error, fix string) check {
-	c := check{Name: "service " + p.service, Status: statusOK}
-	where := p.entry.Where()
-	c.Message = fmt.Sprintf("%s is the last session module (%s), and libpam cannot open a session without it", moduleName, where)
+func stackCheck(p pamconf.StackProblem, argErr error, fix string) check {
+	c := check{Name: "service " + p.Service, Status: statusOK}
+	where := p.Entry.Where()
+	c.Message = fmt.Sprintf("%s is the last session module (%s), and libpam cannot open a session without it", pamconf.ModuleName, where)
 	fail := func(msg string) {
 		if c.Status == statusOK {
 			c.Message = msg
 		}
 		c.Status = statusFail
 	}
-	if p.stack != nil && p.stack.FromOther {
+	if p.Stack != nil && p.Stack.FromOther {
 		c.Details = append(c.Details, fmt.Sprintf("the service has no session lines of its own: libpam runs those of %q", "other"))
 	}
 	if argErr != nil {
-		fail(fmt.Sprintf("%s (%s): %v", moduleName, where, argErr))
+		fail(fmt.Sprintf("%s (%s): %v", pamconf.ModuleName, where, argErr))
 		c.Details = append(c.Details, "the module refuses every session of this service with PAM_SYSTEM_ERR")
 	}
-	rep := p.report
-	const fixControl = "fix: change the control of that line so that it cannot end the stack or jump past " + moduleName +
+	rep := p.Report
+	const fixControl = "fix: change the control of that line so that it cannot end the stack or jump past " + pamconf.ModuleName +
 		" (optional instead of sufficient, ok instead of done, a shorter jump)"
 	if f := rep.SkippedOpen; f != nil {
-		fail(fmt.Sprintf("%s (%s) can be skipped: the session opens without isolation", moduleName, where))
+		fail(fmt.Sprintf("%s (%s) can be skipped: the session opens without isolation", pamconf.ModuleName, where))
 		c.Details = append(c.Details, stackFinding(f), fixControl)
 	}
 	if f := rep.ErrorIgnored; f != nil {
-		fail(fmt.Sprintf("%s (%s) can fail and the session still opens, without isolation", moduleName, where))
-		fix := "fix: " + fix + " (writes \"session required " + moduleName + "\" last)"
-		if f.Culprit >= 0 && !isModuleEntry(p.stack.Entries[f.Culprit]) {
+		fail(fmt.Sprintf("%s (%s) can fail and the session still opens, without isolation", pamconf.ModuleName, where))
+		fix := "fix: " + fix + " (writes \"session required " + pamconf.ModuleName + "\" last)"
+		if f.Culprit >= 0 && !pamconf.IsModuleEntry(p.Stack.Entries[f.Culprit]) {
 			fix = "fix: remove the reset from that line"
 		}
 		c.Details = append(c.Details, stackFinding(f), fix)
 	}
 	if f := rep.SkippedRefused; f != nil {
-		fail(fmt.Sprintf("%s (%s) can be jumped over", moduleName, where))
+		fail(fmt.Sprintf("%s (%s) can be jumped over", pamconf.ModuleName, where))
 		c.Details = append(c.Details, stackFinding(f)+"; the session is then refused", fixControl)
 	}
-	if len(p.after) > 0 {
+	if len(p.After) > 0 {
 		var mods []string
-		for _, e := range p.after {
-			mods = append(mods, entryString(e))
+		for _, e := range p.After {
+			mods = append(mods, pamconf.EntryString(e))
 		}
-		fail(fmt.Sprintf("%s (%s) is not the last session module", moduleName, where))
+		fail(fmt.Sprintf("%s (%s) is not the last session module", pamconf.ModuleName, where))
 		c.Details = append(c.Details,
 			"these run after it, in the host process, where /proc/self no longer resolves; "+
 				"those that read /proc/self or fork fail: "+strings.Join(mods, ", "),
 			"fix: "+fix+" (moves the line to the end)")
 	}
-	if len(p.dups) > 0 {
-		fail(fmt.Sprintf("%s (%s) runs more than once per session", moduleName, where))
-		for _, e := range p.dups {
+	if len(p.Dups) > 0 {
+		fail(fmt.Sprintf("%s (%s) runs more than once per session", pamconf.ModuleName, where))
+		for _, e := range p.Dups {
 			c.Details = append(c.Details, fmt.Sprintf("also at %s: the second one fails and the session is refused", e.Where()))
 		}
 	}
-	if c.Status == statusOK && policy.StartedBySystemd(p.service) {
+	if c.Status == statusOK && policy.StartedBySystemd(p.Service) {
 		c.Status = statusWarn
 		c.Message += "; systemd PAMName= services are not isolated (the module returns PAM_IGNORE)"
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 )
 
@@ -32,11 +33,11 @@ func findCheck(t *testing.T, checks []check, name string) check {
 func TestCheckPamd(t *testing.T) {
 	r := debian12(t, "sshd-enabled-wrong", "twice", "bad-options", "good")
 	// Enable su properly: su and su-l (which includes su) are both fine.
-	res, err := enablePAM(r, "su", []byte(r["su"]), nil)
+	res, err := pamconf.Enable(r, "su", []byte(r["su"]), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r["su"] = string(res.out)
+	r["su"] = string(res.Out)
 
 	checks, helpers := checkPamd(r, "/etc/pam.d")
 	if c := findCheck(t, checks, "service su"); c.Status != statusOK {
@@ -253,7 +254,7 @@ func TestCmdDoctor(t *testing.T) {
 // for.
 func TestStackCheckSystemd(t *testing.T) {
 	for service, want := range map[string]string{"systemd-user": statusWarn, "systemd-run0": statusWarn, "su": statusOK} {
-		c := stackCheck(stackProblem{service: service, entry: pamstack.Entry{File: service, Line: 3}}, nil, "")
+		c := stackCheck(pamconf.StackProblem{Service: service, Entry: pamstack.Entry{File: service, Line: 3}}, nil, "")
 		if c.Status != want || want == statusWarn && !strings.Contains(c.Message, "not isolated") {
 			t.Errorf("%s: %+v, want %s", service, c, want)
 		}
@@ -290,4 +291,80 @@ func TestSoundAgreesWithDoctor(t *testing.T) {
 	if sound != 3 {
 		t.Errorf("%d sound stacks, want 3 (last, inner jump, via include)", sound)
 	}
+}
+
+// The shapes of issue 9: enable refuses a stack in which libpam could skip
+// the module, naming the line, and doctor fails on each.
+func TestEnableRefusesSkippableStacks(t *testing.T) {
+	for _, tc := range []struct{ name, file, culprit string }{
+		{"sufficient", "session required pam_unix.so\nsession sufficient pam_permit.so\n", "x line 2"},
+		{"done", "session required pam_unix.so\nsession [success=done default=ignore] pam_permit.so\n", "x line 2"},
+		{"jump past the end", "session required pam_unix.so\nsession [success=1 default=ignore] pam_succeed_if.so quiet user ingroup admins\n", "x line 2"},
+		{"jump past the end, nothing before", "session [success=1 default=ignore] pam_succeed_if.so quiet user ingroup admins\n", "x line 1"},
+		{"sufficient in an included file", "session include inc\n", "inc line 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := pamstack.Files{"x": tc.file, "inc": "session sufficient pam_permit.so\n"}
+			_, err := pamconf.Enable(r, "x", []byte(tc.file), nil)
+			if err == nil || !strings.Contains(err.Error(), "("+tc.culprit+") can return") {
+				t.Errorf("want a refusal naming %s, got %v", tc.culprit, err)
+			}
+			// The same stack with the module already at its end: doctor.
+			r["x"] += "session required pam_unshare.so\n"
+			c := stackCheck(mustStack(t, r, "x"), nil, "")
+			if c.Status != statusFail || !strings.Contains(strings.Join(c.Details, "\n"), "("+tc.culprit+") can return") {
+				t.Errorf("doctor: %+v", c)
+			}
+		})
+	}
+	// A jump that lands inside the stack is fine.
+	r := pamstack.Files{"ok": "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_limits.so\nsession required pam_env.so\n"}
+	if _, err := pamconf.Enable(r, "ok", []byte(r["ok"]), nil); err != nil {
+		t.Error(err)
+	}
+	r["ok"] += "session required pam_unshare.so\n"
+	if c := stackCheck(mustStack(t, r, "ok"), nil, ""); c.Status != statusOK {
+		t.Errorf("%+v", c)
+	}
+}
+
+// enable replaces an optional or [default=ignore] module line with a
+// required one; doctor fails on them.
+func TestEnableFixesModuleControl(t *testing.T) {
+	for _, control := range []string{"optional", "[default=ignore]", "sufficient"} {
+		in := "session required pam_unix.so\nsession " + control + " pam_unshare.so\n"
+		r := pamstack.Files{"x": in}
+		c := stackCheck(mustStack(t, r, "x"), nil, "")
+		if c.Status != statusFail || !strings.Contains(strings.Join(c.Details, "\n"), "(x line 2) can return") {
+			t.Errorf("%s: doctor: %+v", control, c)
+		}
+		res, err := pamconf.Enable(r, "x", []byte(in), nil)
+		if err != nil || !strings.HasSuffix(string(res.Out), "\nsession required pam_unshare.so\n") {
+			t.Errorf("%s: enable: %v\n%s", control, err, res.Out)
+		}
+	}
+}
+
+func mustStack(t *testing.T, r pamconf.Resolver, name string) pamconf.StackProblem {
+	t.Helper()
+	found, p, err := pamconf.CheckStack(r, name)
+	if err != nil || !found {
+		t.Fatalf("%s: found=%v err=%v", name, found, err)
+	}
+	return p
+}
+
+// debian12 loads the Debian 12 pam.d files in testdata/debian12, plus
+// extra files from testdata/fixtures (as internal/pamconf's tests do).
+func debian12(t *testing.T, extra ...string) pamstack.Files {
+	t.Helper()
+	r := pamstack.Files{}
+	err := r.Load("testdata/debian12")
+	if err == nil && len(extra) > 0 {
+		err = r.Load("testdata/fixtures", extra...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

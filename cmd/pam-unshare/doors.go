@@ -10,51 +10,13 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 
-	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
-
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/guards"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
-
-// processService is a PAM service through which a user gets processes.
-type processService struct {
-	name string
-	what string // what runs through it, for messages
-	// auto: enable with no service names enables it. Graphical logins are
-	// left to the administrator: a desktop session under the module is
-	// untested.
-	auto bool
-}
-
-// processServices are the PAM services, on Debian and elsewhere, that start
-// processes for a user who asked for them.
-var processServices = []processService{
-	{"sshd", "ssh sessions", true},
-	{"login", "console logins", true},
-	{"remote", "telnet and rlogin logins", true},
-	{"su", "su sessions", true},
-	{"su-l", "su - and su -l sessions", true},
-	{"sudo", "sudo commands", true},
-	{"sudo-i", "sudo -i shells", true},
-	{"doas", "doas commands", true},
-	{"cron", "cron jobs", true},
-	{"crond", "cron jobs", true},
-	{"atd", "at and batch jobs", true},
-	{"gdm-password", "graphical sessions", false},
-	{"gdm-autologin", "graphical sessions", false},
-	{"gdm-fingerprint", "graphical sessions", false},
-	{"gdm-smartcard", "graphical sessions", false},
-	{"lightdm", "graphical sessions", false},
-	{"lightdm-autologin", "graphical sessions", false},
-	{"sddm", "graphical sessions", false},
-	{"sddm-autologin", "graphical sessions", false},
-	{"xdm", "graphical sessions", false},
-	{"lxdm", "graphical sessions", false},
-	{"xrdp-sesman", "remote desktop sessions", false},
-}
 
 // notDoors are services that start processes but are left out on purpose.
 var notDoors = map[string]string{
@@ -63,146 +25,19 @@ var notDoors = map[string]string{
 	"systemd-user": "the user manager's own session: the module returns PAM_IGNORE there; the user-manager guard covers it",
 }
 
-// serviceExists reports whether pamd has a file (or a symlink to one) for
-// the service.
-func serviceExists(pamd, name string) bool {
-	st, err := os.Stat(filepath.Join(pamd, name))
-	return err == nil && st.Mode().IsRegular()
-}
-
-// allProcessServices returns the services enable enables when given none:
-// each auto process service that pamd has.
-func allProcessServices(pamd string) []string {
-	var out []string
-	for _, s := range processServices {
-		if s.auto && serviceExists(pamd, s.name) {
-			out = append(out, s.name)
-		}
-	}
-	return out
-}
-
-// anyServiceRunsModule reports whether some service's session stack still
-// runs the module, and the first such service.
-func anyServiceRunsModule(r Resolver) (string, bool) {
-	names, _ := r.List()
-	for _, n := range names {
-		if found, _, err := checkStack(r, n); err == nil && found {
-			return n, true
-		}
-	}
-	return "", false
-}
-
-// pamdResolver is what planEdit needs: service files, and where the
-// distribution's defaults are.
-type pamdResolver interface {
-	Resolver
-	vendorFile(name string) string
-}
-
-// plannedResolver reads the planned contents of files already planned in
-// this run, and the files on disk otherwise.
-type plannedResolver struct {
-	dirResolver
-	planned map[string][]byte
-}
-
-func (p plannedResolver) Read(name string) ([]byte, error) {
-	if b, ok := p.planned[name]; ok {
-		return b, nil
-	}
-	return p.dirResolver.Read(name)
-}
-
-// planServices plans op for each service. A file is planned before the
-// files that include it, and each plan sees the planned contents of the
-// files before it, so that "enable su su-l" adds the module to su only:
-// su-l includes su, and the module must run once per session.
-func planServices(base dirResolver, pamd string, services []string, op string, modArgs []string) ([]edit, []error) {
-	r := plannedResolver{dirResolver: base, planned: map[string][]byte{}}
-	var edits []edit
-	var errs []error
-	for _, svc := range includedFirst(base, services) {
-		if op == "enable" {
-			if note, ok := isolatedThroughInclude(r, svc); ok {
-				edits = append(edits, edit{shown: filepath.Join(pamd, svc), res: enableResult{notes: []string{note}}})
-				continue
-			}
-		}
-		e, err := planEdit(r, pamd, svc, op, modArgs)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if e.res.changed {
-			r.planned[svc] = e.res.out
-		}
-		edits = append(edits, e)
-	}
-	return edits, errs
-}
-
-// includedFirst orders services so that one that another listed service
-// includes comes before it (su before su-l), keeping the order otherwise.
-func includedFirst(r Resolver, services []string) []string {
-	included := map[string]bool{}
-	for _, s := range services {
-		data, err := r.Read(s)
-		if err != nil {
-			continue
-		}
-		for _, l := range parsePAM(data) {
-			if l.IsInclude() && (l.Type == "session" || l.Type == "@include") {
-				included[l.Module] = true
-			}
-		}
-	}
-	var first, rest []string
-	for _, s := range services {
-		if included[s] {
-			first = append(first, s)
-		} else {
-			rest = append(rest, s)
-		}
-	}
-	return append(first, rest...)
-}
-
-// isolatedThroughInclude reports whether service name has no module line
-// of its own but runs the module, correctly placed, through a file it
-// includes; the note says which.
-func isolatedThroughInclude(r Resolver, name string) (string, bool) {
-	data, err := r.Read(name)
-	if err != nil {
-		return "", false
-	}
-	for _, l := range parsePAM(data) {
-		if isModuleLine(l) {
-			return "", false
-		}
-	}
-	found, p, err := checkStack(r, name)
-	if err != nil || !found || !p.Sound() {
-		return "", false
-	}
-	return fmt.Sprintf("%s: isolated through %s line %d, which it includes (the module runs once per session)",
-		name, p.entry.File, p.entry.Line), true
-}
-
 // ---- doctor ---------------------------------------------------------------
 
 // doorChecks is doctor's "doors" section.
 func doorChecks(pamd string, root bool) []check {
 	var out []check
-	r := newDirResolver(pamd)
-	for _, s := range processServices {
-		if serviceExists(pamd, s.name) {
+	r := pamconf.NewDirResolver(pamd)
+	for _, s := range pamconf.ProcessServices {
+		if pamconf.ServiceExists(pamd, s.Name) {
 			out = append(out, serviceDoor(r, pamd, s))
 		}
 	}
 	for _, n := range sortedKeys(notDoors) {
-		if serviceExists(pamd, n) {
+		if pamconf.ServiceExists(pamd, n) {
 			out = append(out, check{Name: "PAM service " + n, Status: statusOK, Message: "left out: " + notDoors[n]})
 		}
 	}
@@ -222,29 +57,29 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // serviceDoor reports whether one process service isolates its sessions.
-func serviceDoor(r Resolver, pamd string, s processService) check {
-	c := check{Name: "PAM service " + s.name}
-	found, p, err := checkStack(r, s.name)
+func serviceDoor(r pamconf.Resolver, pamd string, s pamconf.ProcessService) check {
+	c := check{Name: "PAM service " + s.Name}
+	found, p, err := pamconf.CheckStack(r, s.Name)
 	switch {
 	case err != nil:
 		c.Status, c.Message = statusFail, "cannot read its session stack: "+err.Error()
 	case !found:
 		c.Status = statusFail
-		c.Message = fmt.Sprintf("not isolated: %s see every process on the host", s.what)
+		c.Message = fmt.Sprintf("not isolated: %s see every process on the host", s.What)
 		fix := progName + " enable"
-		if pamd != defaultPamd {
+		if pamd != pamconf.DefaultDir {
 			fix += " --pamd " + pamd
 		}
-		if !s.auto {
-			fix += " " + s.name + " (not enabled by default: a graphical session under the module is untested)"
+		if !s.Auto {
+			fix += " " + s.Name + " (not enabled by default: a graphical session under the module is untested)"
 		}
 		c.Details = []string{"fix: " + fix}
 	case !p.Sound():
 		c.Status = statusFail
-		c.Message = fmt.Sprintf("%s is in its session stack but not safely (see \"service %s\" above)", moduleName, s.name)
+		c.Message = fmt.Sprintf("%s is in its session stack but not safely (see \"service %s\" above)", pamconf.ModuleName, s.Name)
 	default:
 		c.Status = statusOK
-		c.Message = fmt.Sprintf("isolated (%s line %d)", p.entry.File, p.entry.Line)
+		c.Message = fmt.Sprintf("isolated (%s line %d)", p.Entry.File, p.Entry.Line)
 	}
 	return c
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 )
 
 // copyPamdMore is copyPamd plus Debian 12's cron, atd and doas files.
@@ -28,16 +30,16 @@ func TestEnableAllServices(t *testing.T) {
 	if !strings.Contains(errs, "su-l: isolated through su line") {
 		t.Errorf("no note about su-l:\n%s", errs)
 	}
-	r := newDirResolver(dir)
+	r := pamconf.NewDirResolver(dir)
 	for _, svc := range []string{"sshd", "login", "su", "su-l", "sudo", "sudo-i", "doas", "cron", "atd"} {
-		found, p, err := checkStack(r, svc)
+		found, p, err := pamconf.CheckStack(r, svc)
 		if err != nil || !found || stackCheck(p, nil, "").Status != statusOK {
 			t.Errorf("%s: found %v, %+v, %v", svc, found, p, err)
 		}
 	}
 	for _, svc := range []string{"su-l", "runuser", "runuser-l"} {
 		data, _ := os.ReadFile(filepath.Join(dir, svc))
-		if strings.Contains(string(data), moduleName) {
+		if strings.Contains(string(data), pamconf.ModuleName) {
 			t.Errorf("%s has its own module line:\n%s", svc, data)
 		}
 	}
@@ -59,7 +61,7 @@ func TestEnableAllServices(t *testing.T) {
 	if code, out, errs := run("disable", "--pamd", dir); code != 0 {
 		t.Fatalf("disable: exit %d\n%s%s", code, out, errs)
 	}
-	if left, _ := filesUsingModule(r); len(left) > 0 {
+	if left, _ := pamconf.FilesUsingModule(r); len(left) > 0 {
 		t.Errorf("still enabled: %v", left)
 	}
 }
@@ -70,7 +72,7 @@ func TestEnableSuAndSuL(t *testing.T) {
 	if code, out, errs := run("enable", "--pamd", dir, "su-l", "su"); code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
-	if found, p, err := checkStack(newDirResolver(dir), "su-l"); err != nil || !found || len(p.dups) > 0 || p.entry.File != "su" {
+	if found, p, err := pamconf.CheckStack(pamconf.NewDirResolver(dir), "su-l"); err != nil || !found || len(p.Dups) > 0 || p.Entry.File != "su" {
 		t.Errorf("su-l: %v %+v %v", found, p, err)
 	}
 }

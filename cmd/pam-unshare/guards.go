@@ -9,13 +9,14 @@ import (
 	"strings"
 
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/guards"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 )
 
 // updateGuards is the guard half of enable and disable. The guards act on
 // the running system, so they follow only edits of its own /etc/pam.d.
-func updateGuards(op, pamd string, r Resolver, dryRun bool, stdout, stderr io.Writer) error {
-	if pamd != defaultPamd {
-		fmt.Fprintf(stderr, "%s: guards left alone: --pamd %s is not this system's %s\n", progName, pamd, defaultPamd)
+func updateGuards(op, pamd string, r pamconf.Resolver, dryRun bool, stdout, stderr io.Writer) error {
+	if pamd != pamconf.DefaultDir {
+		fmt.Fprintf(stderr, "%s: guards left alone: --pamd %s is not this system's %s\n", progName, pamd, pamconf.DefaultDir)
 		return nil
 	}
 	h := guards.Live
@@ -33,8 +34,8 @@ func updateGuards(op, pamd string, r Resolver, dryRun bool, stdout, stderr io.Wr
 		}
 		return guards.Install(h, stdout, warn)
 	}
-	if svc, ok := anyServiceRunsModule(r); ok {
-		fmt.Fprintf(stderr, "%s: guards kept: service %s still runs %s\n", progName, svc, moduleName)
+	if svc, ok := pamconf.AnyServiceRunsModule(r); ok {
+		fmt.Fprintf(stderr, "%s: guards kept: service %s still runs %s\n", progName, svc, pamconf.ModuleName)
 		return nil
 	}
 	if dryRun {

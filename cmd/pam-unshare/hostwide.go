@@ -18,9 +18,9 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
-
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/guards"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
 
 // Capabilities that let a process see or become what hidepid= hides:
@@ -85,7 +85,7 @@ func liveHostEnv(pamd string) hostEnv {
 	if err != nil {
 		hostNS, _ = os.Readlink("/proc/self/ns/pid")
 	}
-	r := newDirResolver(pamd)
+	r := pamconf.NewDirResolver(pamd)
 	_, umErr := os.Stat(guards.Lookup(guards.UserManager).Path)
 	return hostEnv{
 		proc:      "/proc",
@@ -96,7 +96,7 @@ func liveHostEnv(pamd string) hostEnv {
 			return sessionServiceOf(readFileOr(filepath.Join("/run/systemd/sessions", id)))
 		},
 		moduleRuns: func(svc string) bool {
-			found, p, err := checkStack(r, svc)
+			found, p, err := pamconf.CheckStack(r, svc)
 			return err == nil && found && p.Sound()
 		},
 		unitGuarded: func(unit string) bool {

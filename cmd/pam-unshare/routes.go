@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 )
 
 // ---- sshd -------------------------------------------------------------------
@@ -206,9 +208,9 @@ func liveSudoRoutes(pamd string) []check {
 		return []check{{Name: "route sudo", Status: statusOK, Message: "no /etc/sudoers"}}
 	}
 	lines, errs := readSudoers(liveSudoersFS, "/etc/sudoers", 0)
-	r := newDirResolver(pamd)
+	r := pamconf.NewDirResolver(pamd)
 	out := sudoRoutes(lines, func(svc string) bool {
-		found, p, err := checkStack(r, svc)
+		found, p, err := pamconf.CheckStack(r, svc)
 		return err == nil && found && p.Sound()
 	})
 	for _, e := range errs {

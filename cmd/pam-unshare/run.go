@@ -21,10 +21,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
-
-	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
 
 // runService is the service name the helper shows for "run" sessions.

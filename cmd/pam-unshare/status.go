@@ -16,10 +16,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
-
-	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
 
 // userHZ is the unit of the start time in /proc/PID/stat. The kernel fixes
@@ -62,11 +62,11 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", stderr)
 	asJSON := fs.Bool("json", false, "print the sessions as JSON")
 	helper := fs.String("helper", nsinit.DefaultHelperPath, "count processes of the helper at `PATH`, besides those the service files name")
-	pamd := fs.String("pamd", defaultPamd, "read the helper= options of the service files in `DIR`")
+	pamd := fs.String("pamd", pamconf.DefaultDir, "read the helper= options of the service files in `DIR`")
 	if err := parseFlagsOnly(fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	helpers := helperPaths(newDirResolver(*pamd), *helper)
+	helpers := helperPaths(pamconf.NewDirResolver(*pamd), *helper)
 	procs, err := readProcs("/proc")
 	if err != nil {
 		return err
@@ -147,7 +147,7 @@ func formatAge(d time.Duration) string {
 // and every helper= of a pam_unshare.so line in the service files, each
 // also with its symbolic links resolved, since /proc/PID/exe shows the
 // file that was executed.
-func helperPaths(r Resolver, helper string) map[string]bool {
+func helperPaths(r pamconf.Resolver, helper string) map[string]bool {
 	paths := []string{helper}
 	if names, err := r.List(); err == nil {
 		for _, n := range names {
@@ -155,8 +155,8 @@ func helperPaths(r Resolver, helper string) map[string]bool {
 			if err != nil {
 				continue
 			}
-			for _, l := range parsePAM(data) {
-				if o, err := options.Parse(l.Args); isModuleLine(l) && err == nil && o.Helper != "" {
+			for _, l := range pamconf.Parse(data) {
+				if o, err := options.Parse(l.Args); pamconf.IsModuleLine(l) && err == nil && o.Helper != "" {
 					paths = append(paths, o.Helper)
 				}
 			}

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 )
 
@@ -127,7 +128,7 @@ func TestModuleServices(t *testing.T) {
 		}
 	}
 	got := map[string]string{}
-	for _, s := range moduleServices(newDirResolver(dir)) {
+	for _, s := range moduleServices(pamconf.NewDirResolver(dir)) {
 		got[s.name] = s.opts.UserManager + " " + s.opts.Propagation
 	}
 	want := map[string]string{"su": "off slave", "su-l": "off slave", "sshd": "relay private"}
