@@ -5,7 +5,6 @@ package main
 
 import (
 	"debug/elf"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/doctor"
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
@@ -25,30 +25,6 @@ import (
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/policy"
 )
-
-// Check results.
-const (
-	statusOK   = "ok"
-	statusWarn = "warn" // works, with a caveat
-	statusFail = "fail" // sessions will not be isolated, or will break
-	statusSkip = "skip" // could not check (usually: not root)
-)
-
-// check is one line of doctor's report.
-type check struct {
-	Name    string   `json:"name"`
-	Status  string   `json:"status"`
-	Message string   `json:"message"`
-	Details []string `json:"details,omitempty"`
-}
-
-// doctorReport is doctor's --json output.
-type doctorReport struct {
-	OK     bool       `json:"ok"`
-	Checks []check    `json:"checks"`
-	Doors  []check    `json:"doors"`      // doors.go: each route to other users' processes
-	Live   []liveDoor `json:"live_doors"` // hostwide.go: the processes that see every process
-}
 
 // goModulePath is where pam_unshare.so loads the Go library from; the
 // Makefile sets it (-X main.goModulePath=$(GO_MODULE)), the same value it
@@ -77,7 +53,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	}
 	if *hostWide {
 		live, doors := hostWideChecks(*pamd, os.Geteuid() == 0)
-		return reportDoctor(stdout, nil, doors, live, *asJSON)
+		return report(stdout, nil, doors, live, *asJSON)
 	}
 
 	var checks []check
@@ -109,62 +85,16 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 
 	doors := doorChecks(*pamd, root)
 	live, hw := hostWideChecks(*pamd, root)
-	return reportDoctor(stdout, checks, append(doors, hw...), live, *asJSON)
+	return report(stdout, checks, append(doors, hw...), live, *asJSON)
 }
 
-// reportDoctor prints the report and returns exit status 1 if any check failed.
-func reportDoctor(stdout io.Writer, checks, doors []check, live []liveDoor, asJSON bool) error {
-	sanitizeChecks(checks)
-	sanitizeChecks(doors)
-	sanitizeLive(live)
-	rep := doctorReport{OK: true, Checks: checks, Doors: doors, Live: live}
-	if rep.Live == nil {
-		rep.Live = []liveDoor{}
+// report prints the report and returns exit status 1 if any check failed.
+func report(stdout io.Writer, checks, doors []check, live []liveDoor, asJSON bool) error {
+	ok, err := doctor.Write(stdout, checks, doors, live, asJSON)
+	if err == nil && !ok {
+		err = exitError(1)
 	}
-	if rep.Checks == nil {
-		rep.Checks = []check{} // --host-wide
-	}
-	for _, c := range append(checks[:len(checks):len(checks)], doors...) {
-		if c.Status == statusFail {
-			rep.OK = false
-		}
-	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		printChecks(stdout, checks, doors)
-	}
-	if !rep.OK {
-		return exitError(1)
-	}
-	return nil
-}
-
-// printChecks writes the human-readable report.
-func printChecks(w io.Writer, checks, doors []check) {
-	marks := map[string]string{statusOK: "✓", statusWarn: "!", statusFail: "✗", statusSkip: "-"}
-	fails := 0
-	for i, c := range append(checks[:len(checks):len(checks)], doors...) {
-		if i == len(checks) {
-			fmt.Fprintln(w, "\nDoors (every route to other users' processes):")
-		}
-		fmt.Fprintf(w, "%s %s: %s\n", marks[c.Status], c.Name, c.Message)
-		for _, d := range c.Details {
-			fmt.Fprintf(w, "    %s\n", d)
-		}
-		if c.Status == statusFail {
-			fails++
-		}
-	}
-	if fails > 0 {
-		fmt.Fprintf(w, "%d problem(s) found\n", fails)
-	} else {
-		fmt.Fprintln(w, "no problems found")
-	}
+	return err
 }
 
 func readFileOr(path string) string {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/doctor"
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 )
@@ -226,7 +227,7 @@ func TestCmdDoctor(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d, want 1; stderr %s", code, errs)
 	}
-	var rep doctorReport
+	var rep doctor.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/doctor"
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 )
 
@@ -91,7 +92,7 @@ func TestServiceDoorOpen(t *testing.T) {
 		}
 	}
 	code, out, _ := run("doctor", "--pamd", dir, "--json")
-	var rep doctorReport
+	var rep doctor.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}

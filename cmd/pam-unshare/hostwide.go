@@ -32,19 +32,6 @@ const (
 	capSysAdmin  = 21
 )
 
-// liveDoor is one group of processes that see every process on the host.
-type liveDoor struct {
-	Group     string   `json:"group"`          // "unit php-fpm.service", or "parent 812 (exe /usr/bin/foo)"
-	Unit      string   `json:"unit,omitempty"` // the systemd unit, from the cgroup
-	Count     int      `json:"processes"`
-	Users     []string `json:"users"`
-	PIDs      []int    `json:"pids"`
-	Example   string   `json:"example"` // one command line, to recognise the group
-	System    bool     `json:"system_accounts_only"`
-	Fix       string   `json:"fix"`
-	GuardUnit string   `json:"guard_unit,omitempty"` // the unit to pass to enable --unit
-}
-
 // hostProc is what the live check reads about one process besides
 // procInfo.
 type hostProc struct {

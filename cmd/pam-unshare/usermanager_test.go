@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/doctor"
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 )
@@ -207,7 +208,7 @@ func TestCheckUserManager(t *testing.T) {
 		t.Errorf("works: %+v\nran %q\nwant %q", c, args, wantArgs)
 	}
 	var out strings.Builder
-	printChecks(&out, []check{c}, nil)
+	doctor.Print(&out, []check{c}, nil)
 	if !strings.HasPrefix(out.String(), "✓ systemctl --user: a test session as "+who) {
 		t.Errorf("printed: %s", out.String())
 	}
