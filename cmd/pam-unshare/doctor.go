@@ -5,7 +5,6 @@ package main
 
 import (
 	"debug/elf"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -95,23 +94,6 @@ func report(stdout io.Writer, checks, doors []check, live []liveDoor, asJSON boo
 		err = exitError(1)
 	}
 	return err
-}
-
-func readFileOr(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
-// selfExe is this program's path, for the probes doctor runs in children.
-func selfExe() (string, error) {
-	p, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	return filepath.EvalSymlinks(p)
 }
 
 // checkUnshare asks a child process to unshare PID and mount namespaces.
@@ -295,19 +277,6 @@ func checkELF(f *elf.File, extra ...string) string {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		return "does not export " + strings.Join(missing, " and ")
-	}
-	return ""
-}
-
-// checkOwnership returns "" when path is a regular file that only root
-// could have put there (and executable, if exe), or what is wrong. It is
-// the module's own check, nsinit.CheckTrusted.
-func checkOwnership(path string, exe bool) string {
-	var te *nsinit.TrustError
-	if err := nsinit.CheckTrusted(path, exe); errors.As(err, &te) {
-		return te.Problem
-	} else if err != nil {
-		return err.Error()
 	}
 	return ""
 }
