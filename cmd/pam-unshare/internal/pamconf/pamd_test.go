@@ -104,7 +104,7 @@ func TestEnableDebian12(t *testing.T) {
 			}
 			found, p, err := CheckStack(r, svc)
 			if err != nil || !found || len(p.After) > 0 || len(p.Dups) > 0 {
-				t.Errorf("checkStack: found=%v %+v %v", found, p, err)
+				t.Errorf("CheckStack: found=%v %+v %v", found, p, err)
 			}
 
 			// Enabling again changes nothing.

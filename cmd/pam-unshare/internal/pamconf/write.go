@@ -40,7 +40,7 @@ func WriteService(path, bak, pamd string, data []byte) error {
 	return atomicfile.Write(path, data, st)
 }
 
-// systemBackupDir holds the backups of the files in defaultPamd.
+// systemBackupDir holds the backups of the files in DefaultDir.
 const systemBackupDir = "/var/backups/pam-unshare"
 
 // BackupSuffix names the backups releases up to 0.1.0 kept in pam.d.
