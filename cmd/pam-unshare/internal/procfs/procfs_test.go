@@ -33,12 +33,11 @@ func TestRootPropagation(t *testing.T) {
 }
 
 func TestProcMounts(t *testing.T) {
-	mi := `22 1 0:5 / / rw,relatime shared:1 - ext4 /dev/vda rw
-25 22 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:13 - proc proc rw,hidepid=invisible
-26 25 0:23 / /proc/sys/fs/binfmt_misc rw,relatime shared:14 - autofs systemd-1 rw
-90 22 0:22 / /srv/chroot\040one/proc rw,relatime shared:13 - proc proc rw,hidepid=invisible
-91 22 0:60 / /mnt/p rw,relatime shared:40 - proc proc rw
-`
+	b, err := os.ReadFile("testdata/mountinfo/procs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi := string(b)
 	if hp := Hidepid(mi); hp != "invisible" {
 		t.Errorf("hidepid %q", hp)
 	}
