@@ -176,23 +176,8 @@ func moduleLine(args []string) string {
 // included files and finds other files that include this one.
 func Enable(r Resolver, name string, data []byte, args []string) (Result, error) {
 	lines := Parse(data)
-
-	// Already pulled in through an include: adding it here would run it twice.
-	for _, l := range lines {
-		if !l.IsInclude() || l.Type != "session" && l.Type != "@include" {
-			continue
-		}
-		sub, err := sessionEntries(r, name, l)
-		if err != nil {
-			return Result{}, err
-		}
-		for _, e := range sub {
-			if IsModuleEntry(e) {
-				return Result{}, fmt.Errorf("%s line %d includes %s, which already has %s on line %d; "+
-					"the module must run only once per session: enable it in one of the two files only",
-					name, l.Num, e.File, ModuleName, e.Line)
-			}
-		}
+	if err := checkIncludes(r, name, lines); err != nil {
+		return Result{}, err
 	}
 
 	// Drop the existing lines; the new one goes to the right place below.
@@ -254,6 +239,39 @@ func Enable(r Resolver, name string, data []byte, args []string) (Result, error)
 		}
 	}
 
+	out := render(kept, at, args)
+	res := Result{Out: out, Changed: !bytes.Equal(out, data)}
+	if len(existing) > 0 && res.Changed {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s: replaced the existing %s line(s)", name, ModuleName))
+	}
+	return res, nil
+}
+
+// checkIncludes refuses a file that already runs the module through a
+// file it includes: adding it here would run it twice.
+func checkIncludes(r Resolver, name string, lines []pamstack.Line) error {
+	for _, l := range lines {
+		if !l.IsInclude() || l.Type != "session" && l.Type != "@include" {
+			continue
+		}
+		sub, err := sessionEntries(r, name, l)
+		if err != nil {
+			return err
+		}
+		for _, e := range sub {
+			if IsModuleEntry(e) {
+				return fmt.Errorf("%s line %d includes %s, which already has %s on line %d; "+
+					"the module must run only once per session: enable it in one of the two files only",
+					name, l.Num, e.File, ModuleName, e.Line)
+			}
+		}
+	}
+	return nil
+}
+
+// render writes the kept lines with the marker comment and the module line
+// after index at, or at the end (after a blank line) when at is -1.
+func render(kept []pamstack.Line, at int, args []string) []byte {
 	var b strings.Builder
 	write := func(l pamstack.Line) { b.WriteString(l.Text); b.WriteByte('\n') }
 	insert := func() {
@@ -276,12 +294,7 @@ func Enable(r Resolver, name string, data []byte, args []string) (Result, error)
 			}
 		}
 	}
-	out := []byte(b.String())
-	res := Result{Out: out, Changed: !bytes.Equal(out, data)}
-	if len(existing) > 0 && res.Changed {
-		res.Notes = append(res.Notes, fmt.Sprintf("%s: replaced the existing %s line(s)", name, ModuleName))
-	}
-	return res, nil
+	return []byte(b.String())
 }
 
 // checkPlanned refuses a service file, as enable would write it, in which
