@@ -4,10 +4,7 @@ package main
 // files that use the module use it correctly.
 
 import (
-	"bufio"
 	"debug/elf"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,36 +16,15 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/doctor"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/abi"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/policy"
 )
-
-// Check results.
-const (
-	statusOK   = "ok"
-	statusWarn = "warn" // works, with a caveat
-	statusFail = "fail" // sessions will not be isolated, or will break
-	statusSkip = "skip" // could not check (usually: not root)
-)
-
-// check is one line of doctor's report.
-type check struct {
-	Name    string   `json:"name"`
-	Status  string   `json:"status"`
-	Message string   `json:"message"`
-	Details []string `json:"details,omitempty"`
-}
-
-// doctorReport is doctor's --json output.
-type doctorReport struct {
-	OK     bool       `json:"ok"`
-	Checks []check    `json:"checks"`
-	Doors  []check    `json:"doors"`      // doors.go: each route to other users' processes
-	Live   []liveDoor `json:"live_doors"` // hostwide.go: the processes that see every process
-}
 
 // goModulePath is where pam_unshare.so loads the Go library from; the
 // Makefile sets it (-X main.goModulePath=$(GO_MODULE)), the same value it
@@ -65,8 +41,8 @@ var pamDir = "/usr/lib/security"
 
 func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("doctor", stderr)
-	pamd := fs.String("pamd", defaultPamd, "read PAM service files in `DIR`")
-	module := fs.String("module", filepath.Join(pamDir, moduleName), "check the module at `PATH`")
+	pamd := fs.String("pamd", pamconf.DefaultDir, "read PAM service files in `DIR`")
+	module := fs.String("module", filepath.Join(pamDir, pamconf.ModuleName), "check the module at `PATH`")
 	goModule := fs.String("go-module", goModulePath, "check the Go library pam_unshare.so loads at `PATH`")
 	helper := fs.String("helper", nsinit.DefaultHelperPath, "check the PID-1 helper at `PATH`, and run the test session with it")
 	managerUser := fs.String("manager-user", "", "run the systemctl --user check as `USER` (default: the first user, by UID, whose systemd user manager runs; root last)")
@@ -77,7 +53,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	}
 	if *hostWide {
 		live, doors := hostWideChecks(*pamd, os.Geteuid() == 0)
-		return reportDoctor(stdout, nil, doors, live, *asJSON)
+		return report(stdout, nil, doors, live, *asJSON)
 	}
 
 	var checks []check
@@ -88,7 +64,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 	checks = append(checks, checkModule(*module))
 	checks = append(checks, checkGoModule(*goModule))
 	helpers := []string{*helper}
-	pamChecks, extra := checkPamd(newDirResolver(*pamd), *pamd)
+	pamChecks, extra := checkPamd(pamconf.NewDirResolver(*pamd), *pamd)
 	for _, h := range extra {
 		if h != *helper {
 			helpers = append(helpers, h)
@@ -98,90 +74,27 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) error {
 		checks = append(checks, checkHelper(h))
 	}
 	checks = append(checks, pamChecks...)
-	checks = append(checks, checkNames(moduleServices(newDirResolver(*pamd)), policy.System))
+	checks = append(checks, checkNames(moduleServices(pamconf.NewDirResolver(*pamd)), policy.System))
 	checks = append(checks, checkEndToEnd(root, *helper))
 	systemctl, _ := exec.LookPath("systemctl")
 	checks = append(checks, checkUserManager(managerProbe{
 		root: root, helper: *helper, managerUser: *managerUser,
-		services: moduleServices(newDirResolver(*pamd)), systemctl: systemctl,
+		services: moduleServices(pamconf.NewDirResolver(*pamd)), systemctl: systemctl,
 		inSession: runSelf, onHost: runOnHost,
 	}))
 
 	doors := doorChecks(*pamd, root)
 	live, hw := hostWideChecks(*pamd, root)
-	return reportDoctor(stdout, checks, append(doors, hw...), live, *asJSON)
+	return report(stdout, checks, append(doors, hw...), live, *asJSON)
 }
 
-// reportDoctor prints the report and returns exit status 1 if any check failed.
-func reportDoctor(stdout io.Writer, checks, doors []check, live []liveDoor, asJSON bool) error {
-	sanitizeChecks(checks)
-	sanitizeChecks(doors)
-	sanitizeLive(live)
-	rep := doctorReport{OK: true, Checks: checks, Doors: doors, Live: live}
-	if rep.Live == nil {
-		rep.Live = []liveDoor{}
+// report prints the report and returns exit status 1 if any check failed.
+func report(stdout io.Writer, checks, doors []check, live []liveDoor, asJSON bool) error {
+	ok, err := doctor.Write(stdout, checks, doors, live, asJSON)
+	if err == nil && !ok {
+		err = exitError(1)
 	}
-	if rep.Checks == nil {
-		rep.Checks = []check{} // --host-wide
-	}
-	for _, c := range append(checks[:len(checks):len(checks)], doors...) {
-		if c.Status == statusFail {
-			rep.OK = false
-		}
-	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		printChecks(stdout, checks, doors)
-	}
-	if !rep.OK {
-		return exitError(1)
-	}
-	return nil
-}
-
-// printChecks writes the human-readable report.
-func printChecks(w io.Writer, checks, doors []check) {
-	marks := map[string]string{statusOK: "✓", statusWarn: "!", statusFail: "✗", statusSkip: "-"}
-	fails := 0
-	for i, c := range append(checks[:len(checks):len(checks)], doors...) {
-		if i == len(checks) {
-			fmt.Fprintln(w, "\nDoors (every route to other users' processes):")
-		}
-		fmt.Fprintf(w, "%s %s: %s\n", marks[c.Status], c.Name, c.Message)
-		for _, d := range c.Details {
-			fmt.Fprintf(w, "    %s\n", d)
-		}
-		if c.Status == statusFail {
-			fails++
-		}
-	}
-	if fails > 0 {
-		fmt.Fprintf(w, "%d problem(s) found\n", fails)
-	} else {
-		fmt.Fprintln(w, "no problems found")
-	}
-}
-
-func readFileOr(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	return string(b)
-}
-
-// selfExe is this program's path, for the probes doctor runs in children.
-func selfExe() (string, error) {
-	p, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	return filepath.EvalSymlinks(p)
+	return err
 }
 
 // checkUnshare asks a child process to unshare PID and mount namespaces.
@@ -236,54 +149,10 @@ func checkPidfd() check {
 	return c
 }
 
-// rootPropagation returns the propagation type of "/" in a mountinfo file:
-// "shared", "slave", "shared and slave", "unbindable" or "private". An
-// empty string means "/" was not found.
-func rootPropagation(mountinfo string) string {
-	prop := ""
-	sc := bufio.NewScanner(strings.NewReader(mountinfo))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SRC SUPEROPTS
-		f := strings.Fields(sc.Text())
-		if len(f) < 7 || f[4] != "/" {
-			continue
-		}
-		var shared, slave, unbindable bool
-		for _, o := range f[6:] {
-			if o == "-" {
-				break
-			}
-			switch {
-			case strings.HasPrefix(o, "shared:"):
-				shared = true
-			case strings.HasPrefix(o, "master:"):
-				slave = true
-			case o == "unbindable":
-				unbindable = true
-			}
-		}
-		// A later line for "/" is mounted on top of the earlier ones.
-		switch {
-		case shared && slave:
-			prop = "shared and slave"
-		case shared:
-			prop = "shared"
-		case slave:
-			prop = "slave"
-		case unbindable:
-			prop = "unbindable"
-		default:
-			prop = "private"
-		}
-	}
-	return prop
-}
-
 // checkPropagation reports how / propagates; the module copes with each.
 func checkPropagation(mountinfo string) check {
 	c := check{Name: "propagation of /"}
-	p := rootPropagation(mountinfo)
+	p := procfs.RootPropagation(mountinfo)
 	switch p {
 	case "":
 		c.Status, c.Message = statusWarn, "cannot read / from /proc/self/mountinfo"
@@ -413,19 +282,6 @@ func checkELF(f *elf.File, extra ...string) string {
 	return ""
 }
 
-// checkOwnership returns "" when path is a regular file that only root
-// could have put there (and executable, if exe), or what is wrong. It is
-// the module's own check, nsinit.CheckTrusted.
-func checkOwnership(path string, exe bool) string {
-	var te *nsinit.TrustError
-	if err := nsinit.CheckTrusted(path, exe); errors.As(err, &te) {
-		return te.Problem
-	} else if err != nil {
-		return err.Error()
-	}
-	return ""
-}
-
 // checkHelper checks the helper binary the way the module does before it
 // runs it: an executable regular file that only root could have put there.
 func checkHelper(path string) check {
@@ -440,7 +296,7 @@ func checkHelper(path string) check {
 
 // checkPamd checks every service whose session stack runs the module. It
 // also returns the helper= paths the services name.
-func checkPamd(r Resolver, pamd string) ([]check, []string) {
+func checkPamd(r pamconf.Resolver, pamd string) ([]check, []string) {
 	names, err := r.List()
 	if err != nil {
 		return []check{{Name: "pam.d", Status: statusFail, Message: err.Error()}}, nil
@@ -448,11 +304,11 @@ func checkPamd(r Resolver, pamd string) ([]check, []string) {
 	var checks []check
 	var helpers []string
 	for _, n := range names {
-		found, p, err := checkStack(r, n)
+		found, p, err := pamconf.CheckStack(r, n)
 		if err != nil {
 			// A file that is not a readable service is not ours to judge,
 			// unless it mentions the module.
-			if data, rerr := r.Read(n); rerr == nil && strings.Contains(string(data), moduleName) {
+			if data, rerr := r.Read(n); rerr == nil && strings.Contains(string(data), pamconf.ModuleName) {
 				checks = append(checks, check{Name: "service " + n, Status: statusFail, Message: err.Error()})
 			}
 			continue
@@ -460,17 +316,17 @@ func checkPamd(r Resolver, pamd string) ([]check, []string) {
 		if !found {
 			continue
 		}
-		args := p.entry.Args
+		args := p.Entry.Args
 		o, argErr := options.Parse(args)
 		if argErr == nil && o.Helper != "" {
 			helpers = append(helpers, o.Helper)
 		}
-		c := stackCheck(p, argErr, fixCommand(pamd, p.entry.File, args))
+		c := stackCheck(p, argErr, fixCommand(pamd, p.Entry.File, args))
 		checks = append(checks, c)
 	}
 	if len(checks) == 0 {
 		checks = append(checks, check{Name: "pam.d", Status: statusOK,
-			Message: fmt.Sprintf("no service in %s uses %s yet (see \"%s enable\")", pamd, moduleName, progName)})
+			Message: fmt.Sprintf("no service in %s uses %s yet (see \"%s enable\")", pamd, pamconf.ModuleName, progName)})
 	}
 	return checks, helpers
 }
@@ -479,7 +335,7 @@ func checkPamd(r Resolver, pamd string) ([]check, []string) {
 // the end with the same arguments.
 func fixCommand(pamd, file string, args []string) string {
 	cmd := progName + " enable"
-	if pamd != defaultPamd {
+	if pamd != pamconf.DefaultDir {
 		cmd += " --pamd " + pamd
 	}
 	if len(args) > 0 {
@@ -491,60 +347,60 @@ func fixCommand(pamd, file string, args []string) string {
 // stackCheck turns a service's stack analysis into a report line. argErr is
 // the module line's argument error, if any; fix is the command that repairs
 // the order.
-func stackCheck(p stackProblem, argErr error, fix string) check {
-	c := check{Name: "service " + p.service, Status: statusOK}
-	where := p.entry.Where()
-	c.Message = fmt.Sprintf("%s is the last session module (%s), and libpam cannot open a session without it", moduleName, where)
+func stackCheck(p pamconf.StackProblem, argErr error, fix string) check {
+	c := check{Name: "service " + p.Service, Status: statusOK}
+	where := p.Entry.Where()
+	c.Message = fmt.Sprintf("%s is the last session module (%s), and libpam cannot open a session without it", pamconf.ModuleName, where)
 	fail := func(msg string) {
 		if c.Status == statusOK {
 			c.Message = msg
 		}
 		c.Status = statusFail
 	}
-	if p.stack != nil && p.stack.FromOther {
+	if p.Stack != nil && p.Stack.FromOther {
 		c.Details = append(c.Details, fmt.Sprintf("the service has no session lines of its own: libpam runs those of %q", "other"))
 	}
 	if argErr != nil {
-		fail(fmt.Sprintf("%s (%s): %v", moduleName, where, argErr))
+		fail(fmt.Sprintf("%s (%s): %v", pamconf.ModuleName, where, argErr))
 		c.Details = append(c.Details, "the module refuses every session of this service with PAM_SYSTEM_ERR")
 	}
-	rep := p.report
-	const fixControl = "fix: change the control of that line so that it cannot end the stack or jump past " + moduleName +
+	rep := p.Report
+	const fixControl = "fix: change the control of that line so that it cannot end the stack or jump past " + pamconf.ModuleName +
 		" (optional instead of sufficient, ok instead of done, a shorter jump)"
 	if f := rep.SkippedOpen; f != nil {
-		fail(fmt.Sprintf("%s (%s) can be skipped: the session opens without isolation", moduleName, where))
+		fail(fmt.Sprintf("%s (%s) can be skipped: the session opens without isolation", pamconf.ModuleName, where))
 		c.Details = append(c.Details, stackFinding(f), fixControl)
 	}
 	if f := rep.ErrorIgnored; f != nil {
-		fail(fmt.Sprintf("%s (%s) can fail and the session still opens, without isolation", moduleName, where))
-		fix := "fix: " + fix + " (writes \"session required " + moduleName + "\" last)"
-		if f.Culprit >= 0 && !isModuleEntry(p.stack.Entries[f.Culprit]) {
+		fail(fmt.Sprintf("%s (%s) can fail and the session still opens, without isolation", pamconf.ModuleName, where))
+		fix := "fix: " + fix + " (writes \"session required " + pamconf.ModuleName + "\" last)"
+		if f.Culprit >= 0 && !pamconf.IsModuleEntry(p.Stack.Entries[f.Culprit]) {
 			fix = "fix: remove the reset from that line"
 		}
 		c.Details = append(c.Details, stackFinding(f), fix)
 	}
 	if f := rep.SkippedRefused; f != nil {
-		fail(fmt.Sprintf("%s (%s) can be jumped over", moduleName, where))
+		fail(fmt.Sprintf("%s (%s) can be jumped over", pamconf.ModuleName, where))
 		c.Details = append(c.Details, stackFinding(f)+"; the session is then refused", fixControl)
 	}
-	if len(p.after) > 0 {
+	if len(p.After) > 0 {
 		var mods []string
-		for _, e := range p.after {
-			mods = append(mods, entryString(e))
+		for _, e := range p.After {
+			mods = append(mods, pamconf.EntryString(e))
 		}
-		fail(fmt.Sprintf("%s (%s) is not the last session module", moduleName, where))
+		fail(fmt.Sprintf("%s (%s) is not the last session module", pamconf.ModuleName, where))
 		c.Details = append(c.Details,
 			"these run after it, in the host process, where /proc/self no longer resolves; "+
 				"those that read /proc/self or fork fail: "+strings.Join(mods, ", "),
 			"fix: "+fix+" (moves the line to the end)")
 	}
-	if len(p.dups) > 0 {
-		fail(fmt.Sprintf("%s (%s) runs more than once per session", moduleName, where))
-		for _, e := range p.dups {
+	if len(p.Dups) > 0 {
+		fail(fmt.Sprintf("%s (%s) runs more than once per session", pamconf.ModuleName, where))
+		for _, e := range p.Dups {
 			c.Details = append(c.Details, fmt.Sprintf("also at %s: the second one fails and the session is refused", e.Where()))
 		}
 	}
-	if c.Status == statusOK && policy.StartedBySystemd(p.service) {
+	if c.Status == statusOK && policy.StartedBySystemd(p.Service) {
 		c.Status = statusWarn
 		c.Message += "; systemd PAMName= services are not isolated (the module returns PAM_IGNORE)"
 	}

@@ -9,33 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/doctor"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 )
 
-func TestRootPropagation(t *testing.T) {
-	for file, want := range map[string]string{
-		"systemd":     "shared",
-		"slave":       "slave",
-		"private":     "private",
-		"overmounted": "shared and slave",
-	} {
-		b, err := os.ReadFile(filepath.Join("testdata/mountinfo", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := rootPropagation(string(b)); got != want {
-			t.Errorf("%s: %q, want %q", file, got, want)
-		}
-	}
-	if got := rootPropagation("23 28 0:21 / /proc rw - proc proc rw\n"); got != "" {
-		t.Errorf("no / line: %q", got)
-	}
+func TestCheckPropagation(t *testing.T) {
 	if c := checkPropagation(""); c.Status != statusWarn {
 		t.Errorf("empty mountinfo: %+v", c)
-	}
-	// This machine's own mountinfo parses.
-	if got := rootPropagation(readFileOr("/proc/self/mountinfo")); got == "" {
-		t.Error("cannot find / in /proc/self/mountinfo")
 	}
 }
 
@@ -53,11 +34,11 @@ func findCheck(t *testing.T, checks []check, name string) check {
 func TestCheckPamd(t *testing.T) {
 	r := debian12(t, "sshd-enabled-wrong", "twice", "bad-options", "good")
 	// Enable su properly: su and su-l (which includes su) are both fine.
-	res, err := enablePAM(r, "su", []byte(r["su"]), nil)
+	res, err := pamconf.Enable(r, "su", []byte(r["su"]), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r["su"] = string(res.out)
+	r["su"] = string(res.Out)
 
 	checks, helpers := checkPamd(r, "/etc/pam.d")
 	if c := findCheck(t, checks, "service su"); c.Status != statusOK {
@@ -246,7 +227,7 @@ func TestCmdDoctor(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d, want 1; stderr %s", code, errs)
 	}
-	var rep doctorReport
+	var rep doctor.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -274,9 +255,117 @@ func TestCmdDoctor(t *testing.T) {
 // for.
 func TestStackCheckSystemd(t *testing.T) {
 	for service, want := range map[string]string{"systemd-user": statusWarn, "systemd-run0": statusWarn, "su": statusOK} {
-		c := stackCheck(stackProblem{service: service, entry: pamstack.Entry{File: service, Line: 3}}, nil, "")
+		c := stackCheck(pamconf.StackProblem{Service: service, Entry: pamstack.Entry{File: service, Line: 3}}, nil, "")
 		if c.Status != want || want == statusWarn && !strings.Contains(c.Message, "not isolated") {
 			t.Errorf("%s: %+v, want %s", service, c, want)
 		}
 	}
+}
+
+// enable and the door checks decide by StackProblem.Sound; doctor's report
+// on the same stack fails exactly when Sound is false.
+func TestSoundAgreesWithDoctor(t *testing.T) {
+	stacks := map[string]string{
+		"last":        "session required pam_unix.so\nsession required pam_unshare.so\n",
+		"sufficient":  "session sufficient pam_permit.so\nsession required pam_unshare.so\n",
+		"done":        "session [success=done default=ignore] pam_permit.so\nsession required pam_unshare.so\n",
+		"jump":        "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_unshare.so\n",
+		"inner jump":  "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_limits.so\nsession required pam_unshare.so\n",
+		"optional":    "session required pam_unix.so\nsession optional pam_unshare.so\n",
+		"ignored":     "session required pam_unix.so\nsession [default=ignore] pam_unshare.so\n",
+		"not last":    "session required pam_unshare.so\nsession required pam_unix.so\n",
+		"twice":       "session required pam_unshare.so\nsession required pam_unshare.so\n",
+		"via include": "session include inc\n",
+	}
+	sound := 0
+	for name, file := range stacks {
+		r := pamstack.Files{"x": file, "inc": "session required pam_unshare.so\n"}
+		p := mustStack(t, r, "x")
+		doctorOK := stackCheck(p, nil, "").Status != statusFail
+		if p.Sound() != doctorOK {
+			t.Errorf("%s: Sound %v, doctor passes %v", name, p.Sound(), doctorOK)
+		}
+		if doctorOK {
+			sound++
+		}
+	}
+	if sound != 3 {
+		t.Errorf("%d sound stacks, want 3 (last, inner jump, via include)", sound)
+	}
+}
+
+// The shapes of issue 9: enable refuses a stack in which libpam could skip
+// the module, naming the line, and doctor fails on each.
+func TestEnableRefusesSkippableStacks(t *testing.T) {
+	for _, tc := range []struct{ name, file, culprit string }{
+		{"sufficient", "session required pam_unix.so\nsession sufficient pam_permit.so\n", "x line 2"},
+		{"done", "session required pam_unix.so\nsession [success=done default=ignore] pam_permit.so\n", "x line 2"},
+		{"jump past the end", "session required pam_unix.so\nsession [success=1 default=ignore] pam_succeed_if.so quiet user ingroup admins\n", "x line 2"},
+		{"jump past the end, nothing before", "session [success=1 default=ignore] pam_succeed_if.so quiet user ingroup admins\n", "x line 1"},
+		{"sufficient in an included file", "session include inc\n", "inc line 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := pamstack.Files{"x": tc.file, "inc": "session sufficient pam_permit.so\n"}
+			_, err := pamconf.Enable(r, "x", []byte(tc.file), nil)
+			if err == nil || !strings.Contains(err.Error(), "("+tc.culprit+") can return") {
+				t.Errorf("want a refusal naming %s, got %v", tc.culprit, err)
+			}
+			// The same stack with the module already at its end: doctor.
+			r["x"] += "session required pam_unshare.so\n"
+			c := stackCheck(mustStack(t, r, "x"), nil, "")
+			if c.Status != statusFail || !strings.Contains(strings.Join(c.Details, "\n"), "("+tc.culprit+") can return") {
+				t.Errorf("doctor: %+v", c)
+			}
+		})
+	}
+	// A jump that lands inside the stack is fine.
+	r := pamstack.Files{"ok": "session [success=1 default=ignore] pam_succeed_if.so quiet\nsession required pam_limits.so\nsession required pam_env.so\n"}
+	if _, err := pamconf.Enable(r, "ok", []byte(r["ok"]), nil); err != nil {
+		t.Error(err)
+	}
+	r["ok"] += "session required pam_unshare.so\n"
+	if c := stackCheck(mustStack(t, r, "ok"), nil, ""); c.Status != statusOK {
+		t.Errorf("%+v", c)
+	}
+}
+
+// enable replaces an optional or [default=ignore] module line with a
+// required one; doctor fails on them.
+func TestEnableFixesModuleControl(t *testing.T) {
+	for _, control := range []string{"optional", "[default=ignore]", "sufficient"} {
+		in := "session required pam_unix.so\nsession " + control + " pam_unshare.so\n"
+		r := pamstack.Files{"x": in}
+		c := stackCheck(mustStack(t, r, "x"), nil, "")
+		if c.Status != statusFail || !strings.Contains(strings.Join(c.Details, "\n"), "(x line 2) can return") {
+			t.Errorf("%s: doctor: %+v", control, c)
+		}
+		res, err := pamconf.Enable(r, "x", []byte(in), nil)
+		if err != nil || !strings.HasSuffix(string(res.Out), "\nsession required pam_unshare.so\n") {
+			t.Errorf("%s: enable: %v\n%s", control, err, res.Out)
+		}
+	}
+}
+
+func mustStack(t *testing.T, r pamconf.Resolver, name string) pamconf.StackProblem {
+	t.Helper()
+	found, p, err := pamconf.CheckStack(r, name)
+	if err != nil || !found {
+		t.Fatalf("%s: found=%v err=%v", name, found, err)
+	}
+	return p
+}
+
+// debian12 loads the Debian 12 pam.d files in testdata/debian12, plus
+// extra files from testdata/fixtures (as internal/pamconf's tests do).
+func debian12(t *testing.T, extra ...string) pamstack.Files {
+	t.Helper()
+	r := pamstack.Files{}
+	err := r.Load("testdata/debian12")
+	if err == nil && len(extra) > 0 {
+		err = r.Load("testdata/fixtures", extra...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

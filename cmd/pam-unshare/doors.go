@@ -5,54 +5,18 @@ package main
 // doctor lists each door on its own line.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/guards"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
-
-// processService is a PAM service through which a user gets processes.
-type processService struct {
-	name string
-	what string // what runs through it, for messages
-	// auto: enable with no service names enables it. Graphical logins are
-	// left to the administrator: a desktop session under the module is
-	// untested.
-	auto bool
-}
-
-// processServices are the PAM services, on Debian and elsewhere, that start
-// processes for a user who asked for them.
-var processServices = []processService{
-	{"sshd", "ssh sessions", true},
-	{"login", "console logins", true},
-	{"remote", "telnet and rlogin logins", true},
-	{"su", "su sessions", true},
-	{"su-l", "su - and su -l sessions", true},
-	{"sudo", "sudo commands", true},
-	{"sudo-i", "sudo -i shells", true},
-	{"doas", "doas commands", true},
-	{"cron", "cron jobs", true},
-	{"crond", "cron jobs", true},
-	{"atd", "at and batch jobs", true},
-	{"gdm-password", "graphical sessions", false},
-	{"gdm-autologin", "graphical sessions", false},
-	{"gdm-fingerprint", "graphical sessions", false},
-	{"gdm-smartcard", "graphical sessions", false},
-	{"lightdm", "graphical sessions", false},
-	{"lightdm-autologin", "graphical sessions", false},
-	{"sddm", "graphical sessions", false},
-	{"sddm-autologin", "graphical sessions", false},
-	{"xdm", "graphical sessions", false},
-	{"lxdm", "graphical sessions", false},
-	{"xrdp-sesman", "remote desktop sessions", false},
-}
 
 // notDoors are services that start processes but are left out on purpose.
 var notDoors = map[string]string{
@@ -61,146 +25,19 @@ var notDoors = map[string]string{
 	"systemd-user": "the user manager's own session: the module returns PAM_IGNORE there; the user-manager guard covers it",
 }
 
-// serviceExists reports whether pamd has a file (or a symlink to one) for
-// the service.
-func serviceExists(pamd, name string) bool {
-	st, err := os.Stat(filepath.Join(pamd, name))
-	return err == nil && st.Mode().IsRegular()
-}
-
-// allProcessServices returns the services enable enables when given none:
-// each auto process service that pamd has.
-func allProcessServices(pamd string) []string {
-	var out []string
-	for _, s := range processServices {
-		if s.auto && serviceExists(pamd, s.name) {
-			out = append(out, s.name)
-		}
-	}
-	return out
-}
-
-// anyServiceRunsModule reports whether some service's session stack still
-// runs the module, and the first such service.
-func anyServiceRunsModule(r Resolver) (string, bool) {
-	names, _ := r.List()
-	for _, n := range names {
-		if found, _, err := checkStack(r, n); err == nil && found {
-			return n, true
-		}
-	}
-	return "", false
-}
-
-// pamdResolver is what planEdit needs: service files, and where the
-// distribution's defaults are.
-type pamdResolver interface {
-	Resolver
-	vendorFile(name string) string
-}
-
-// plannedResolver reads the planned contents of files already planned in
-// this run, and the files on disk otherwise.
-type plannedResolver struct {
-	dirResolver
-	planned map[string][]byte
-}
-
-func (p plannedResolver) Read(name string) ([]byte, error) {
-	if b, ok := p.planned[name]; ok {
-		return b, nil
-	}
-	return p.dirResolver.Read(name)
-}
-
-// planServices plans op for each service. A file is planned before the
-// files that include it, and each plan sees the planned contents of the
-// files before it, so that "enable su su-l" adds the module to su only:
-// su-l includes su, and the module must run once per session.
-func planServices(base dirResolver, pamd string, services []string, op string, modArgs []string) ([]edit, []error) {
-	r := plannedResolver{dirResolver: base, planned: map[string][]byte{}}
-	var edits []edit
-	var errs []error
-	for _, svc := range includedFirst(base, services) {
-		if op == "enable" {
-			if note, ok := isolatedThroughInclude(r, svc); ok {
-				edits = append(edits, edit{shown: filepath.Join(pamd, svc), res: enableResult{notes: []string{note}}})
-				continue
-			}
-		}
-		e, err := planEdit(r, pamd, svc, op, modArgs)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if e.res.changed {
-			r.planned[svc] = e.res.out
-		}
-		edits = append(edits, e)
-	}
-	return edits, errs
-}
-
-// includedFirst orders services so that one that another listed service
-// includes comes before it (su before su-l), keeping the order otherwise.
-func includedFirst(r Resolver, services []string) []string {
-	included := map[string]bool{}
-	for _, s := range services {
-		data, err := r.Read(s)
-		if err != nil {
-			continue
-		}
-		for _, l := range parsePAM(data) {
-			if l.IsInclude() && (l.Type == "session" || l.Type == "@include") {
-				included[l.Module] = true
-			}
-		}
-	}
-	var first, rest []string
-	for _, s := range services {
-		if included[s] {
-			first = append(first, s)
-		} else {
-			rest = append(rest, s)
-		}
-	}
-	return append(first, rest...)
-}
-
-// isolatedThroughInclude reports whether service name has no module line
-// of its own but runs the module, correctly placed, through a file it
-// includes; the note says which.
-func isolatedThroughInclude(r Resolver, name string) (string, bool) {
-	data, err := r.Read(name)
-	if err != nil {
-		return "", false
-	}
-	for _, l := range parsePAM(data) {
-		if isModuleLine(l) {
-			return "", false
-		}
-	}
-	found, p, err := checkStack(r, name)
-	if err != nil || !found || stackCheck(p, nil, "").Status == statusFail {
-		return "", false
-	}
-	return fmt.Sprintf("%s: isolated through %s line %d, which it includes (the module runs once per session)",
-		name, p.entry.File, p.entry.Line), true
-}
-
 // ---- doctor ---------------------------------------------------------------
 
 // doorChecks is doctor's "doors" section.
 func doorChecks(pamd string, root bool) []check {
 	var out []check
-	r := newDirResolver(pamd)
-	for _, s := range processServices {
-		if serviceExists(pamd, s.name) {
+	r := pamconf.NewDirResolver(pamd)
+	for _, s := range pamconf.ProcessServices {
+		if pamconf.ServiceExists(pamd, s.Name) {
 			out = append(out, serviceDoor(r, pamd, s))
 		}
 	}
 	for _, n := range sortedKeys(notDoors) {
-		if serviceExists(pamd, n) {
+		if pamconf.ServiceExists(pamd, n) {
 			out = append(out, check{Name: "PAM service " + n, Status: statusOK, Message: "left out: " + notDoors[n]})
 		}
 	}
@@ -220,55 +57,56 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // serviceDoor reports whether one process service isolates its sessions.
-func serviceDoor(r Resolver, pamd string, s processService) check {
-	c := check{Name: "PAM service " + s.name}
-	found, p, err := checkStack(r, s.name)
+func serviceDoor(r pamconf.Resolver, pamd string, s pamconf.ProcessService) check {
+	c := check{Name: "PAM service " + s.Name}
+	found, p, err := pamconf.CheckStack(r, s.Name)
 	switch {
 	case err != nil:
 		c.Status, c.Message = statusFail, "cannot read its session stack: "+err.Error()
 	case !found:
 		c.Status = statusFail
-		c.Message = fmt.Sprintf("not isolated: %s see every process on the host", s.what)
+		c.Message = fmt.Sprintf("not isolated: %s see every process on the host", s.What)
 		fix := progName + " enable"
-		if pamd != defaultPamd {
+		if pamd != pamconf.DefaultDir {
 			fix += " --pamd " + pamd
 		}
-		if !s.auto {
-			fix += " " + s.name + " (not enabled by default: a graphical session under the module is untested)"
+		if !s.Auto {
+			fix += " " + s.Name + " (not enabled by default: a graphical session under the module is untested)"
 		}
 		c.Details = []string{"fix: " + fix}
-	case stackCheck(p, nil, "").Status == statusFail:
+	case !p.Sound():
 		c.Status = statusFail
-		c.Message = fmt.Sprintf("%s is in its session stack but not safely (see \"service %s\" above)", moduleName, s.name)
+		c.Message = fmt.Sprintf("%s is in its session stack but not safely (see \"service %s\" above)", pamconf.ModuleName, s.Name)
 	default:
 		c.Status = statusOK
-		c.Message = fmt.Sprintf("isolated (%s line %d)", p.entry.File, p.entry.Line)
+		c.Message = fmt.Sprintf("isolated (%s line %d)", p.Entry.File, p.Entry.Line)
 	}
 	return c
 }
 
 // userManagerDoor reports the user-manager guard.
 func userManagerDoor() check {
-	c := check{Name: "user-manager guard"}
-	if !systemdBooted() {
+	guardPath := guards.Lookup(guards.UserManager).Path
+	c := check{Name: guards.UserManager}
+	if !guards.SystemdBooted() {
 		c.Status, c.Message = statusOK, "not booted with systemd: no systemd user manager"
 		return c
 	}
-	if v := systemdVersion(); v > 0 && v < minProtectProcSystemd {
+	if v := guards.SystemdVersion(); v > 0 && v < guards.MinProtectProcSystemd {
 		c.Status = statusFail
 		c.Message = fmt.Sprintf("systemd %d has no ProtectProc= (needs %d): systemd-run --user, user units and timers "+
-			"see every process, and this cannot be closed on this systemd", v, minProtectProcSystemd)
+			"see every process, and this cannot be closed on this systemd", v, guards.MinProtectProcSystemd)
 		return c
 	}
-	data, err := os.ReadFile(userManagerGuardPath)
+	data, err := os.ReadFile(guardPath)
 	if err != nil {
 		c.Status = statusFail
 		c.Message = "not installed: systemd-run --user, user units and timers see every process on the host"
-		c.Details = []string{"fix: " + progName + " enable (installs " + userManagerGuardPath + ")"}
+		c.Details = []string{"fix: " + progName + " enable (installs " + guardPath + ")"}
 		return c
 	}
 	if !strings.Contains(string(data), "\nProtectProc=invisible\n") {
-		c.Status, c.Message = statusFail, userManagerGuardPath+" does not set ProtectProc=invisible"
+		c.Status, c.Message = statusFail, guardPath+" does not set ProtectProc=invisible"
 		return c
 	}
 	// What systemd loaded, which differs until daemon-reload.
@@ -279,8 +117,8 @@ func userManagerDoor() check {
 		c.Details = []string{"fix: systemctl daemon-reload"}
 		return c
 	}
-	c.Status, c.Message = statusOK, "user managers get a /proc that shows only their user's processes ("+userManagerGuardPath+")"
-	if lagging := unguardedUserManagers(); len(lagging) > 0 {
+	c.Status, c.Message = statusOK, "user managers get a /proc that shows only their user's processes ("+guardPath+")"
+	if lagging := guards.UnguardedUserManagers(); len(lagging) > 0 {
 		c.Status = statusFail
 		c.Message = "user managers started before the guard still see every process: " + strings.Join(lagging, ", ")
 		c.Details = []string{"they pick it up when they restart: when the user's last session ends, " +
@@ -291,31 +129,31 @@ func userManagerDoor() check {
 
 // dbusDoor reports the D-Bus guard, asking the bus itself whether it bites.
 func dbusDoor(root bool) check {
-	c := check{Name: "D-Bus guard"}
-	h := guardHost{root: "/"}
-	if !h.dbusConfigured() {
+	guardPath := guards.Lookup(guards.DBus).Path
+	c := check{Name: guards.DBus}
+	if !guards.Live.DBusConfigured() {
 		c.Status, c.Message = statusOK, "no D-Bus system bus configured"
 		return c
 	}
 	if bus := runningBus(); bus != "" {
 		c.Details = append(c.Details, "system bus: "+bus)
 	}
-	if _, err := os.Stat(dbusGuardPath); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(guardPath); errors.Is(err, fs.ErrNotExist) {
 		c.Status = statusFail
 		c.Message = "not installed: systemctl status, loginctl user-status and busctl show every user's command lines"
-		c.Details = append(c.Details, "fix: "+progName+" enable (installs "+dbusGuardPath+")")
+		c.Details = append(c.Details, "fix: "+progName+" enable (installs "+guardPath+")")
 		return c
 	}
-	if !systemdBooted() {
+	if !guards.SystemdBooted() {
 		c.Status, c.Message = statusOK, "installed; no systemd on the bus to ask"
 		return c
 	}
 	if !root {
 		// As the caller: the probe is what this user could do.
-		denied, said, err := probeAsCaller()
+		denied, said, err := guards.ProbeDBus(false)
 		return dbusVerdict(c, denied, said, err, "this user")
 	}
-	denied, said, err := probeDBusGuard()
+	denied, said, err := guards.ProbeDBus(true)
 	return dbusVerdict(c, denied, said, err, "user nobody")
 }
 
@@ -328,24 +166,10 @@ func dbusVerdict(c check, denied bool, said string, err error, who string) check
 	default:
 		c.Status = statusFail
 		c.Message = "installed, but the bus still answers GetUnitProcesses to " + who
-		c.Details = append(c.Details, "the bus rejected or has not loaded "+dbusGuardPath+
+		c.Details = append(c.Details, "the bus rejected or has not loaded "+guards.Lookup(guards.DBus).Path+
 			": reload it (systemctl reload dbus) and look for the reason in its log (journalctl -u dbus)")
 	}
 	return c
-}
-
-// probeAsCaller is probeDBusGuard without changing identity.
-func probeAsCaller() (bool, string, error) {
-	out, err := exec.Command("busctl", "--system", "--timeout=10", "call", "org.freedesktop.systemd1",
-		"/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "GetUnitProcesses", "s", "init.scope").CombinedOutput()
-	said := strings.TrimSpace(string(out))
-	if err == nil {
-		return false, firstLine(said), nil
-	}
-	if strings.Contains(said, "Access denied") {
-		return true, firstLine(said), nil
-	}
-	return false, said, fmt.Errorf("busctl: %v: %s", err, said)
 }
 
 // runningBus names the system bus implementation that is running.
@@ -364,79 +188,15 @@ func runningBus() string {
 	return ""
 }
 
-// procMount is one procfs mount in a mountinfo file.
-type procMount struct {
-	point string
-	root  string // the directory of the procfs shown there ("/" or a subdirectory)
-	super string // super options: "rw,hidepid=invisible"
-}
-
-// procMounts returns the procfs mounts of a mountinfo file, in order.
-func procMounts(mountinfo string) []procMount {
-	var out []procMount
-	sc := bufio.NewScanner(strings.NewReader(mountinfo))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SRC SUPEROPTS
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 3 || g[0] != "proc" {
-			continue
-		}
-		out = append(out, procMount{point: unescapeMount(f[4]), root: unescapeMount(f[3]), super: g[2]})
-	}
-	return out
-}
-
-// unescapeMount undoes mountinfo's octal escapes ("\040" for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// procHidepid returns the hidepid= value of the procfs mounted at /proc in
-// a mountinfo file ("0" when it has none, "" when nothing is mounted there).
-func procHidepid(mountinfo string) string {
-	hp := ""
-	for _, m := range procMounts(mountinfo) {
-		if m.point != "/proc" {
-			continue
-		}
-		hp = "0"
-		for _, o := range strings.Split(m.super, ",") {
-			if v, ok := strings.CutPrefix(o, "hidepid="); ok {
-				hp = v
-			}
-		}
-	}
-	return hp
-}
-
 // foreignProcDoor reports procfs mounts other than /proc: a host /proc
 // bound into a chroot, or a second procfs instance.
 func foreignProcDoor(mountinfo string) check {
 	c := check{Name: "foreign procfs mounts"}
-	for _, m := range procMounts(mountinfo) {
-		if m.point == "/proc" {
+	for _, m := range procfs.ProcMounts(mountinfo) {
+		if m.Point == "/proc" {
 			continue
 		}
-		c.Details = append(c.Details, fmt.Sprintf("%s (procfs %s, %s)", m.point, m.root, m.super))
+		c.Details = append(c.Details, fmt.Sprintf("%s (procfs %s, %s)", m.Point, m.Root, m.Super))
 	}
 	if len(c.Details) == 0 {
 		c.Status, c.Message = statusOK, "none: /proc is the only procfs mount on the host"
@@ -452,7 +212,7 @@ func foreignProcDoor(mountinfo string) check {
 // not depend on it).
 func hidepidInfo(mountinfo string) check {
 	c := check{Name: "host /proc hidepid", Status: statusOK}
-	switch hp := procHidepid(mountinfo); hp {
+	switch hp := procfs.Hidepid(mountinfo); hp {
 	case "":
 		c.Status, c.Message = statusSkip, "no procfs at /proc"
 	case "0", "off":

@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/doctor"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 )
 
 // copyPamdMore is copyPamd plus Debian 12's cron, atd and doas files.
@@ -29,16 +31,16 @@ func TestEnableAllServices(t *testing.T) {
 	if !strings.Contains(errs, "su-l: isolated through su line") {
 		t.Errorf("no note about su-l:\n%s", errs)
 	}
-	r := newDirResolver(dir)
+	r := pamconf.NewDirResolver(dir)
 	for _, svc := range []string{"sshd", "login", "su", "su-l", "sudo", "sudo-i", "doas", "cron", "atd"} {
-		found, p, err := checkStack(r, svc)
+		found, p, err := pamconf.CheckStack(r, svc)
 		if err != nil || !found || stackCheck(p, nil, "").Status != statusOK {
 			t.Errorf("%s: found %v, %+v, %v", svc, found, p, err)
 		}
 	}
 	for _, svc := range []string{"su-l", "runuser", "runuser-l"} {
 		data, _ := os.ReadFile(filepath.Join(dir, svc))
-		if strings.Contains(string(data), moduleName) {
+		if strings.Contains(string(data), pamconf.ModuleName) {
 			t.Errorf("%s has its own module line:\n%s", svc, data)
 		}
 	}
@@ -60,7 +62,7 @@ func TestEnableAllServices(t *testing.T) {
 	if code, out, errs := run("disable", "--pamd", dir); code != 0 {
 		t.Fatalf("disable: exit %d\n%s%s", code, out, errs)
 	}
-	if left, _ := filesUsingModule(r); len(left) > 0 {
+	if left, _ := pamconf.FilesUsingModule(r); len(left) > 0 {
 		t.Errorf("still enabled: %v", left)
 	}
 }
@@ -71,7 +73,7 @@ func TestEnableSuAndSuL(t *testing.T) {
 	if code, out, errs := run("enable", "--pamd", dir, "su-l", "su"); code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
-	if found, p, err := checkStack(newDirResolver(dir), "su-l"); err != nil || !found || len(p.dups) > 0 || p.entry.File != "su" {
+	if found, p, err := pamconf.CheckStack(pamconf.NewDirResolver(dir), "su-l"); err != nil || !found || len(p.Dups) > 0 || p.Entry.File != "su" {
 		t.Errorf("su-l: %v %+v %v", found, p, err)
 	}
 }
@@ -90,7 +92,7 @@ func TestServiceDoorOpen(t *testing.T) {
 		}
 	}
 	code, out, _ := run("doctor", "--pamd", dir, "--json")
-	var rep doctorReport
+	var rep doctor.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -103,93 +105,6 @@ func TestServiceDoorOpen(t *testing.T) {
 	}
 }
 
-// dbus-daemon drops a whole policy file in which a rule names a member but
-// no interface; each rule must also name the destination, so the file
-// touches nothing but systemd's calls.
-func TestDBusGuardRules(t *testing.T) {
-	var doc struct {
-		Policies []struct {
-			Context string `xml:"context,attr"`
-			User    string `xml:"user,attr"`
-			Rules   []struct {
-				XMLName   xml.Name
-				Dest      string `xml:"send_destination,attr"`
-				Interface string `xml:"send_interface,attr"`
-				Member    string `xml:"send_member,attr"`
-			} `xml:",any"`
-		} `xml:"policy"`
-	}
-	d := xml.NewDecoder(strings.NewReader(dbusGuard()))
-	d.Strict = true
-	if err := d.Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
-	denied := map[string]bool{}
-	for _, p := range doc.Policies {
-		for _, r := range p.Rules {
-			if r.Dest != "org.freedesktop.systemd1" || r.Interface == "" || r.Member == "" {
-				t.Errorf("rule %+v: needs destination, interface and member", r)
-			}
-			if r.XMLName.Local == "deny" {
-				if p.Context != "default" {
-					t.Errorf("deny outside the default context: %+v", p)
-				}
-				denied[r.Interface+"."+r.Member] = true
-			} else if p.User != "root" {
-				t.Errorf("allow for %q", p.User)
-			}
-		}
-	}
-	for _, m := range []string{"Manager.GetUnitProcesses", "Service.GetProcesses", "Scope.GetProcesses",
-		"Slice.GetProcesses", "Socket.GetProcesses", "Mount.GetProcesses", "Swap.GetProcesses"} {
-		if !denied["org.freedesktop.systemd1."+m] {
-			t.Errorf("%s not denied", m)
-		}
-	}
-}
-
-// installGuards and removeGuards on a system tree other than this one
-// write and delete the files, and leave the drop-in directory only while
-// it holds something.
-func TestGuardFiles(t *testing.T) {
-	root := t.TempDir()
-	for _, d := range []string{"etc/systemd", "usr/share/dbus-1"} {
-		os.MkdirAll(filepath.Join(root, d), 0o755)
-	}
-	os.WriteFile(filepath.Join(root, "usr/share/dbus-1/system.conf"), []byte("<busconfig/>"), 0o644)
-	h := guardHost{root: root}
-	var out, errs strings.Builder
-	if err := installGuards(h, &out, &errs); err != nil {
-		t.Fatal(err, errs.String())
-	}
-	um, err := os.ReadFile(filepath.Join(root, userManagerGuardPath))
-	if err != nil || !strings.Contains(string(um), "\n[Service]\nProtectProc=invisible\n") {
-		t.Errorf("%s %v", um, err)
-	}
-	if st, err := os.Stat(filepath.Join(root, dbusGuardPath)); err != nil || st.Mode().Perm() != 0o644 {
-		t.Errorf("%v %v", st, err)
-	}
-	if err := removeGuards(h, &out, &errs); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{userManagerGuardPath, filepath.Dir(userManagerGuardPath), dbusGuardPath} {
-		if _, err := os.Stat(filepath.Join(root, p)); err == nil {
-			t.Errorf("%s left behind", p)
-		}
-	}
-
-	// Without systemd or D-Bus, nothing is installed and each is named.
-	bare := guardHost{root: t.TempDir()}
-	errs.Reset()
-	if err := installGuards(bare, &out, &errs); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(errs.String(), "user-manager guard not installed: no /etc/systemd") ||
-		!strings.Contains(errs.String(), "D-Bus guard not installed: no D-Bus") {
-		t.Errorf("%s", errs.String())
-	}
-}
-
 func TestProcMounts(t *testing.T) {
 	mi := `22 1 0:5 / / rw,relatime shared:1 - ext4 /dev/vda rw
 25 22 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:13 - proc proc rw,hidepid=invisible
@@ -197,9 +112,6 @@ func TestProcMounts(t *testing.T) {
 90 22 0:22 / /srv/chroot\040one/proc rw,relatime shared:13 - proc proc rw,hidepid=invisible
 91 22 0:60 / /mnt/p rw,relatime shared:40 - proc proc rw
 `
-	if hp := procHidepid(mi); hp != "invisible" {
-		t.Errorf("hidepid %q", hp)
-	}
 	c := foreignProcDoor(mi)
 	if c.Status != statusFail || len(c.Details) != 2 || !strings.HasPrefix(c.Details[0], "/srv/chroot one/proc ") ||
 		!strings.HasPrefix(c.Details[1], "/mnt/p ") {
@@ -207,8 +119,5 @@ func TestProcMounts(t *testing.T) {
 	}
 	if c := foreignProcDoor(strings.Join(strings.Split(mi, "\n")[:3], "\n")); c.Status != statusOK {
 		t.Errorf("%+v", c)
-	}
-	if hp := procHidepid("25 22 0:22 / /proc rw - proc proc rw\n"); hp != "0" {
-		t.Errorf("hidepid %q", hp)
 	}
 }

@@ -1,30 +1,18 @@
 package main
 
-// enable and disable: the file-system side of pamd.go.
+// enable and disable: flags, output and the guards; internal/pamconf plans
+// and writes the service files.
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/udiff"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 )
-
-// defaultPamd is where PAM reads service files.
-const defaultPamd = "/etc/pam.d"
-
-// edit is a planned change to one service file.
-type edit struct {
-	path   string // the file to write (symlinks resolved)
-	shown  string // the path as the user named it
-	before []byte
-	res    enableResult
-}
 
 func cmdEnable(args []string, stdout, stderr io.Writer) error {
 	return enableDisable("enable", args, stdout, stderr)
@@ -36,7 +24,7 @@ func cmdDisable(args []string, stdout, stderr io.Writer) error {
 
 func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags(name, stderr)
-	pamd := fs.String("pamd", defaultPamd, "edit PAM service files in `DIR`")
+	pamd := fs.String("pamd", pamconf.DefaultDir, "edit PAM service files in `DIR`")
 	dryRun := fs.Bool("dry-run", false, "print the changes as a unified diff and change nothing")
 	var opts *string
 	if name == "enable" {
@@ -52,11 +40,11 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 		return unitGuardCmd(name, services, *dryRun, *restart, stdout, stderr)
 	}
 	if len(services) == 0 {
-		// Every service through which a user gets processes (doors.go).
+		// Every service through which a user gets processes (pamconf.ProcessServices).
 		if name == "enable" {
-			services = allProcessServices(*pamd)
+			services = pamconf.AutoServices(*pamd)
 		} else {
-			if services, err = filesUsingModule(newDirResolver(*pamd)); err != nil {
+			if services, err = pamconf.FilesUsingModule(pamconf.NewDirResolver(*pamd)); err != nil {
 				return err
 			}
 		}
@@ -70,14 +58,14 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Backups an older release left in pam.d, where libpam reads them as
-	// services (backups.go).
-	if err := migrateBackups(*pamd, *dryRun, stdout); err != nil {
+	// services (pamconf.MigrateBackups).
+	if err := pamconf.MigrateBackups(*pamd, *dryRun, stdout); err != nil {
 		return err
 	}
 
 	// Plan every change first, so that one bad service changes nothing.
-	r := newDirResolver(*pamd)
-	edits, errs := planServices(r, *pamd, services, name, modArgs)
+	r := pamconf.NewDirResolver(*pamd)
+	edits, errs := pamconf.Plan(r, *pamd, services, name, modArgs)
 	if len(errs) > 0 {
 		for _, err := range errs[:len(errs)-1] {
 			fmt.Fprintf(stderr, "%s: %v\n", progName, err)
@@ -89,31 +77,31 @@ func enableDisable(name string, args []string, stdout, stderr io.Writer) error {
 	}
 
 	for _, e := range edits {
-		for _, n := range e.res.notes {
+		for _, n := range e.Result.Notes {
 			fmt.Fprintln(stderr, n)
 		}
-		if !e.res.changed {
+		if !e.Result.Changed {
 			continue
 		}
 		if *dryRun {
-			fmt.Fprint(stdout, unifiedDiff(e.shown, e.shown, e.before, e.res.out))
+			fmt.Fprint(stdout, udiff.Unified(e.Shown, e.Shown, e.Before, e.Result.Out))
 			continue
 		}
-		bak := backupPath(*pamd, filepath.Base(e.shown))
-		if err := writeService(e.path, bak, *pamd, e.res.out); err != nil {
+		bak := pamconf.BackupPath(*pamd, filepath.Base(e.Shown))
+		if err := pamconf.WriteService(e.Path, bak, *pamd, e.Result.Out); err != nil {
 			return err
 		}
 		verb := "enabled in"
 		if name == "disable" {
 			verb = "disabled in"
 		}
-		fmt.Fprintf(stdout, "%s %s %s (previous version: %s)\n", moduleName, verb, e.shown, bak)
+		fmt.Fprintf(stdout, "%s %s %s (previous version: %s)\n", pamconf.ModuleName, verb, e.Shown, bak)
 	}
 	if err := updateGuards(name, *pamd, r, *dryRun, stdout, stderr); err != nil {
 		return err
 	}
 	// disable changes the next sessions only: say what is still running.
-	if name == "disable" && !*dryRun && *pamd == defaultPamd {
+	if name == "disable" && !*dryRun && *pamd == pamconf.DefaultDir {
 		if note := liveNote(liveSessions(r)); note != "" {
 			fmt.Fprintln(stderr, note)
 		}
@@ -132,101 +120,4 @@ func moduleOptions(s string) ([]string, error) {
 		return nil, fmt.Errorf("--options: %v", err)
 	}
 	return args, nil
-}
-
-// planEdit reads one service file and computes its new contents.
-func planEdit(r pamdResolver, pamd, svc, op string, modArgs []string) (edit, error) {
-	if svc == "" || strings.ContainsRune(svc, '/') || svc == "." || svc == ".." {
-		return edit{}, fmt.Errorf("%q is not a service name (a file name in %s)", svc, pamd)
-	}
-	shown := filepath.Join(pamd, svc)
-	path, err := filepath.EvalSymlinks(shown)
-	if errors.Is(err, fs.ErrNotExist) {
-		if v := r.vendorFile(svc); v != "" {
-			return edit{}, fmt.Errorf("service %q has no %s, only the distribution's default %s; "+
-				"copy it to %s (which then takes its place) and run %s again", svc, shown, v, shown, op)
-		}
-		return edit{}, fmt.Errorf("unknown service %q: %s does not exist", svc, shown)
-	}
-	if err != nil {
-		return edit{}, err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return edit{}, err
-	}
-	var res enableResult
-	if op == "enable" {
-		res, err = enablePAM(r, svc, data, modArgs)
-	} else {
-		res, err = disablePAM(r, svc, data)
-	}
-	if err != nil {
-		return edit{}, err
-	}
-	return edit{path: path, shown: shown, before: data, res: res}, nil
-}
-
-// writeService replaces path with data atomically: a temporary file in the
-// same directory with the old file's mode and owner, renamed over it. The old
-// contents are kept in bak, in the backup directory of pamd.
-func writeService(path, bak, pamd string, data []byte) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := makeBackupDir(pamd); err != nil {
-		return err
-	}
-	if err := writeAtomic(bak, old, st); err != nil {
-		return fmt.Errorf("keeping a backup: %w", err)
-	}
-	return writeAtomic(path, data, st)
-}
-
-// writeAtomic writes data to path through a temporary file, with the mode
-// and owner of like.
-func writeAtomic(path string, data []byte, like os.FileInfo) (err error) {
-	dir, base := filepath.Dir(path), filepath.Base(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(like.Mode().Perm()); err != nil {
-		return err
-	}
-	if sys, ok := like.Sys().(*syscall.Stat_t); ok {
-		if err = f.Chown(int(sys.Uid), int(sys.Gid)); err != nil && os.Geteuid() == 0 {
-			return err
-		}
-		err = nil // not root: the file keeps our own ids, which is all we can do
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

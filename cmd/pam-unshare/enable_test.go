@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 )
 
 // copyPamd copies testdata/debian12 into a temporary directory.
@@ -67,13 +67,13 @@ func TestCmdEnableDisable(t *testing.T) {
 	if st, _ := os.Stat(su); st.Mode().Perm() != 0o640 {
 		t.Errorf("mode %v, want 0640 kept", st.Mode().Perm())
 	}
-	if bak, err := os.ReadFile(backupPath(dir, "su")); err != nil || !bytes.Equal(bak, orig) {
+	if bak, err := os.ReadFile(pamconf.BackupPath(dir, "su")); err != nil || !bytes.Equal(bak, orig) {
 		t.Errorf("backup: %v", err)
 	}
 	if !strings.Contains(out, "(previous version: "+dir+".pam-unshare-backups/su.bak)") {
 		t.Errorf("output does not name the backup: %s", out)
 	}
-	if st, err := os.Stat(backupDirFor(dir)); err != nil || st.Mode().Perm() != 0o700 {
+	if st, err := os.Stat(pamconf.BackupDir(dir)); err != nil || st.Mode().Perm() != 0o700 {
 		t.Errorf("backup directory: %v %v, want mode 0700", st, err)
 	}
 	// No temporary files and no backups left in the PAM directory, where
@@ -92,7 +92,7 @@ func TestCmdEnableDisable(t *testing.T) {
 	}
 
 	// The backup is not a service, and doctor's scan must not see it.
-	if names, _ := newDirResolver(dir).List(); strings.Contains(strings.Join(names, " "), backupSuffix) {
+	if names, _ := pamconf.NewDirResolver(dir).List(); strings.Contains(strings.Join(names, " "), pamconf.BackupSuffix) {
 		t.Errorf("List includes backups: %v", names)
 	}
 
@@ -124,7 +124,7 @@ func TestCmdEnableDryRun(t *testing.T) {
 	if now, _ := os.ReadFile(sudo); !bytes.Equal(now, orig) {
 		t.Error("dry run changed the file")
 	}
-	if _, err := os.Stat(backupDirFor(dir)); err == nil {
+	if _, err := os.Stat(pamconf.BackupDir(dir)); err == nil {
 		t.Error("dry run made the backup directory")
 	}
 	// The diff applies with patch(1), when it is installed.
@@ -181,7 +181,7 @@ func TestCmdEnableFollowsSymlink(t *testing.T) {
 	if st, _ := os.Lstat(filepath.Join(dir, "su")); st.Mode()&os.ModeSymlink == 0 {
 		t.Error("the symlink was replaced by a file")
 	}
-	if now, _ := os.ReadFile(real); !bytes.Contains(now, []byte(moduleName)) {
+	if now, _ := os.ReadFile(real); !bytes.Contains(now, []byte(pamconf.ModuleName)) {
 		t.Error("the symlink's target was not edited")
 	}
 }
@@ -205,7 +205,7 @@ func TestCmdEnableKeepsOwner(t *testing.T) {
 	if code, _, errs := run("enable", "--pamd", dir, "su"); code != 0 {
 		t.Fatal(errs)
 	}
-	for _, p := range []string{su, backupPath(dir, "su")} {
+	for _, p := range []string{su, pamconf.BackupPath(dir, "su")} {
 		st, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -216,82 +216,49 @@ func TestCmdEnableKeepsOwner(t *testing.T) {
 	}
 }
 
-func TestVendorDir(t *testing.T) {
-	etc, vendor := t.TempDir(), t.TempDir()
-	writeFile(t, filepath.Join(vendor, "login"), "session required pam_limits.so\n@include common-session\n")
-	writeFile(t, filepath.Join(vendor, "common-session"), "session required pam_unix.so\n")
-	writeFile(t, filepath.Join(etc, "su"), "session include login\n")
-	r := dirResolver{etc, vendor}
-	if names, _ := r.List(); strings.Join(names, " ") != "common-session login su" {
-		t.Errorf("List: %q", names)
-	}
-	stack, err := pamstack.Load(r, "su")
-	if err != nil || len(stack.Entries) != 2 || stack.Entries[1].Module != "pam_unix.so" {
-		t.Errorf("su stack through the vendor dir: %v %v", stack, err)
-	}
-	_, err = planEdit(r, etc, "login", "enable", nil)
-	if err == nil || !strings.Contains(err.Error(), "only the distribution's default "+filepath.Join(vendor, "login")) {
-		t.Errorf("enable login: %v", err)
-	}
-}
-
-func TestBackupDirFor(t *testing.T) {
-	for pamd, want := range map[string]string{
-		"/etc/pam.d":       "/var/backups/pam-unshare",
-		"/etc/pam.d/":      "/var/backups/pam-unshare",
-		"/mnt/etc/pam.d":   "/mnt/var/backups/pam-unshare",
-		"/tmp/x/pamd":      "/tmp/x/pamd.pam-unshare-backups",
-		"/tmp/x/my/pam.d/": "/tmp/x/my/pam.d.pam-unshare-backups",
-	} {
-		if got := backupDirFor(pamd); got != want {
-			t.Errorf("backupDirFor(%q) = %q, want %q", pamd, got, want)
-		}
-	}
-}
-
 // Backups an older release left in pam.d move to the backup directory, by
 // enable/disable and by __migrate-backups; a newer backup already there wins.
 func TestMigrateBackups(t *testing.T) {
 	dir := copyPamd(t)
-	writeFile(t, filepath.Join(dir, "su"+backupSuffix), "old su\n")
-	writeFile(t, filepath.Join(dir, "sshd"+backupSuffix), "old sshd\n")
-	if err := os.Chmod(filepath.Join(dir, "sshd"+backupSuffix), 0o600); err != nil {
+	writeFile(t, filepath.Join(dir, "su"+pamconf.BackupSuffix), "old su\n")
+	writeFile(t, filepath.Join(dir, "sshd"+pamconf.BackupSuffix), "old sshd\n")
+	if err := os.Chmod(filepath.Join(dir, "sshd"+pamconf.BackupSuffix), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ := run("disable", "--dry-run", "--pamd", dir)
-	if code != 0 || !strings.Contains(out, "would move "+filepath.Join(dir, "su"+backupSuffix)) {
+	if code != 0 || !strings.Contains(out, "would move "+filepath.Join(dir, "su"+pamconf.BackupSuffix)) {
 		t.Errorf("disable --dry-run: %d %q", code, out)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "su"+backupSuffix)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "su"+pamconf.BackupSuffix)); err != nil {
 		t.Error("dry run moved a backup")
 	}
-	if err := os.MkdirAll(backupDirFor(dir), 0o700); err != nil {
+	if err := os.MkdirAll(pamconf.BackupDir(dir), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, backupPath(dir, "sshd"), "newer sshd\n")
+	writeFile(t, pamconf.BackupPath(dir, "sshd"), "newer sshd\n")
 	code, out, errs := run(migrateBackupsCmd, "--pamd", dir)
 	if code != 0 {
 		t.Fatalf("%s: %d %s", migrateBackupsCmd, code, errs)
 	}
 	t.Log(out)
-	if m, _ := filepath.Glob(filepath.Join(dir, "*"+backupSuffix)); len(m) > 0 {
+	if m, _ := filepath.Glob(filepath.Join(dir, "*"+pamconf.BackupSuffix)); len(m) > 0 {
 		t.Errorf("left in the PAM directory: %v", m)
 	}
-	if b, _ := os.ReadFile(backupPath(dir, "su")); string(b) != "old su\n" {
+	if b, _ := os.ReadFile(pamconf.BackupPath(dir, "su")); string(b) != "old su\n" {
 		t.Errorf("su backup: %q", b)
 	}
-	if b, _ := os.ReadFile(backupPath(dir, "sshd")); string(b) != "newer sshd\n" {
+	if b, _ := os.ReadFile(pamconf.BackupPath(dir, "sshd")); string(b) != "newer sshd\n" {
 		t.Errorf("sshd backup: %q, want the newer one kept", b)
 	}
 	// enable moves them too, before it makes its own.
-	writeFile(t, filepath.Join(dir, "sudo"+backupSuffix), "old sudo\n")
+	writeFile(t, filepath.Join(dir, "sudo"+pamconf.BackupSuffix), "old sudo\n")
 	if code, _, errs := run("enable", "--pamd", dir, "su"); code != 0 {
 		t.Fatal(errs)
 	}
-	if b, _ := os.ReadFile(backupPath(dir, "sudo")); string(b) != "old sudo\n" {
+	if b, _ := os.ReadFile(pamconf.BackupPath(dir, "sudo")); string(b) != "old sudo\n" {
 		t.Errorf("sudo backup after enable: %q", b)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "sudo"+backupSuffix)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "sudo"+pamconf.BackupSuffix)); err == nil {
 		t.Error("enable left the old backup in the PAM directory")
 	}
 	// Nothing to move, or no directory at all: success.

@@ -17,6 +17,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/guards"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
 
 // Capabilities that let a process see or become what hidepid= hides:
@@ -27,19 +31,6 @@ const (
 	capSysPtrace = 19
 	capSysAdmin  = 21
 )
-
-// liveDoor is one group of processes that see every process on the host.
-type liveDoor struct {
-	Group     string   `json:"group"`          // "unit php-fpm.service", or "parent 812 (exe /usr/bin/foo)"
-	Unit      string   `json:"unit,omitempty"` // the systemd unit, from the cgroup
-	Count     int      `json:"processes"`
-	Users     []string `json:"users"`
-	PIDs      []int    `json:"pids"`
-	Example   string   `json:"example"` // one command line, to recognise the group
-	System    bool     `json:"system_accounts_only"`
-	Fix       string   `json:"fix"`
-	GuardUnit string   `json:"guard_unit,omitempty"` // the unit to pass to enable --unit
-}
 
 // hostProc is what the live check reads about one process besides
 // procInfo.
@@ -81,8 +72,8 @@ func liveHostEnv(pamd string) hostEnv {
 	if err != nil {
 		hostNS, _ = os.Readlink("/proc/self/ns/pid")
 	}
-	r := newDirResolver(pamd)
-	_, umErr := os.Stat(userManagerGuardPath)
+	r := pamconf.NewDirResolver(pamd)
+	_, umErr := os.Stat(guards.Lookup(guards.UserManager).Path)
 	return hostEnv{
 		proc:      "/proc",
 		hostPidNS: hostNS,
@@ -92,8 +83,8 @@ func liveHostEnv(pamd string) hostEnv {
 			return sessionServiceOf(readFileOr(filepath.Join("/run/systemd/sessions", id)))
 		},
 		moduleRuns: func(svc string) bool {
-			found, p, err := checkStack(r, svc)
-			return err == nil && found && stackCheck(p, nil, "").Status != statusFail
+			found, p, err := pamconf.CheckStack(r, svc)
+			return err == nil && found && p.Sound()
 		},
 		unitGuarded: func(unit string) bool {
 			_, err := os.Stat(unitGuardPath(unit))
@@ -149,9 +140,9 @@ func readHostProcs(proc string) ([]hostProc, error) {
 		dir := filepath.Join(proc, strconv.Itoa(p.pid))
 		h := hostProc{procInfo: p}
 		status := readFileOr(filepath.Join(dir, "status"))
-		h.gids = append(parseInts(statusValue(status, "Gid")), parseInts(statusValue(status, "Groups"))...)
-		h.capPrm, _ = strconv.ParseUint(statusValue(status, "CapPrm"), 16, 64)
-		h.capEff, _ = strconv.ParseUint(statusValue(status, "CapEff"), 16, 64)
+		h.gids = append(procfs.Ints(procfs.StatusValue(status, "Gid")), procfs.Ints(procfs.StatusValue(status, "Groups"))...)
+		h.capPrm, _ = strconv.ParseUint(procfs.StatusValue(status, "CapPrm"), 16, 64)
+		h.capEff, _ = strconv.ParseUint(procfs.StatusValue(status, "CapEff"), 16, 64)
 		h.cgroup = readFileOr(filepath.Join(dir, "cgroup"))
 		h.mountinfo = readFileOr(filepath.Join(dir, "mountinfo"))
 		h.owner = -1
@@ -165,17 +156,6 @@ func readHostProcs(proc string) ([]hostProc, error) {
 		out = append(out, h)
 	}
 	return out, nil
-}
-
-// statusValue returns the value of one "Key:\tvalue" line of
-// /proc/PID/status, trimmed ("" when absent).
-func statusValue(status, key string) string {
-	for _, l := range strings.Split(status, "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && k == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // privileged reports whether a process is root or can act as root, or pass
@@ -220,13 +200,11 @@ func (p hostProc) sdPam() bool {
 // shows every process to a reader with groups gids; why says how.
 func procShowsAll(super string, gids []int) (bool, string) {
 	hidepid, gid := "0", -1
-	for _, o := range strings.Split(super, ",") {
-		if v, ok := strings.CutPrefix(o, "hidepid="); ok {
-			hidepid = v
-		}
-		if v, ok := strings.CutPrefix(o, "gid="); ok {
-			gid, _ = strconv.Atoi(v)
-		}
+	if v, ok := procfs.Option(super, "hidepid"); ok {
+		hidepid = v
+	}
+	if v, ok := procfs.Option(super, "gid"); ok {
+		gid, _ = strconv.Atoi(v)
 	}
 	switch hidepid {
 	case "0", "off":
@@ -245,18 +223,18 @@ func procShowsAll(super string, gids []int) (bool, string) {
 // shows it every process ("/proc (no hidepid=)"), or "".
 // A procfs mounted on top of another at the same point (ProtectProc=
 // mounts its own over /proc) hides the one below: the last line for a
-// mount point wins, as in procHidepid.
+// mount point wins, as in procfs.Hidepid.
 func openProc(p hostProc) string {
-	top := map[string]procMount{}
+	top := map[string]procfs.Mount{}
 	var points []string
-	for _, m := range procMounts(p.mountinfo) {
-		if _, ok := top[m.point]; !ok {
-			points = append(points, m.point)
+	for _, m := range procfs.ProcMounts(p.mountinfo) {
+		if _, ok := top[m.Point]; !ok {
+			points = append(points, m.Point)
 		}
-		top[m.point] = m
+		top[m.Point] = m
 	}
 	for _, pt := range points {
-		if all, why := procShowsAll(top[pt].super, p.gids); all {
+		if all, why := procShowsAll(top[pt].Super, p.gids); all {
 			return pt + " (" + why + ")"
 		}
 	}

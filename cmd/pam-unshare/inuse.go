@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 )
 
 // inUseCmd is the hidden command that the deb prerm, the RPM %preun and
@@ -18,46 +20,22 @@ const inUseCmd = "__in-use"
 
 func cmdInUse(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags(inUseCmd, stderr)
-	pamd := fs.String("pamd", defaultPamd, "read PAM service files in `DIR`")
+	pamd := fs.String("pamd", pamconf.DefaultDir, "read PAM service files in `DIR`")
 	if err := parseFlagsOnly(fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	files, err := filesUsingModule(dirResolver{*pamd})
+	files, err := pamconf.FilesUsingModule(pamconf.DirResolver{*pamd})
 	if err != nil {
 		return err // exit 1: the removal is refused when we cannot tell
 	}
 	if len(files) == 0 {
 		return nil
 	}
-	fmt.Fprintf(stderr, "%s: %s is still enabled in:\n", progName, moduleName)
+	fmt.Fprintf(stderr, "%s: %s is still enabled in:\n", progName, pamconf.ModuleName)
 	for _, f := range files {
 		fmt.Fprintf(stderr, "    %s\n", filepath.Join(*pamd, f))
 	}
 	fmt.Fprintf(stderr, "%s: run \"%s disable SERVICE...\" for those files first; "+
 		"removing the module now would make their sessions fail.\n", progName, progName)
 	return exitError(1)
-}
-
-// filesUsingModule lists the service files with a session line of the
-// module of their own (includes are listed as the files they name).
-// Backups and package-manager leftovers are not services (see skipName).
-func filesUsingModule(r Resolver) ([]string, error) {
-	names, err := r.List()
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, n := range names {
-		data, err := r.Read(n)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range parsePAM(data) {
-			if isModuleLine(l) {
-				out = append(out, n)
-				break
-			}
-		}
-	}
-	return out, nil
 }

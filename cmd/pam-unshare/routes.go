@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 )
 
 // ---- sshd -------------------------------------------------------------------
@@ -206,10 +208,10 @@ func liveSudoRoutes(pamd string) []check {
 		return []check{{Name: "route sudo", Status: statusOK, Message: "no /etc/sudoers"}}
 	}
 	lines, errs := readSudoers(liveSudoersFS, "/etc/sudoers", 0)
-	r := newDirResolver(pamd)
+	r := pamconf.NewDirResolver(pamd)
 	out := sudoRoutes(lines, func(svc string) bool {
-		found, p, err := checkStack(r, svc)
-		return err == nil && found && stackCheck(p, nil, "").Status != statusFail
+		found, p, err := pamconf.CheckStack(r, svc)
+		return err == nil && found && p.Sound()
 	})
 	for _, e := range errs {
 		out = append(out, check{Name: "route sudo", Status: statusSkip, Message: "cannot read sudoers: " + e.Error()})

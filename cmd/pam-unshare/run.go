@@ -15,13 +15,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/plan"
@@ -332,7 +332,7 @@ const probeInsideCmd = "__probe-inside"
 func cmdProbeInside(_ []string, stdout, _ io.Writer) error {
 	pid := os.Getpid()
 	self, _ := os.Readlink("/proc/self")
-	pids, err := procPIDs("/proc")
+	pids, err := procfs.PIDs("/proc")
 	if err != nil {
 		fmt.Fprintln(stdout, err)
 		return exitError(1)
@@ -343,20 +343,4 @@ func cmdProbeInside(_ []string, stdout, _ io.Writer) error {
 		return exitError(1)
 	}
 	return nil
-}
-
-// procPIDs lists the process directories of a proc mount.
-func procPIDs(proc string) ([]int, error) {
-	ents, err := os.ReadDir(proc)
-	if err != nil {
-		return nil, err
-	}
-	var pids []int
-	for _, e := range ents {
-		if n, err := strconv.Atoi(e.Name()); err == nil {
-			pids = append(pids, n)
-		}
-	}
-	sort.Ints(pids)
-	return pids, nil
 }

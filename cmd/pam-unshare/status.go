@@ -16,6 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 	"github.com/pam-unshare/pam-unshare/nsinit"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 )
@@ -60,16 +62,16 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", stderr)
 	asJSON := fs.Bool("json", false, "print the sessions as JSON")
 	helper := fs.String("helper", nsinit.DefaultHelperPath, "count processes of the helper at `PATH`, besides those the service files name")
-	pamd := fs.String("pamd", defaultPamd, "read the helper= options of the service files in `DIR`")
+	pamd := fs.String("pamd", pamconf.DefaultDir, "read the helper= options of the service files in `DIR`")
 	if err := parseFlagsOnly(fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	helpers := helperPaths(newDirResolver(*pamd), *helper)
+	helpers := helperPaths(pamconf.NewDirResolver(*pamd), *helper)
 	procs, err := readProcs("/proc")
 	if err != nil {
 		return err
 	}
-	uptime, err := readUptime("/proc/uptime")
+	uptime, err := procfs.Uptime("/proc/uptime")
 	if err != nil {
 		return err
 	}
@@ -145,7 +147,7 @@ func formatAge(d time.Duration) string {
 // and every helper= of a pam_unshare.so line in the service files, each
 // also with its symbolic links resolved, since /proc/PID/exe shows the
 // file that was executed.
-func helperPaths(r Resolver, helper string) map[string]bool {
+func helperPaths(r pamconf.Resolver, helper string) map[string]bool {
 	paths := []string{helper}
 	if names, err := r.List(); err == nil {
 		for _, n := range names {
@@ -153,8 +155,8 @@ func helperPaths(r Resolver, helper string) map[string]bool {
 			if err != nil {
 				continue
 			}
-			for _, l := range parsePAM(data) {
-				if o, err := options.Parse(l.Args); isModuleLine(l) && err == nil && o.Helper != "" {
+			for _, l := range pamconf.Parse(data) {
+				if o, err := options.Parse(l.Args); pamconf.IsModuleLine(l) && err == nil && o.Helper != "" {
 					paths = append(paths, o.Helper)
 				}
 			}
@@ -239,7 +241,7 @@ func findSessions(procs []procInfo, helpers map[string]bool, uptime float64) []s
 // readProcs reads every process of a proc mount. Processes that exit while
 // it reads, or that it may not read, are skipped or read in part.
 func readProcs(proc string) ([]procInfo, error) {
-	pids, err := procPIDs(proc)
+	pids, err := procfs.PIDs(proc)
 	if err != nil {
 		return nil, err
 	}
@@ -260,99 +262,17 @@ func readProc(dir string, pid int) (procInfo, bool) {
 	if err != nil {
 		return p, false
 	}
-	p.comm, p.nsPID, p.uids = parseStatus(string(status))
+	p.comm, p.nsPID, p.uids = procfs.ParseStatus(string(status))
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil {
 		return p, false
 	}
-	p.start = parseStartTime(string(stat))
-	p.ppid = parsePPID(string(stat))
+	p.start = procfs.StartTime(string(stat))
+	p.ppid = procfs.PPID(string(stat))
 	if cl, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
-		p.cmdline = splitCmdline(cl)
+		p.cmdline = procfs.SplitCmdline(cl)
 	}
 	p.exe, _ = os.Readlink(filepath.Join(dir, "exe"))
 	p.pidNS, _ = os.Readlink(filepath.Join(dir, "ns", "pid"))
 	return p, true
-}
-
-// parseStatus returns the Name:, NSpid: and Uid: fields of
-// /proc/PID/status. A field that does not parse is returned empty.
-func parseStatus(s string) (comm string, nsPID, uids []int) {
-	for _, line := range strings.Split(s, "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "Name":
-			comm = strings.TrimSpace(v)
-		case "NSpid":
-			nsPID = parseInts(v)
-		case "Uid":
-			uids = parseInts(v)
-		}
-	}
-	return comm, nsPID, uids
-}
-
-// parseInts parses blank-separated decimal numbers; nil if any is not one.
-func parseInts(s string) []int {
-	var out []int
-	for _, f := range strings.Fields(s) {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			return nil
-		}
-		out = append(out, n)
-	}
-	return out
-}
-
-// statField returns field n (numbered from 1, as in proc(5)) of a
-// /proc/PID/stat line, n >= 3, or "" if the line has no such field. comm,
-// field 2, may contain spaces and parentheses, so fields are counted after
-// the last ')'.
-func statField(stat string, n int) string {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
-	if n < 3 || n-3 >= len(f) {
-		return ""
-	}
-	return f[n-3]
-}
-
-// parseStartTime returns field 22 (starttime) of /proc/PID/stat, 0 if absent.
-func parseStartTime(stat string) int64 {
-	n, _ := strconv.ParseInt(statField(stat, 22), 10, 64)
-	return n
-}
-
-// parsePPID returns field 4 (ppid) of /proc/PID/stat, 0 if absent.
-func parsePPID(stat string) int {
-	n, _ := strconv.Atoi(statField(stat, 4))
-	return n
-}
-
-func splitCmdline(b []byte) []string {
-	s := strings.TrimRight(string(b), "\x00")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\x00")
-}
-
-// readUptime returns the first number of /proc/uptime.
-func readUptime(path string) (float64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0, fmt.Errorf("%s: empty", path)
-	}
-	return strconv.ParseFloat(f[0], 64)
 }

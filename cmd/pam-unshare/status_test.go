@@ -11,6 +11,8 @@ import (
 
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 	"github.com/pam-unshare/pam-unshare/nsinit"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/procfs"
 )
 
 // fakeProc describes one process of a fake /proc.
@@ -99,7 +101,7 @@ func TestFindSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := readUptime(filepath.Join(root, "uptime"))
+	up, err := procfs.Uptime(filepath.Join(root, "uptime"))
 	if err != nil || up != 1000.5 {
 		t.Fatalf("uptime %v %v", up, err)
 	}
@@ -145,17 +147,7 @@ func TestHelperPaths(t *testing.T) {
 }
 
 func TestParseStat(t *testing.T) {
-	stat := "1234 (a) b) (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 2473984 100\n"
-	if got := parseStartTime(stat); got != 98765 {
-		t.Errorf("start time %d", got)
-	}
-	if got := parsePPID(stat); got != 1 {
-		t.Errorf("ppid %d", got)
-	}
-	comm, ns, uids := parseStatus("Name:\tpam_unshare\nUid:\t1000\t0\t0\t0\nNSpid:\t4242\t7\t1\n")
-	if comm != "pam_unshare" || fmt.Sprint(ns) != "[4242 7 1]" || fmt.Sprint(uids) != "[1000 0 0 0]" {
-		t.Errorf("%q %v %v", comm, ns, uids)
-	}
+	_, ns, uids := procfs.ParseStatus("Name:\tpam_unshare\nUid:\t1000\t0\t0\t0\nNSpid:\t4242\t7\t1\n")
 	// A real user ID other than 0 is not a helper, whatever else matches.
 	p := procInfo{comm: nsinit.HelperComm, nsPID: ns, uids: uids, exe: testHelper}
 	if isHelper(p, map[string]bool{testHelper: true}) {

@@ -15,6 +15,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/atomicfile"
 )
 
 // unitGuardDir is where the unit guard's drop-ins go.
@@ -29,7 +31,7 @@ const unitGuardFile = "pam-unshare.conf"
 // CAP_SYS_PTRACE) sees only that user's processes. Nothing else is needed:
 // measured with a service with User= and with a root master that forks
 // setuid workers (test/vm/hostwide.sh). ProcSubset=pid is left out for the
-// reason given at userManagerGuard.
+// reason given at userManagerGuard (internal/guards).
 const unitGuard = `# Installed by "pam-unshare enable --unit", removed by "pam-unshare disable --unit".
 # The unit's processes get a private /proc with hidepid=invisible: those
 # that run as a user see only that user's processes. See pam-unshare(8),
@@ -114,7 +116,7 @@ func unitGuards(h unitGuardHost, op string, units []string, dryRun, restart bool
 				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 					return err
 				}
-				if err := writeAtomic(p, []byte(unitGuard), fileMode(0o644)); err != nil {
+				if err := atomicfile.Write(p, []byte(unitGuard), atomicfile.Mode(0o644)); err != nil {
 					return err
 				}
 				fmt.Fprintf(stdout, "unit guard installed: %s\n", p)

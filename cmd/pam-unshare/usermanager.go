@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/plan"
 )
@@ -53,15 +54,15 @@ type moduleService struct {
 
 // moduleServices lists the services whose session stack runs the module
 // with valid arguments (invalid ones are the pam.d checks' business).
-func moduleServices(r Resolver) []moduleService {
+func moduleServices(r pamconf.Resolver) []moduleService {
 	names, _ := r.List()
 	var out []moduleService
 	for _, n := range names {
-		found, p, err := checkStack(r, n)
+		found, p, err := pamconf.CheckStack(r, n)
 		if err != nil || !found {
 			continue
 		}
-		if o, err := options.Parse(p.entry.Args); err == nil {
+		if o, err := options.Parse(p.Entry.Args); err == nil {
 			out = append(out, moduleService{name: n, opts: o})
 		}
 	}

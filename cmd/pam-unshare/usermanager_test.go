@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/doctor"
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/pamconf"
 	"github.com/pam-unshare/pam-unshare/pam_unshare/options"
 )
 
@@ -127,7 +129,7 @@ func TestModuleServices(t *testing.T) {
 		}
 	}
 	got := map[string]string{}
-	for _, s := range moduleServices(newDirResolver(dir)) {
+	for _, s := range moduleServices(pamconf.NewDirResolver(dir)) {
 		got[s.name] = s.opts.UserManager + " " + s.opts.Propagation
 	}
 	want := map[string]string{"su": "off slave", "su-l": "off slave", "sshd": "relay private"}
@@ -206,7 +208,7 @@ func TestCheckUserManager(t *testing.T) {
 		t.Errorf("works: %+v\nran %q\nwant %q", c, args, wantArgs)
 	}
 	var out strings.Builder
-	printChecks(&out, []check{c}, nil)
+	doctor.Print(&out, []check{c}, nil)
 	if !strings.HasPrefix(out.String(), "✓ systemctl --user: a test session as "+who) {
 		t.Errorf("printed: %s", out.String())
 	}

@@ -1,10 +1,13 @@
-package main
-
-// Reading and editing /etc/pam.d service files.
+// Package pamconf reads, plans and writes /etc/pam.d service files: where
+// the module line goes (Enable, Disable), whether a stack runs the module
+// soundly (CheckStack, StackProblem.Sound), the plan for a whole enable or
+// disable run (Plan), and the atomic write with its backup (WriteService).
 //
-// Everything here works on file contents ([]byte) and on a Resolver that
-// returns other service files by name, so tests can run on fixtures and
-// the commands only add the file-system plumbing (see enable.go).
+// The stack logic works on file contents ([]byte) and on a Resolver that
+// returns other service files by name, so tests can run on fixtures; plan.go
+// and write.go add the file-system side. It decides; it prints nothing but
+// what it is asked to, and it never reads doctor's report.
+package pamconf
 
 import (
 	"bytes"
@@ -20,27 +23,27 @@ import (
 	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/pamstack"
 )
 
-// moduleName is the file name of the PAM module in a pam.d line.
-const moduleName = "pam_unshare.so"
+// ModuleName is the file name of the PAM module in a pam.d line.
+const ModuleName = "pam_unshare.so"
 
 // markerComment is written on the line above the module line by enable and
 // removed together with it by disable.
 const markerComment = "# Added by pam-unshare enable: isolate the session in its own PID and mount\n" +
 	"# namespace. Keep this the last session line; see pam_unshare(8)."
 
-// isModuleLine reports whether a pam.d line calls pam_unshare.so, by name
+// IsModuleLine reports whether a pam.d line calls pam_unshare.so, by name
 // or path.
-func isModuleLine(l pamstack.Line) bool {
-	return l.Type == "session" && !l.IsInclude() && filepath.Base(l.Module) == moduleName
+func IsModuleLine(l pamstack.Line) bool {
+	return l.Type == "session" && !l.IsInclude() && filepath.Base(l.Module) == ModuleName
 }
 
-// isModuleEntry reports whether a stack entry calls pam_unshare.so.
-func isModuleEntry(e pamstack.Entry) bool {
-	return e.Kind == pamstack.Module && filepath.Base(e.Module) == moduleName
+// IsModuleEntry reports whether a stack entry calls pam_unshare.so.
+func IsModuleEntry(e pamstack.Entry) bool {
+	return e.Kind == pamstack.Module && filepath.Base(e.Module) == ModuleName
 }
 
-// parsePAM parses a pam.d file; see pamstack.Parse.
-func parsePAM(data []byte) []pamstack.Line {
+// Parse parses a pam.d file; see pamstack.Parse.
+func Parse(data []byte) []pamstack.Line {
 	lines, _ := pamstack.Parse(data)
 	return lines
 }
@@ -59,19 +62,19 @@ type Resolver interface {
 // file in /etc/pam.d overrides the file of the same name there.
 var vendorPamDirs = []string{"/usr/lib/pam.d", "/usr/etc/pam.d"}
 
-// dirResolver reads service files from its first directory that has them.
-type dirResolver []string
+// DirResolver reads service files from its first directory that has them.
+type DirResolver []string
 
-// newDirResolver reads pamd and, when pamd is the system's /etc/pam.d, the
+// NewDirResolver reads pamd and, when pamd is the system's /etc/pam.d, the
 // vendor directories after it.
-func newDirResolver(pamd string) dirResolver {
-	if filepath.Clean(pamd) == defaultPamd {
-		return append(dirResolver{pamd}, vendorPamDirs...)
+func NewDirResolver(pamd string) DirResolver {
+	if filepath.Clean(pamd) == DefaultDir {
+		return append(DirResolver{pamd}, vendorPamDirs...)
 	}
-	return dirResolver{pamd}
+	return DirResolver{pamd}
 }
 
-func (d dirResolver) Read(name string) ([]byte, error) {
+func (d DirResolver) Read(name string) ([]byte, error) {
 	if name == "" || strings.Contains(name, "/") && !filepath.IsAbs(name) {
 		return nil, fmt.Errorf("%q: %w", name, fs.ErrNotExist)
 	}
@@ -91,7 +94,7 @@ func (d dirResolver) Read(name string) ([]byte, error) {
 	return nil, first
 }
 
-func (d dirResolver) List() ([]string, error) {
+func (d DirResolver) List() ([]string, error) {
 	seen := map[string]bool{}
 	var names []string
 	for i, dir := range d {
@@ -116,7 +119,7 @@ func (d dirResolver) List() ([]string, error) {
 }
 
 // vendorFile returns the path of service name in a vendor directory, or "".
-func (d dirResolver) vendorFile(name string) string {
+func (d DirResolver) vendorFile(name string) string {
 	for _, dir := range d[1:] {
 		if p := filepath.Join(dir, name); fileExistsRegular(p) {
 			return p
@@ -133,7 +136,7 @@ func fileExistsRegular(p string) bool {
 // skipName reports file names in pam.d that are not services: backups and
 // package-manager leftovers.
 func skipName(n string) bool {
-	for _, suf := range []string{backupSuffix, ".dpkg-old", ".dpkg-dist", ".dpkg-new", ".rpmnew", ".rpmsave", ".pacnew", ".pacsave", "~", ".tmp", ".bak", ".orig"} {
+	for _, suf := range []string{BackupSuffix, ".dpkg-old", ".dpkg-dist", ".dpkg-new", ".rpmnew", ".rpmsave", ".pacnew", ".pacsave", "~", ".tmp", ".bak", ".orig"} {
 		if strings.HasSuffix(n, suf) {
 			return true
 		}
@@ -141,8 +144,8 @@ func skipName(n string) bool {
 	return strings.HasPrefix(n, ".")
 }
 
-// entryString names a stack entry for messages: "pam_motd.so (sshd line 33)".
-func entryString(e pamstack.Entry) string {
+// EntryString names a stack entry for messages: "pam_motd.so (sshd line 33)".
+func EntryString(e pamstack.Entry) string {
 	if e.Kind == pamstack.MustFail {
 		return fmt.Sprintf("%q (%s; libpam cannot use it: %s)", e.Text, e.Where(), e.Why)
 	}
@@ -156,40 +159,25 @@ func sessionEntries(r Resolver, file string, lines ...pamstack.Line) ([]pamstack
 	return pamstack.Expand(r, file, lines)
 }
 
-// enableResult describes what enable did to one file.
-type enableResult struct {
-	out     []byte
-	changed bool
-	notes   []string // extra information for the user
+// Result describes what enable did to one file.
+type Result struct {
+	Out     []byte
+	Changed bool
+	Notes   []string // extra information for the user
 }
 
 // moduleLine is the line enable writes.
 func moduleLine(args []string) string {
-	return strings.Join(append([]string{"session", "required", moduleName}, args...), " ")
+	return strings.Join(append([]string{"session", "required", ModuleName}, args...), " ")
 }
 
-// enablePAM returns the contents of service file name with pam_unshare.so as
+// Enable returns the contents of service file name with pam_unshare.so as
 // its last session line, with the given module arguments. r resolves
 // included files and finds other files that include this one.
-func enablePAM(r Resolver, name string, data []byte, args []string) (enableResult, error) {
-	lines := parsePAM(data)
-
-	// Already pulled in through an include: adding it here would run it twice.
-	for _, l := range lines {
-		if !l.IsInclude() || l.Type != "session" && l.Type != "@include" {
-			continue
-		}
-		sub, err := sessionEntries(r, name, l)
-		if err != nil {
-			return enableResult{}, err
-		}
-		for _, e := range sub {
-			if isModuleEntry(e) {
-				return enableResult{}, fmt.Errorf("%s line %d includes %s, which already has %s on line %d; "+
-					"the module must run only once per session: enable it in one of the two files only",
-					name, l.Num, e.File, moduleName, e.Line)
-			}
-		}
+func Enable(r Resolver, name string, data []byte, args []string) (Result, error) {
+	lines := Parse(data)
+	if err := checkIncludes(r, name, lines); err != nil {
+		return Result{}, err
 	}
 
 	// Drop the existing lines; the new one goes to the right place below.
@@ -197,7 +185,7 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 	kept := lines[:0:0]
 	marks := markerLines(lines)
 	for i, l := range lines {
-		if isModuleLine(l) {
+		if IsModuleLine(l) {
 			existing = append(existing, l)
 			continue
 		}
@@ -212,7 +200,7 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 	for i, l := range kept {
 		sub, err := sessionEntries(r, name, l)
 		if err != nil {
-			return enableResult{}, err
+			return Result{}, err
 		}
 		if len(sub) > 0 {
 			at = i
@@ -220,20 +208,20 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 	}
 
 	if err := checkIncluders(r, name); err != nil {
-		return enableResult{}, err
+		return Result{}, err
 	}
 	if strings.HasPrefix(name, "common-") {
-		return enableResult{}, fmt.Errorf("%s is included by many services, some of which (sshd) run more session "+
+		return Result{}, fmt.Errorf("%s is included by many services, some of which (sshd) run more session "+
 			"modules after it, and %s must be the last one; enable it in the services themselves "+
-			"(for example \"pam-unshare enable su sshd sudo\")", name, moduleName)
+			"(for example \"pam-unshare enable su sshd sudo\")", name, ModuleName)
 	}
 
 	// The stack as it will be must not let a session open without the
 	// module: no earlier done, sufficient or jump may pass over it.
-	newLine := pamstack.Line{Text: moduleLine(args), Type: "session", Control: "required", Module: moduleName, Args: args}
+	newLine := pamstack.Line{Text: moduleLine(args), Type: "session", Control: "required", Module: ModuleName, Args: args}
 	planned := append(append(append([]pamstack.Line{}, kept[:at+1]...), newLine), kept[at+1:]...)
 	if err := checkPlanned(r, name, planned); err != nil {
-		return enableResult{}, err
+		return Result{}, err
 	}
 
 	// Unchanged when the only existing line already sits last with the same
@@ -247,10 +235,43 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 			}
 		}
 		if idx == lastSession {
-			return enableResult{out: data, notes: []string{fmt.Sprintf("%s: already enabled (line %d)", name, existing[0].Num)}}, nil
+			return Result{Out: data, Notes: []string{fmt.Sprintf("%s: already enabled (line %d)", name, existing[0].Num)}}, nil
 		}
 	}
 
+	out := render(kept, at, args)
+	res := Result{Out: out, Changed: !bytes.Equal(out, data)}
+	if len(existing) > 0 && res.Changed {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s: replaced the existing %s line(s)", name, ModuleName))
+	}
+	return res, nil
+}
+
+// checkIncludes refuses a file that already runs the module through a
+// file it includes: adding it here would run it twice.
+func checkIncludes(r Resolver, name string, lines []pamstack.Line) error {
+	for _, l := range lines {
+		if !l.IsInclude() || l.Type != "session" && l.Type != "@include" {
+			continue
+		}
+		sub, err := sessionEntries(r, name, l)
+		if err != nil {
+			return err
+		}
+		for _, e := range sub {
+			if IsModuleEntry(e) {
+				return fmt.Errorf("%s line %d includes %s, which already has %s on line %d; "+
+					"the module must run only once per session: enable it in one of the two files only",
+					name, l.Num, e.File, ModuleName, e.Line)
+			}
+		}
+	}
+	return nil
+}
+
+// render writes the kept lines with the marker comment and the module line
+// after index at, or at the end (after a blank line) when at is -1.
+func render(kept []pamstack.Line, at int, args []string) []byte {
 	var b strings.Builder
 	write := func(l pamstack.Line) { b.WriteString(l.Text); b.WriteByte('\n') }
 	insert := func() {
@@ -273,12 +294,7 @@ func enablePAM(r Resolver, name string, data []byte, args []string) (enableResul
 			}
 		}
 	}
-	out := []byte(b.String())
-	res := enableResult{out: out, changed: !bytes.Equal(out, data)}
-	if len(existing) > 0 && res.changed {
-		res.notes = append(res.notes, fmt.Sprintf("%s: replaced the existing %s line(s)", name, moduleName))
-	}
-	return res, nil
+	return []byte(b.String())
 }
 
 // checkPlanned refuses a service file, as enable would write it, in which
@@ -289,7 +305,7 @@ func checkPlanned(r Resolver, name string, planned []pamstack.Line) error {
 	if err != nil {
 		return err
 	}
-	rep := pamstack.Analyze(stack, isModuleEntry)
+	rep := pamstack.Analyze(stack, IsModuleEntry)
 	f := rep.SkippedOpen
 	consequence := "the session would open without isolation"
 	if f == nil {
@@ -306,7 +322,7 @@ func checkPlanned(r Resolver, name string, planned []pamstack.Line) error {
 	}
 	return fmt.Errorf("%s: %s; %s. Change that control so that it cannot end the stack or jump past %s "+
 		"(for example optional instead of sufficient, ok instead of done, a shorter jump), then run enable again; "+
-		"see pam-unshare(8)", name, f.Reason, consequence, moduleName)
+		"see pam-unshare(8)", name, f.Reason, consequence, ModuleName)
 }
 
 // checkIncluders refuses to enable a file that other service files include
@@ -325,7 +341,7 @@ func checkIncluders(r Resolver, name string) error {
 		if err != nil {
 			continue
 		}
-		lines := parsePAM(data)
+		lines := Parse(data)
 		for i, l := range lines {
 			if !l.IsInclude() || l.Module != name || l.Type != "session" && l.Type != "@include" {
 				continue
@@ -339,33 +355,33 @@ func checkIncluders(r Resolver, name string) error {
 			}
 			var mods []string
 			for _, e := range after {
-				if isModuleEntry(e) {
+				if IsModuleEntry(e) {
 					return fmt.Errorf("%s is included by %s (line %d), which already runs %s after it (line %d); "+
 						"the module must run only once per session: disable it in %s first, or leave %s alone",
-						name, other, l.Num, moduleName, e.Line, other, name)
+						name, other, l.Num, ModuleName, e.Line, other, name)
 				}
 				if e.Kind != pamstack.SubstackStart {
-					mods = append(mods, entryString(e))
+					mods = append(mods, EntryString(e))
 				}
 			}
 			return fmt.Errorf("%s is included by %s (line %d), which runs more session modules after it: %s; "+
 				"%s must be the last session module, so enable it in the services themselves "+
 				"(for example \"pam-unshare enable %s\") rather than in %s",
-				name, other, l.Num, strings.Join(mods, ", "), moduleName, other, name)
+				name, other, l.Num, strings.Join(mods, ", "), ModuleName, other, name)
 		}
 	}
 	return nil
 }
 
-// disablePAM removes every pam_unshare.so line (and the comment enable wrote
+// Disable removes every pam_unshare.so line (and the comment enable wrote
 // above it) from a service file.
-func disablePAM(r Resolver, name string, data []byte) (enableResult, error) {
-	lines := parsePAM(data)
+func Disable(r Resolver, name string, data []byte) (Result, error) {
+	lines := Parse(data)
 	var b strings.Builder
 	removed := 0
 	marks := markerLines(lines)
 	for i, l := range lines {
-		if isModuleLine(l) {
+		if IsModuleLine(l) {
 			removed++
 			continue
 		}
@@ -375,19 +391,19 @@ func disablePAM(r Resolver, name string, data []byte) (enableResult, error) {
 		b.WriteString(l.Text)
 		b.WriteByte('\n')
 	}
-	res := enableResult{out: data}
+	res := Result{Out: data}
 	if removed > 0 {
-		res.out = []byte(b.String())
-		res.changed = true
+		res.Out = []byte(b.String())
+		res.Changed = true
 	} else {
-		res.notes = append(res.notes, fmt.Sprintf("%s: not enabled", name))
+		res.Notes = append(res.Notes, fmt.Sprintf("%s: not enabled", name))
 	}
 	if r != nil {
-		if stack, err := sessionEntries(r, name, parsePAM(res.out)...); err == nil {
+		if stack, err := sessionEntries(r, name, Parse(res.Out)...); err == nil {
 			for _, e := range stack {
-				if isModuleEntry(e) {
-					res.notes = append(res.notes, fmt.Sprintf("%s still runs %s through an include: %s",
-						name, moduleName, e.Where()))
+				if IsModuleEntry(e) {
+					res.Notes = append(res.Notes, fmt.Sprintf("%s still runs %s through an include: %s",
+						name, ModuleName, e.Where()))
 				}
 			}
 		}
@@ -401,7 +417,7 @@ func markerLines(lines []pamstack.Line) map[int]bool {
 	marker := strings.Split(markerComment, "\n")
 	set := map[int]bool{}
 	for j, l := range lines {
-		if !isModuleLine(l) || j < len(marker) {
+		if !IsModuleLine(l) || j < len(marker) {
 			continue
 		}
 		match := true
@@ -428,38 +444,48 @@ func indexOfLine(lines []pamstack.Line, num int) int {
 	return -1
 }
 
-// stackProblem is what doctor finds in one service whose session stack runs
+// StackProblem is what doctor finds in one service whose session stack runs
 // the module.
-type stackProblem struct {
-	service string
-	stack   *pamstack.Stack
-	entry   pamstack.Entry   // the first pam_unshare.so entry
-	after   []pamstack.Entry // session handlers that run after it
-	dups    []pamstack.Entry // further pam_unshare.so entries
-	report  pamstack.Report  // how libpam can run the stack without it
+type StackProblem struct {
+	Service string
+	Stack   *pamstack.Stack
+	Entry   pamstack.Entry   // the first pam_unshare.so entry
+	After   []pamstack.Entry // session handlers that run after it
+	Dups    []pamstack.Entry // further pam_unshare.so entries
+	Report  pamstack.Report  // how libpam can run the stack without it
 }
 
-// checkStack loads a service's session stack and reports whether the module
+// CheckStack loads a service's session stack and reports whether the module
 // is in it, and if so whether it is the last and only one, and whether
 // libpam can open a session without it.
-func checkStack(r Resolver, name string) (found bool, p stackProblem, err error) {
+func CheckStack(r Resolver, name string) (found bool, p StackProblem, err error) {
 	stack, err := pamstack.Load(r, name)
 	if err != nil {
 		return false, p, err
 	}
-	p.report = pamstack.Analyze(stack, isModuleEntry)
-	if len(p.report.Targets) == 0 {
+	p.Report = pamstack.Analyze(stack, IsModuleEntry)
+	if len(p.Report.Targets) == 0 {
 		return false, p, nil
 	}
-	first := p.report.Targets[0]
-	p.service, p.stack, p.entry = name, stack, stack.Entries[first]
-	for _, i := range p.report.Targets[1:] {
-		p.dups = append(p.dups, stack.Entries[i])
+	first := p.Report.Targets[0]
+	p.Service, p.Stack, p.Entry = name, stack, stack.Entries[first]
+	for _, i := range p.Report.Targets[1:] {
+		p.Dups = append(p.Dups, stack.Entries[i])
 	}
 	for _, e := range stack.Entries[first+1:] {
-		if !isModuleEntry(e) && e.Kind != pamstack.SubstackStart {
-			p.after = append(p.after, e)
+		if !IsModuleEntry(e) && e.Kind != pamstack.SubstackStart {
+			p.After = append(p.After, e)
 		}
 	}
 	return true, p, nil
+}
+
+// Sound reports whether the stack runs the module as a session needs it:
+// libpam cannot open a session without it or jump over it, nothing runs
+// after it, and it runs once. enable and the door checks decide by this;
+// doctor's report says which of these fails.
+func (p StackProblem) Sound() bool {
+	r := p.Report
+	return r.SkippedOpen == nil && r.ErrorIgnored == nil && r.SkippedRefused == nil &&
+		len(p.After) == 0 && len(p.Dups) == 0
 }

@@ -1,8 +1,10 @@
-package main
+package doctor
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/result"
 )
 
 func TestSanitize(t *testing.T) {
@@ -27,10 +29,10 @@ func TestSanitize(t *testing.T) {
 }
 
 func TestSanitizeChecks(t *testing.T) {
-	checks := []check{{Name: "a\x1b", Message: "b\x07", Details: []string{"c\x1b[2J", "d"}}}
+	checks := []result.Check{{Name: "a\x1b", Message: "b\x07", Details: []string{"c\x1b[2J", "d"}}}
 	sanitizeChecks(checks)
 	var out strings.Builder
-	printChecks(&out, checks, nil)
+	Print(&out, checks, nil)
 	for _, r := range out.String() {
 		if r != '\n' && unsafeRune(r) {
 			t.Fatalf("control character %q printed: %q", r, out.String())

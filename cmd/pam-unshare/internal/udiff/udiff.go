@@ -1,4 +1,5 @@
-package main
+// Package udiff writes the unified diff that "enable --dry-run" prints.
+package udiff
 
 import (
 	"fmt"
@@ -8,9 +9,9 @@ import (
 // diffContext is the number of unchanged lines shown around each change.
 const diffContext = 3
 
-// unifiedDiff returns a unified diff from a to b ("" when they are equal).
+// Unified returns a unified diff from a to b ("" when they are equal).
 // pam.d files are short, so a plain LCS table is fast enough.
-func unifiedDiff(nameA, nameB string, a, b []byte) string {
+func Unified(nameA, nameB string, a, b []byte) string {
 	x, y := splitLines(string(a)), splitLines(string(b))
 	ops := diffOps(x, y)
 	if len(ops) == 0 {

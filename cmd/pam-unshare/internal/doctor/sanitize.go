@@ -1,4 +1,4 @@
-package main
+package doctor
 
 // doctor prints text that comes from elsewhere: what systemctl said (and
 // through it a user's manager, or whatever a user planted at its socket),
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/pam-unshare/pam-unshare/cmd/pam-unshare/internal/result"
 )
 
 // sanitize makes s safe to print on a terminal: each control character
@@ -55,7 +57,7 @@ func unsafeRune(r rune) bool {
 }
 
 // sanitizeChecks applies sanitize to everything a check prints.
-func sanitizeChecks(checks []check) {
+func sanitizeChecks(checks []result.Check) {
 	for i := range checks {
 		c := &checks[i]
 		c.Name, c.Message = sanitize(c.Name), sanitize(c.Message)
@@ -68,7 +70,7 @@ func sanitizeChecks(checks []check) {
 // sanitizeLive applies sanitize to what the whole-host check prints about
 // live processes: their command lines, executables and units (a user
 // names the cgroups below her own manager) are all hers to choose.
-func sanitizeLive(live []liveDoor) {
+func sanitizeLive(live []result.LiveDoor) {
 	for i := range live {
 		d := &live[i]
 		d.Group = sanitize(d.Group)
